@@ -1,0 +1,38 @@
+// Package bootprofiles turns a node's profile into what it boots: the file
+// named in the DHCP reply and the boot loader configuration served over TFTP.
+package bootprofiles
+
+import "github.com/node-switch/node-switch/nodes"
+
+// defaultBootFiles is the first-stage file per profile kind and boot key,
+// used where a profile does not name its own. The table is the whole policy:
+// the DHCP server only looks a key up here.
+var defaultBootFiles = map[nodes.ProfileKind]map[string]string{
+	nodes.KindLinux:     {nodes.BootBIOS: "pxelinux.0", nodes.BootUEFI: "grubx64.efi", nodes.BootARM64: "grubaa64.efi"},
+	nodes.KindNFSRoot:   {nodes.BootBIOS: "pxelinux.0", nodes.BootUEFI: "grubx64.efi", nodes.BootARM64: "grubaa64.efi"},
+	nodes.KindTemplate:  {nodes.BootBIOS: "pxelinux.0", nodes.BootUEFI: "grubx64.efi", nodes.BootARM64: "grubaa64.efi"},
+	nodes.KindLocalDisk: {nodes.BootBIOS: "pxelinux.0", nodes.BootUEFI: "grubx64.efi", nodes.BootARM64: "grubaa64.efi"},
+}
+
+// BootFile returns the file a DHCP reply names for a node booting profile p
+// from firmware of the given boot key (nodes.BootBIOS, BootUEFI, BootARM64),
+// already running iPXE or not. ok is false when the reply must carry no boot
+// file at all: the firmware then moves on to its next boot entry, which is
+// the quickest way for UEFI to reach the local disk.
+func BootFile(p nodes.Profile, arch string, ipxe bool) (file string, ok bool) {
+	if ipxe {
+		// A second-stage iPXE request gets its own file if the profile
+		// names one; otherwise the same as the first stage.
+		if f, set := p.BootFiles[nodes.BootIPXE]; set {
+			return f, f != ""
+		}
+	}
+	if f, set := p.BootFiles[arch]; set {
+		return f, f != ""
+	}
+	if p.Kind == nodes.KindLocalDisk && arch != nodes.BootBIOS && (p.UEFILocalBoot == "" || p.UEFILocalBoot == "none") {
+		return "", false
+	}
+	f := defaultBootFiles[p.Kind][arch]
+	return f, f != ""
+}

@@ -1,0 +1,141 @@
+package nodes
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// appendEvent writes a logbook entry inside the transaction that makes the
+// change, so the change and its record commit together or not at all.
+func (s *Store) appendEvent(ctx context.Context, tx *sql.Tx, actor Actor, e Event) (int64, error) {
+	if actor.Name == "" || actor.Channel == "" {
+		return 0, fmt.Errorf("logbook: change without an actor")
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO events (time, actor, channel, origin, action, nodes, source, target, reason, result) VALUES (?,?,?,?,?,?,?,?,?,?)`,
+		s.now().UnixMicro(), actor.Name, actor.Channel, actor.From, e.Action, Compress(e.Nodes), e.Source, e.Target, e.Reason, e.Result)
+	if err != nil {
+		return 0, fmt.Errorf("logbook: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("logbook: %w", err)
+	}
+	for _, n := range e.Nodes {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO event_nodes (event, node) VALUES (?, ?)`, id, n); err != nil {
+			return 0, fmt.Errorf("logbook: %w", err)
+		}
+	}
+	return id, nil
+}
+
+// Record appends an entry that goes with no inventory change: a reboot's
+// outcome, a hook's output, a refused SSH command.
+func (s *Store) Record(ctx context.Context, actor Actor, e Event) (int64, error) {
+	var id int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		id, err = s.appendEvent(ctx, tx, actor, e)
+		return err
+	})
+	return id, err
+}
+
+// LogFilter selects logbook entries.
+type LogFilter struct {
+	Nodes  []string  // entries naming any of these nodes; none = all entries
+	Since  time.Time // zero = from the beginning
+	Action string    // exact action, "" = any
+	Limit  int       // newest N, 0 = no limit
+}
+
+// Log returns logbook entries oldest first.
+func (s *Store) Log(ctx context.Context, f LogFilter) ([]Event, error) {
+	var where []string
+	var args []any
+	if len(f.Nodes) > 0 {
+		where = append(where, `id IN (SELECT event FROM event_nodes WHERE node IN (`+strings.TrimSuffix(strings.Repeat("?,", len(f.Nodes)), ",")+`))`)
+		for _, n := range f.Nodes {
+			args = append(args, n)
+		}
+	}
+	if !f.Since.IsZero() {
+		where = append(where, `time >= ?`)
+		args = append(args, f.Since.UnixMicro())
+	}
+	if f.Action != "" {
+		where = append(where, `action = ?`)
+		args = append(args, f.Action)
+	}
+	q := `SELECT id, time, actor, channel, origin, action, nodes, source, target, reason, result FROM events`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	q += ` ORDER BY id DESC`
+	if f.Limit > 0 {
+		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read logbook: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var t int64
+		var nodes string
+		if err := rows.Scan(&e.ID, &t, &e.Actor, &e.Channel, &e.From, &e.Action, &nodes, &e.Source, &e.Target, &e.Reason, &e.Result); err != nil {
+			return nil, fmt.Errorf("read logbook: %w", err)
+		}
+		e.Time = time.UnixMicro(t).UTC()
+		e.Nodes = []string{}
+		if nodes != "" {
+			e.Nodes, _ = expandHostlistList(nodes)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read logbook: %w", err)
+	}
+	// Oldest first reads like a logbook; the query ran newest first so
+	// Limit keeps the most recent entries.
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, nil
+}
+
+// Event returns one logbook entry.
+func (s *Store) Event(ctx context.Context, id int64) (Event, error) {
+	var e Event
+	var t int64
+	var nodes string
+	err := s.db.QueryRowContext(ctx, `SELECT id, time, actor, channel, origin, action, nodes, source, target, reason, result FROM events WHERE id = ?`, id).
+		Scan(&e.ID, &t, &e.Actor, &e.Channel, &e.From, &e.Action, &nodes, &e.Source, &e.Target, &e.Reason, &e.Result)
+	if err == sql.ErrNoRows {
+		return Event{}, fmt.Errorf("event %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Event{}, fmt.Errorf("event %d: %w", id, err)
+	}
+	e.Time = time.UnixMicro(t).UTC()
+	e.Nodes, _ = expandHostlistList(nodes)
+	return e, nil
+}
+
+// expandHostlistList expands a compressed list without checking names
+// against the inventory (logbook entries outlive their nodes).
+func expandHostlistList(expr string) ([]string, error) {
+	terms, err := ParseRange(expr)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, t := range terms {
+		out = append(out, t.Names...)
+	}
+	return out, nil
+}

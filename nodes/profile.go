@@ -1,0 +1,269 @@
+package nodes
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+const profileColumns = `name, kind, kernel, initrd, append, local_boot, chain_partition, uefi_local_boot, coalesce(nfsroot, ''), template_bios, template_uefi, http, description`
+
+func getProfile(ctx context.Context, q queryer, name string) (Profile, error) {
+	var p Profile
+	err := q.QueryRowContext(ctx, `SELECT `+profileColumns+` FROM profiles WHERE name = ?`, name).Scan(
+		&p.Name, &p.Kind, &p.Kernel, &p.Initrd, &p.Append, &p.LocalBoot, &p.ChainPartition, &p.UEFILocalBoot,
+		&p.NFSRoot, &p.TemplateBIOS, &p.TemplateUEFI, &p.HTTP, &p.Description)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Profile{}, ErrNotFound
+	}
+	if err != nil {
+		return Profile{}, err
+	}
+	rows, err := q.QueryContext(ctx, `SELECT key, file FROM boot_files WHERE profile = ?`, name)
+	if err != nil {
+		return Profile{}, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k, f string
+		if err := rows.Scan(&k, &f); err != nil {
+			return Profile{}, err
+		}
+		if p.BootFiles == nil {
+			p.BootFiles = map[string]string{}
+		}
+		p.BootFiles[k] = f
+	}
+	return p, rows.Err()
+}
+
+// Profile returns one profile.
+func (s *Store) Profile(ctx context.Context, name string) (Profile, error) {
+	p, err := getProfile(ctx, s.db, name)
+	if err != nil {
+		return Profile{}, fmt.Errorf("profile %s: %w", name, err)
+	}
+	return p, nil
+}
+
+// Profiles lists every profile by name.
+func (s *Store) Profiles(ctx context.Context) ([]Profile, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT name FROM profiles ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list profiles: %w", err)
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	out := make([]Profile, 0, len(names))
+	for _, n := range names {
+		p, err := getProfile(ctx, s.db, n)
+		if err != nil {
+			return nil, fmt.Errorf("profile %s: %w", n, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// BootOf returns the cluster and profile that decide what node n boots.
+func (s *Store) BootOf(ctx context.Context, n Node) (Cluster, Profile, error) {
+	c, err := getCluster(ctx, s.db, n.Cluster)
+	if err != nil {
+		return Cluster{}, Profile{}, fmt.Errorf("node %s: cluster %s: %w", n.Name, n.Cluster, err)
+	}
+	p, err := getProfile(ctx, s.db, c.Profile)
+	if err != nil {
+		return Cluster{}, Profile{}, fmt.Errorf("node %s: profile %s: %w", n.Name, c.Profile, err)
+	}
+	return c, p, nil
+}
+
+// Local-disk methods a profile can name.
+var (
+	LocalBootMethods     = []string{"", "localboot", "chain"}
+	UEFILocalBootMethods = []string{"", "none", "exit", "chainload"}
+)
+
+func validateProfile(ctx context.Context, q queryer, p Profile) error {
+	if err := checkName("profile", p.Name); err != nil {
+		return err
+	}
+	if _, err := ParseProfileKind(string(p.Kind)); err != nil {
+		return err
+	}
+	for k := range p.BootFiles {
+		if !slices.Contains(BootKeys, k) {
+			return fmt.Errorf("unknown boot file key %q (want bios, uefi, arm64 or ipxe)", k)
+		}
+	}
+	if !slices.Contains(LocalBootMethods, p.LocalBoot) {
+		return fmt.Errorf("unknown BIOS local boot method %q (want localboot or chain)", p.LocalBoot)
+	}
+	if !slices.Contains(UEFILocalBootMethods, p.UEFILocalBoot) {
+		return fmt.Errorf("unknown UEFI local boot method %q (want none, exit or chainload)", p.UEFILocalBoot)
+	}
+	if p.ChainPartition < 0 {
+		return fmt.Errorf("chain partition %d is negative", p.ChainPartition)
+	}
+	switch p.Kind {
+	case KindNFSRoot:
+		if p.NFSRoot == "" {
+			return fmt.Errorf("kind nfsroot needs an NFS root (--nfsroot NAME from 'nfsroot list')")
+		}
+		var n int
+		if err := q.QueryRowContext(ctx, `SELECT count(*) FROM nfsroots WHERE name = ?`, p.NFSRoot).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("unknown NFS root %q (add it with 'nfsroot add')", p.NFSRoot)
+		}
+	case KindTemplate:
+		if p.TemplateBIOS == "" && p.TemplateUEFI == "" {
+			return fmt.Errorf("kind template needs a BIOS and/or UEFI template")
+		}
+	}
+	if p.Kind != KindNFSRoot && p.NFSRoot != "" {
+		return fmt.Errorf("an NFS root only goes with kind nfsroot")
+	}
+	return nil
+}
+
+func writeProfile(ctx context.Context, tx *sql.Tx, p Profile) error {
+	var nfs any
+	if p.NFSRoot != "" {
+		nfs = p.NFSRoot
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO profiles (`+profileColumnsInsert+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT(name) DO UPDATE SET kind=excluded.kind, kernel=excluded.kernel, initrd=excluded.initrd, append=excluded.append,
+		local_boot=excluded.local_boot, chain_partition=excluded.chain_partition, uefi_local_boot=excluded.uefi_local_boot,
+		nfsroot=excluded.nfsroot, template_bios=excluded.template_bios, template_uefi=excluded.template_uefi,
+		http=excluded.http, description=excluded.description`,
+		p.Name, p.Kind, p.Kernel, p.Initrd, p.Append, p.LocalBoot, p.ChainPartition, p.UEFILocalBoot, nfs,
+		p.TemplateBIOS, p.TemplateUEFI, p.HTTP, p.Description)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM boot_files WHERE profile = ?`, p.Name); err != nil {
+		return err
+	}
+	for k, f := range p.BootFiles {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO boot_files (profile, key, file) VALUES (?,?,?)`, p.Name, k, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const profileColumnsInsert = `name, kind, kernel, initrd, append, local_boot, chain_partition, uefi_local_boot, nfsroot, template_bios, template_uefi, http, description`
+
+// AddProfile adds a new profile.
+func (s *Store) AddProfile(ctx context.Context, actor Actor, p Profile) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := getProfile(ctx, tx, p.Name); err == nil {
+			return fmt.Errorf("profile %s already exists (use 'profile set' to change it)", p.Name)
+		}
+		if err := validateProfile(ctx, tx, p); err != nil {
+			return err
+		}
+		if err := writeProfile(ctx, tx, p); err != nil {
+			return err
+		}
+		_, err := s.appendEvent(ctx, tx, actor, Event{Action: "profile-add", Target: p.Name, Result: "kind " + string(p.Kind)})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("add profile %s: %w", p.Name, err)
+	}
+	return nil
+}
+
+// UpdateProfile applies change to a stored profile in one transaction. The
+// nodes booting it get the new event number, so their rendered configs say
+// which change they follow.
+func (s *Store) UpdateProfile(ctx context.Context, actor Actor, name, reason string, change func(*Profile) error) (Profile, error) {
+	var p Profile
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		p, err = getProfile(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		if err := change(&p); err != nil {
+			return err
+		}
+		p.Name = name
+		if err := validateProfile(ctx, tx, p); err != nil {
+			return err
+		}
+		if err := writeProfile(ctx, tx, p); err != nil {
+			return err
+		}
+		names, err := queryNames(ctx, tx, `SELECT n.name FROM nodes n JOIN clusters c ON n.cluster = c.name WHERE c.profile = ?`, name)
+		if err != nil {
+			return err
+		}
+		id, err := s.appendEvent(ctx, tx, actor, Event{Action: "profile-set", Nodes: names, Target: name, Reason: reason})
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE nodes SET event = ? WHERE cluster IN (SELECT name FROM clusters WHERE profile = ?)`, id, name)
+		return err
+	})
+	if err != nil {
+		return Profile{}, fmt.Errorf("set profile %s: %w", name, err)
+	}
+	return p, nil
+}
+
+// RemoveProfile deletes a profile no cluster uses.
+func (s *Store) RemoveProfile(ctx context.Context, actor Actor, name string) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := getProfile(ctx, tx, name); err != nil {
+			return err
+		}
+		users, err := queryNames(ctx, tx, `SELECT name FROM clusters WHERE profile = ?`, name)
+		if err != nil {
+			return err
+		}
+		if len(users) > 0 {
+			return fmt.Errorf("cluster %s uses it", users[0])
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM profiles WHERE name = ?`, name); err != nil {
+			return err
+		}
+		_, err = s.appendEvent(ctx, tx, actor, Event{Action: "profile-rm", Source: name})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("remove profile %s: %w", name, err)
+	}
+	return nil
+}
+
+func queryNames(ctx context.Context, q queryer, query string, args ...any) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	SortNames(out)
+	return out, rows.Err()
+}

@@ -1,0 +1,97 @@
+package nodes
+
+// migrations are applied in order on open; PRAGMA user_version records how
+// many have run. Never edit a migration that has shipped: append a new one.
+var migrations = []string{
+	// 1: the whole first schema.
+	`
+CREATE TABLE profiles (
+	name            TEXT PRIMARY KEY,
+	kind            TEXT NOT NULL CHECK (kind IN ('linux','localdisk','nfsroot','template')),
+	kernel          TEXT NOT NULL DEFAULT '',
+	initrd          TEXT NOT NULL DEFAULT '',
+	append          TEXT NOT NULL DEFAULT '',
+	local_boot      TEXT NOT NULL DEFAULT '',
+	chain_partition INTEGER NOT NULL DEFAULT 0,
+	uefi_local_boot TEXT NOT NULL DEFAULT '',
+	nfsroot         TEXT REFERENCES nfsroots(name),
+	template_bios   TEXT NOT NULL DEFAULT '',
+	template_uefi   TEXT NOT NULL DEFAULT '',
+	http            INTEGER NOT NULL DEFAULT 0,
+	description     TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE boot_files (
+	profile TEXT NOT NULL REFERENCES profiles(name) ON DELETE CASCADE ON UPDATE CASCADE,
+	key     TEXT NOT NULL CHECK (key IN ('bios','uefi','arm64','ipxe')),
+	file    TEXT NOT NULL,
+	PRIMARY KEY (profile, key)
+);
+CREATE TABLE clusters (
+	name        TEXT PRIMARY KEY,
+	profile     TEXT NOT NULL REFERENCES profiles(name),
+	description TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE nodes (
+	name        TEXT PRIMARY KEY,
+	mac         TEXT NOT NULL UNIQUE,
+	ip          TEXT NOT NULL UNIQUE,
+	cluster     TEXT NOT NULL REFERENCES clusters(name),
+	masked      INTEGER NOT NULL DEFAULT 0,
+	mask_reason TEXT NOT NULL DEFAULT '',
+	event       INTEGER NOT NULL DEFAULT 0,
+	last_seen   INTEGER NOT NULL DEFAULT 0,
+	firmware    TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX nodes_cluster ON nodes(cluster);
+CREATE TABLE subnets (
+	prefix      TEXT PRIMARY KEY,
+	routers     TEXT NOT NULL DEFAULT '',
+	dns         TEXT NOT NULL DEFAULT '',
+	domain      TEXT NOT NULL DEFAULT '',
+	next_server TEXT NOT NULL DEFAULT '',
+	lease_secs  INTEGER NOT NULL DEFAULT 0,
+	extra       TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE nfsroots (
+	name           TEXT PRIMARY KEY,
+	server         TEXT NOT NULL,
+	export         TEXT NOT NULL,
+	kernel         TEXT NOT NULL DEFAULT '',
+	initrd         TEXT NOT NULL DEFAULT '',
+	kernel_version TEXT NOT NULL DEFAULT '',
+	options        TEXT NOT NULL DEFAULT '',
+	checked_at     INTEGER NOT NULL DEFAULT 0,
+	check_ok       INTEGER NOT NULL DEFAULT 0,
+	check_result   TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE ssh_keys (
+	fingerprint TEXT PRIMARY KEY,
+	public_key  TEXT NOT NULL,
+	role        TEXT NOT NULL CHECK (role IN ('read','operate')),
+	comment     TEXT NOT NULL DEFAULT '',
+	added_at    INTEGER NOT NULL
+);
+CREATE TABLE events (
+	id      INTEGER PRIMARY KEY AUTOINCREMENT,
+	time    INTEGER NOT NULL,
+	actor   TEXT NOT NULL,
+	channel TEXT NOT NULL,
+	origin  TEXT NOT NULL DEFAULT '',
+	action  TEXT NOT NULL,
+	nodes   TEXT NOT NULL DEFAULT '',
+	source  TEXT NOT NULL DEFAULT '',
+	target  TEXT NOT NULL DEFAULT '',
+	reason  TEXT NOT NULL DEFAULT '',
+	result  TEXT NOT NULL DEFAULT ''
+);
+-- event_nodes lets "log umu[18-19]" find entries by node without parsing
+-- the compressed range text; it deliberately has no foreign key so history
+-- survives "node rm".
+CREATE TABLE event_nodes (
+	event INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+	node  TEXT NOT NULL,
+	PRIMARY KEY (node, event)
+) WITHOUT ROWID;
+CREATE INDEX events_time ON events(time);
+`,
+}

@@ -1,0 +1,205 @@
+// Package nodes is the inventory: the only state node-switch has. Every DHCP
+// answer, every rendered boot config and every command reads it at the moment
+// it runs, so a committed change takes effect on a node's next boot without a
+// restart or a regenerated file.
+package nodes
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// ErrNotFound is returned (wrapped) when a node, cluster, profile or other
+// record does not exist. The DHCP server treats it as "stay silent".
+var ErrNotFound = errors.New("not found")
+
+// Node is one physical machine with the reservation that ties its MAC to an
+// address and a logical cluster. JSON names are a contract with the
+// PowerShell client on the Windows head.
+type Node struct {
+	Name       string     `json:"name"`
+	MAC        string     `json:"mac"` // canonical lower-case, colon separated
+	IP         netip.Addr `json:"ip"`
+	Cluster    string     `json:"cluster"`
+	Masked     bool       `json:"masked"`
+	MaskReason string     `json:"mask_reason,omitempty"`
+	// Event is the logbook entry that last changed what the node boots, so a
+	// rendered config can say why it looks the way it does.
+	Event    int64     `json:"event,omitempty"`
+	LastSeen time.Time `json:"last_seen,omitzero"`
+	// Firmware is what the node's last DHCP request said it was, e.g.
+	// "bios", "uefi", "uefi-ipxe" (see FirmwareLabel).
+	Firmware string `json:"firmware,omitempty"`
+}
+
+// ProfileKind says how a profile boots a node.
+type ProfileKind string
+
+const (
+	KindLinux     ProfileKind = "linux"     // kernel + initrd + append over the network
+	KindLocalDisk ProfileKind = "localdisk" // the OS on the node's own disk (the Windows side)
+	KindNFSRoot   ProfileKind = "nfsroot"   // kernel + initrd, root filesystem over NFS
+	KindTemplate  ProfileKind = "template"  // a site-provided text/template
+)
+
+// ProfileKinds lists the valid kinds in the order help texts show them.
+var ProfileKinds = []ProfileKind{KindLinux, KindLocalDisk, KindNFSRoot, KindTemplate}
+
+// ParseProfileKind validates a kind given by an operator.
+func ParseProfileKind(s string) (ProfileKind, error) {
+	for _, k := range ProfileKinds {
+		if string(k) == s {
+			return k, nil
+		}
+	}
+	return "", fmt.Errorf("unknown profile kind %q (want one of linux, localdisk, nfsroot, template)", s)
+}
+
+// Boot file keys: which first-stage file a DHCP reply names, by the client's
+// architecture (option 93) and whether it already runs iPXE (option 77/175).
+const (
+	BootBIOS  = "bios"  // option 93 = 0
+	BootUEFI  = "uefi"  // option 93 = 7 or 9 (x86-64 UEFI)
+	BootARM64 = "arm64" // option 93 = 11
+	BootIPXE  = "ipxe"  // any architecture, request already from iPXE
+)
+
+// BootKeys lists the valid boot file keys.
+var BootKeys = []string{BootBIOS, BootUEFI, BootARM64, BootIPXE}
+
+// Profile describes what a cluster's nodes boot. Empty fields mean "the
+// kind's default"; bootprofiles owns those defaults and the rendering.
+type Profile struct {
+	Name string      `json:"name"`
+	Kind ProfileKind `json:"kind"`
+	// BootFiles maps a boot key (BootBIOS, ...) to the file named in the DHCP
+	// reply. A key mapped to "" explicitly means "send no boot file", which
+	// lets UEFI firmware fall through to the local disk.
+	BootFiles map[string]string `json:"boot_files,omitempty"`
+	Kernel    string            `json:"kernel,omitempty"`
+	Initrd    string            `json:"initrd,omitempty"`
+	Append    string            `json:"append,omitempty"`
+	// LocalBoot is the BIOS local-disk method: "localboot" (LOCALBOOT 0) or
+	// "chain" (chain.c32 hd0 [ChainPartition]); some firmware hangs on one.
+	LocalBoot      string `json:"local_boot,omitempty"`
+	ChainPartition int    `json:"chain_partition,omitempty"`
+	// UEFILocalBoot is the UEFI local-disk method: "none" (no boot file, the
+	// firmware moves on), "exit" (GRUB exit) or "chainload" (GRUB chainloads
+	// the Windows boot manager).
+	UEFILocalBoot string `json:"uefi_local_boot,omitempty"`
+	NFSRoot       string `json:"nfsroot,omitempty"` // catalog entry for kind nfsroot
+	TemplateBIOS  string `json:"template_bios,omitempty"`
+	TemplateUEFI  string `json:"template_uefi,omitempty"`
+	// HTTP serves kernel and initrd over HTTP instead of TFTP.
+	HTTP        bool   `json:"http,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+// Cluster is a logical cluster: a name and the profile its nodes boot.
+type Cluster struct {
+	Name        string `json:"name"`
+	Profile     string `json:"profile"`
+	Description string `json:"description,omitempty"`
+}
+
+// Subnet holds the options a DHCP reply carries for addresses inside it; it
+// is also where an imported dhcpd.conf's shared options are kept.
+type Subnet struct {
+	Prefix     netip.Prefix      `json:"subnet"`
+	Routers    []netip.Addr      `json:"routers,omitempty"`
+	DNS        []netip.Addr      `json:"dns,omitempty"`
+	Domain     string            `json:"domain,omitempty"`
+	NextServer netip.Addr        `json:"next_server,omitzero"`
+	LeaseTime  time.Duration     `json:"lease_time,omitempty"`
+	Extra      map[string]string `json:"extra,omitempty"`
+}
+
+// NFSRoot is an entry of the diskless-root catalog.
+type NFSRoot struct {
+	Name          string    `json:"name"`
+	Server        string    `json:"server"`
+	Export        string    `json:"export"`
+	Kernel        string    `json:"kernel"`
+	Initrd        string    `json:"initrd"`
+	KernelVersion string    `json:"kernel_version,omitempty"`
+	Options       string    `json:"options,omitempty"`
+	CheckedAt     time.Time `json:"checked_at,omitzero"`
+	CheckOK       bool      `json:"check_ok"`
+	CheckResult   string    `json:"check_result,omitempty"`
+}
+
+// SSH key roles.
+const (
+	RoleRead    = "read"
+	RoleOperate = "operate"
+)
+
+// SSHKey is a public key allowed through the SSH front door.
+type SSHKey struct {
+	Fingerprint string    `json:"fingerprint"` // SHA256:...
+	PublicKey   string    `json:"public_key"`  // authorized_keys format
+	Role        string    `json:"role"`
+	Comment     string    `json:"comment,omitempty"`
+	AddedAt     time.Time `json:"added_at"`
+}
+
+// Channels an actor can come through.
+const (
+	ChannelCLI   = "cli"
+	ChannelSSH   = "ssh"
+	ChannelTimer = "timer"
+	ChannelDHCP  = "dhcp"
+)
+
+// Actor is who asked for a change, through which channel, from where.
+type Actor struct {
+	Name    string `json:"actor"`
+	Channel string `json:"channel"`
+	From    string `json:"from,omitempty"`
+}
+
+func (a Actor) String() string {
+	s := a.Name + " (" + a.Channel
+	if a.From != "" {
+		s += " from " + a.From
+	}
+	return s + ")"
+}
+
+// Event is one logbook entry.
+type Event struct {
+	ID      int64     `json:"id"`
+	Time    time.Time `json:"time"`
+	Actor   string    `json:"actor"`
+	Channel string    `json:"channel"`
+	From    string    `json:"from,omitempty"`
+	Action  string    `json:"action"`
+	Nodes   []string  `json:"nodes"`
+	Source  string    `json:"from_cluster,omitempty"`
+	Target  string    `json:"to_cluster,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
+	Result  string    `json:"result,omitempty"`
+}
+
+// ParseMAC accepts the spellings operators paste (colons, dashes, dots) and
+// returns the canonical lower-case colon form used as the inventory key.
+func ParseMAC(s string) (string, error) {
+	hw, err := net.ParseMAC(strings.TrimSpace(s))
+	if err != nil || len(hw) != 6 {
+		return "", fmt.Errorf("malformed MAC address %q (want six bytes such as 00:18:f3:4e:5d:59)", s)
+	}
+	return hw.String(), nil
+}
+
+// ParseIP accepts a dotted IPv4 address; the DHCP side is IPv4 only.
+func ParseIP(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil || !a.Is4() {
+		return netip.Addr{}, fmt.Errorf("malformed IPv4 address %q", s)
+	}
+	return a, nil
+}

@@ -38,7 +38,8 @@ func register(f func() *cli.Command) { registry = append(registry, f) }
 
 const envKey = "env"
 
-// NewApp builds the CLI for one run.
+// NewApp builds the CLI for one run. Run command lines through Run (args.go),
+// which also lets flags follow the range as operators type them.
 func NewApp(env *Env) *cli.App {
 	var cmds []*cli.Command
 	for _, f := range registry {

@@ -17,7 +17,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin, Actor: localActor()}
-	err := NewApp(env).RunContext(ctx, os.Args)
+	err := Run(ctx, env, os.Args)
 	os.Exit(exitStatus(env, err))
 }
 

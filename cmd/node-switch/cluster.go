@@ -1,0 +1,117 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/node-switch/node-switch/nodes"
+)
+
+func init() {
+	register(func() *cli.Command {
+		return &cli.Command{
+			Name:  "cluster",
+			Usage: "logical clusters and the profile each boots",
+			Subcommands: []*cli.Command{
+				{
+					Name:      "add",
+					Usage:     "add a logical cluster",
+					ArgsUsage: "NAME",
+					Flags: []cli.Flag{
+						&cli.StringFlag{Name: "profile", Required: true, Usage: "boot profile of its nodes"},
+						&cli.StringFlag{Name: "description"},
+					},
+					Action: withStore(func(c *cli.Context, st *nodes.Store) error {
+						name, err := oneArg(c, "cluster name")
+						if err != nil {
+							return err
+						}
+						if err := st.AddCluster(c.Context, actorOf(c), nodes.Cluster{Name: name, Profile: c.String("profile"), Description: c.String("description")}); err != nil {
+							return err
+						}
+						fmt.Fprintf(c.App.Writer, "added cluster %s booting profile %s\n", name, c.String("profile"))
+						return nil
+					}),
+				},
+				{
+					Name:      "set",
+					Usage:     "point a cluster at another profile (its nodes boot it from their next boot)",
+					ArgsUsage: "NAME",
+					Flags: []cli.Flag{
+						&cli.StringFlag{Name: "profile", Required: true},
+						reasonFlag,
+					},
+					Action: withStore(func(c *cli.Context, st *nodes.Store) error {
+						name, err := oneArg(c, "cluster name")
+						if err != nil {
+							return err
+						}
+						if err := st.SetClusterProfile(c.Context, actorOf(c), name, c.String("profile"), c.String("reason")); err != nil {
+							return err
+						}
+						fmt.Fprintf(c.App.Writer, "cluster %s now boots profile %s\n", name, c.String("profile"))
+						return nil
+					}),
+				},
+				{
+					Name:  "list",
+					Usage: "list clusters",
+					Flags: []cli.Flag{jsonFlag},
+					Action: withStore(func(c *cli.Context, st *nodes.Store) error {
+						d, err := st.Status(c.Context)
+						if err != nil {
+							return err
+						}
+						type row struct {
+							nodes.Cluster
+							Kind  nodes.ProfileKind `json:"kind"`
+							Nodes int               `json:"nodes"`
+						}
+						cs, err := st.Clusters(c.Context)
+						if err != nil {
+							return err
+						}
+						rows := make([]row, 0, len(cs))
+						count := map[string]int{}
+						for _, m := range d.MaskedDetail {
+							count[m.Cluster]++
+						}
+						for _, cl := range d.Clusters {
+							count[cl.Name] += len(cl.Nodes)
+						}
+						for i, cl := range cs {
+							rows = append(rows, row{Cluster: cl, Kind: d.Clusters[i].Kind, Nodes: count[cl.Name]})
+						}
+						if c.Bool("json") {
+							return printJSON(c, rows)
+						}
+						w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+						fmt.Fprintln(w, "CLUSTER\tPROFILE\tKIND\tNODES\tDESCRIPTION")
+						for _, r := range rows {
+							fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", r.Name, r.Profile, r.Kind, r.Nodes, r.Description)
+						}
+						return w.Flush()
+					}),
+				},
+				{
+					Name:      "rm",
+					Usage:     "remove an empty cluster",
+					ArgsUsage: "NAME",
+					Action: withStore(func(c *cli.Context, st *nodes.Store) error {
+						name, err := oneArg(c, "cluster name")
+						if err != nil {
+							return err
+						}
+						if err := st.RemoveCluster(c.Context, actorOf(c), name); err != nil {
+							return err
+						}
+						fmt.Fprintf(c.App.Writer, "removed cluster %s\n", name)
+						return nil
+					}),
+				},
+			},
+		}
+	})
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/node-switch/node-switch/nodes"
+)
+
+var reasonFlag = &cli.StringFlag{Name: "reason", Usage: "why, for the logbook"}
+
+func init() {
+	register(func() *cli.Command {
+		return &cli.Command{
+			Name:  "node",
+			Usage: "add, list and remove node reservations",
+			Subcommands: []*cli.Command{
+				{
+					Name:      "add",
+					Usage:     "reserve an address for a node's MAC in a cluster",
+					ArgsUsage: "NAME",
+					Flags: []cli.Flag{
+						&cli.StringFlag{Name: "mac", Required: true, Usage: "the PXE NIC's MAC address"},
+						&cli.StringFlag{Name: "ip", Required: true, Usage: "the reserved IPv4 address"},
+						&cli.StringFlag{Name: "cluster", Required: true, Usage: "the logical cluster it boots"},
+						reasonFlag,
+					},
+					Action: withStore(nodeAdd),
+				},
+				{
+					Name:      "list",
+					Usage:     "list nodes (all, or a range)",
+					ArgsUsage: "[RANGE]",
+					Flags:     []cli.Flag{jsonFlag},
+					Action:    withStore(nodeList),
+				},
+				{
+					Name:      "rm",
+					Usage:     "remove node reservations",
+					ArgsUsage: "RANGE",
+					Flags:     []cli.Flag{reasonFlag},
+					Action:    withStore(nodeRemove),
+				},
+			},
+		}
+	})
+}
+
+func nodeAdd(c *cli.Context, st *nodes.Store) error {
+	name, err := oneArg(c, "node name")
+	if err != nil {
+		return err
+	}
+	mac, err := nodes.ParseMAC(c.String("mac"))
+	if err != nil {
+		return usageError("node add %s: %v", name, err)
+	}
+	ip, err := nodes.ParseIP(c.String("ip"))
+	if err != nil {
+		return usageError("node add %s: %v", name, err)
+	}
+	n, err := st.AddNode(c.Context, actorOf(c), nodes.Node{Name: name, MAC: mac, IP: ip, Cluster: c.String("cluster")}, c.String("reason"))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "added %s (%s, %s) to %s\n", n.Name, n.MAC, n.IP, n.Cluster)
+	return nil
+}
+
+func nodeList(c *cli.Context, st *nodes.Store) error {
+	if c.NArg() > 1 {
+		return usageError("node list: want at most one RANGE (join names with commas)")
+	}
+	ns, err := st.Nodes(c.Context, c.Args().First())
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		if ns == nil {
+			ns = []nodes.Node{}
+		}
+		return printJSON(c, ns)
+	}
+	w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tMAC\tIP\tCLUSTER\tMASKED\tLAST SEEN\tFIRMWARE")
+	for _, n := range ns {
+		masked := "-"
+		if n.Masked {
+			masked = "yes"
+			if n.MaskReason != "" {
+				masked += " (" + n.MaskReason + ")"
+			}
+		}
+		seen := "never"
+		if !n.LastSeen.IsZero() {
+			seen = n.LastSeen.Local().Format(time.DateTime)
+		}
+		fw := n.Firmware
+		if fw == "" {
+			fw = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.MAC, n.IP, n.Cluster, masked, seen, fw)
+	}
+	return w.Flush()
+}
+
+func nodeRemove(c *cli.Context, st *nodes.Store) error {
+	expr, err := rangeArg(c)
+	if err != nil {
+		return err
+	}
+	gone, err := st.RemoveNodes(c.Context, actorOf(c), expr, c.String("reason"))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "removed %s\n", nodes.Compress(namesOfNodes(gone)))
+	return nil
+}
+
+// rangeArg joins the positional arguments into one range, so both
+// "umu18,umu19" and "umu18 umu19" (as PowerShell splats a list) work.
+func rangeArg(c *cli.Context) (string, error) {
+	if c.NArg() == 0 {
+		return "", usageError("%s: which nodes? give a RANGE such as umu[18-19], a cluster name, or all", c.Command.FullName())
+	}
+	expr := ""
+	for i, a := range c.Args().Slice() {
+		if i > 0 {
+			expr += ","
+		}
+		expr += a
+	}
+	return expr, nil
+}
+
+func namesOfNodes(ns []nodes.Node) []string {
+	out := make([]string, len(ns))
+	for i, n := range ns {
+		out[i] = n.Name
+	}
+	return out
+}

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/node-switch/node-switch/nodes"
+)
+
+// profileFlags are shared by "profile add" and "profile set"; set changes
+// only the flags given.
+func profileFlags(add bool) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "kind", Required: add, Usage: "linux | localdisk | nfsroot | template"},
+		&cli.StringFlag{Name: "kernel", Usage: "kernel path under the boot root (linux)"},
+		&cli.StringFlag{Name: "initrd", Usage: "initrd path under the boot root (linux)"},
+		&cli.StringFlag{Name: "append", Usage: "kernel command line (linux, nfsroot)"},
+		&cli.StringSliceFlag{Name: "boot-file", Usage: "KEY=FILE: first-stage file in the DHCP reply for bios, uefi, arm64 or ipxe (KEY= sends none)"},
+		&cli.StringFlag{Name: "local-boot", Usage: "BIOS local-disk method: localboot (LOCALBOOT 0) or chain (chain.c32 hd0)"},
+		&cli.IntFlag{Name: "chain-partition", Usage: "partition for --local-boot chain (0 = the MBR)"},
+		&cli.StringFlag{Name: "uefi-local-boot", Usage: "UEFI local-disk method: none (no boot file), exit (GRUB exit) or chainload (GRUB chainloads bootmgfw.efi)"},
+		&cli.StringFlag{Name: "nfsroot", Usage: "NFS-root catalog entry (nfsroot)"},
+		&cli.StringFlag{Name: "template-bios", Usage: "file holding a text/template for pxelinux (template)"},
+		&cli.StringFlag{Name: "template-uefi", Usage: "file holding a text/template for GRUB (template)"},
+		&cli.BoolFlag{Name: "http", Usage: "load kernel and initrd over HTTP instead of TFTP"},
+		&cli.StringFlag{Name: "description"},
+	}
+}
+
+// applyProfileFlags copies the flags the operator gave onto p.
+func applyProfileFlags(c *cli.Context, p *nodes.Profile) error {
+	if c.IsSet("kind") {
+		k, err := nodes.ParseProfileKind(c.String("kind"))
+		if err != nil {
+			return usageError("%v", err)
+		}
+		p.Kind = k
+	}
+	str := map[string]*string{
+		"kernel": &p.Kernel, "initrd": &p.Initrd, "append": &p.Append, "local-boot": &p.LocalBoot,
+		"uefi-local-boot": &p.UEFILocalBoot, "nfsroot": &p.NFSRoot, "description": &p.Description,
+	}
+	for name, dst := range str {
+		if c.IsSet(name) {
+			*dst = c.String(name)
+		}
+	}
+	if c.IsSet("chain-partition") {
+		p.ChainPartition = c.Int("chain-partition")
+	}
+	if c.IsSet("http") {
+		p.HTTP = c.Bool("http")
+	}
+	for name, dst := range map[string]*string{"template-bios": &p.TemplateBIOS, "template-uefi": &p.TemplateUEFI} {
+		if !c.IsSet(name) {
+			continue
+		}
+		if c.String(name) == "" {
+			*dst = ""
+			continue
+		}
+		b, err := os.ReadFile(c.String(name))
+		if err != nil {
+			return usageError("--%s: %v", name, err)
+		}
+		*dst = string(b)
+	}
+	if c.IsSet("boot-file") {
+		p.BootFiles = map[string]string{}
+		for _, kv := range c.StringSlice("boot-file") {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				return usageError("--boot-file %q: want KEY=FILE, e.g. bios=um64_linux/pxelinux.0", kv)
+			}
+			p.BootFiles[k] = v
+		}
+	}
+	return nil
+}
+
+func init() {
+	register(func() *cli.Command {
+		return &cli.Command{
+			Name:  "profile",
+			Usage: "boot profiles: what a cluster's nodes boot",
+			Subcommands: []*cli.Command{
+				{
+					Name:      "add",
+					Usage:     "add a boot profile",
+					ArgsUsage: "NAME",
+					Flags:     profileFlags(true),
+					Action: withStore(func(c *cli.Context, st *nodes.Store) error {
+						name, err := oneArg(c, "profile name")
+						if err != nil {
+							return err
+						}
+						p := nodes.Profile{Name: name}
+						if err := applyProfileFlags(c, &p); err != nil {
+							return err
+						}
+						if err := st.AddProfile(c.Context, actorOf(c), p); err != nil {
+							return err
+						}
+						fmt.Fprintf(c.App.Writer, "added profile %s (%s)\n", name, p.Kind)
+						return nil
+					}),
+				},
+				{
+					Name:      "set",
+					Usage:     "change a boot profile (only the flags given)",
+					ArgsUsage: "NAME",
+					Flags:     append(profileFlags(false), reasonFlag),
+					Action: withStore(func(c *cli.Context, st *nodes.Store) error {
+						name, err := oneArg(c, "profile name")
+						if err != nil {
+							return err
+						}
+						_, err = st.UpdateProfile(c.Context, actorOf(c), name, c.String("reason"), func(p *nodes.Profile) error {
+							return applyProfileFlags(c, p)
+						})
+						if err != nil {
+							return err
+						}
+						fmt.Fprintf(c.App.Writer, "updated profile %s\n", name)
+						return nil
+					}),
+				},
+				{
+					Name:  "list",
+					Usage: "list boot profiles",
+					Flags: []cli.Flag{jsonFlag},
+					Action: withStore(func(c *cli.Context, st *nodes.Store) error {
+						ps, err := st.Profiles(c.Context)
+						if err != nil {
+							return err
+						}
+						if c.Bool("json") {
+							return printJSON(c, ps)
+						}
+						w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+						fmt.Fprintln(w, "PROFILE\tKIND\tBOOT FILES\tDESCRIPTION")
+						for _, p := range ps {
+							fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.Name, p.Kind, bootFilesText(p.BootFiles), p.Description)
+						}
+						return w.Flush()
+					}),
+				},
+				{
+					Name:      "show",
+					Usage:     "show one boot profile",
+					ArgsUsage: "NAME",
+					Flags:     []cli.Flag{jsonFlag},
+					Action: withStore(func(c *cli.Context, st *nodes.Store) error {
+						name, err := oneArg(c, "profile name")
+						if err != nil {
+							return err
+						}
+						p, err := st.Profile(c.Context, name)
+						if err != nil {
+							return err
+						}
+						if c.Bool("json") {
+							return printJSON(c, p)
+						}
+						return showProfile(c, p)
+					}),
+				},
+				{
+					Name:      "rm",
+					Usage:     "remove a profile no cluster uses",
+					ArgsUsage: "NAME",
+					Action: withStore(func(c *cli.Context, st *nodes.Store) error {
+						name, err := oneArg(c, "profile name")
+						if err != nil {
+							return err
+						}
+						if err := st.RemoveProfile(c.Context, actorOf(c), name); err != nil {
+							return err
+						}
+						fmt.Fprintf(c.App.Writer, "removed profile %s\n", name)
+						return nil
+					}),
+				},
+			},
+		}
+	})
+}
+
+func bootFilesText(m map[string]string) string {
+	if len(m) == 0 {
+		return "(defaults)"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		v := m[k]
+		if v == "" {
+			v = "(none)"
+		}
+		parts = append(parts, k+"="+v)
+	}
+	return strings.Join(parts, " ")
+}
+
+func showProfile(c *cli.Context, p nodes.Profile) error {
+	w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(w, "%s:\t%s\n", k, v)
+		}
+	}
+	row("name", p.Name)
+	row("kind", string(p.Kind))
+	row("boot files", bootFilesText(p.BootFiles))
+	row("kernel", p.Kernel)
+	row("initrd", p.Initrd)
+	row("append", p.Append)
+	row("local boot (BIOS)", p.LocalBoot)
+	if p.ChainPartition != 0 {
+		row("chain partition", fmt.Sprint(p.ChainPartition))
+	}
+	row("local boot (UEFI)", p.UEFILocalBoot)
+	row("nfs root", p.NFSRoot)
+	if p.HTTP {
+		row("kernel over", "http")
+	}
+	row("description", p.Description)
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	for _, t := range [][2]string{{"BIOS template", p.TemplateBIOS}, {"UEFI template", p.TemplateUEFI}} {
+		if t[1] != "" {
+			fmt.Fprintf(c.App.Writer, "--- %s ---\n%s\n", t[0], strings.TrimRight(t[1], "\n"))
+		}
+	}
+	return nil
+}

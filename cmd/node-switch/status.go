@@ -1,0 +1,125 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/node-switch/node-switch/nodes"
+)
+
+func init() {
+	register(func() *cli.Command {
+		return &cli.Command{
+			Name:   "status",
+			Usage:  "show the distribution of nodes across clusters, and the masked nodes",
+			Flags:  []cli.Flag{jsonFlag},
+			Action: withStore(status),
+		}
+	})
+	register(func() *cli.Command {
+		return &cli.Command{
+			Name:      "log",
+			Usage:     "show the logbook: who changed what, from where, and why",
+			ArgsUsage: "[RANGE]",
+			Flags: []cli.Flag{
+				&cli.DurationFlag{Name: "since", Usage: "only entries newer than this, e.g. 24h"},
+				&cli.StringFlag{Name: "action", Usage: "only this action (move, mask, unmask, reboot, ssh, hook ...)"},
+				&cli.IntFlag{Name: "limit", Usage: "only the newest N entries"},
+				jsonFlag,
+			},
+			Action: withStore(showLog),
+		}
+	})
+}
+
+func status(c *cli.Context, st *nodes.Store) error {
+	d, err := st.Status(c.Context)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c, d)
+	}
+	w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "CLUSTER\tPROFILE\tKIND\tNODES\tCOUNT")
+	for _, cl := range d.Clusters {
+		r := cl.Range
+		if r == "" {
+			r = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\n", cl.Name, cl.Profile, cl.Kind, r, len(cl.Nodes))
+	}
+	if len(d.Masked) > 0 {
+		fmt.Fprintf(w, "(masked)\t\t\t%s\t%d\n", nodes.Compress(d.Masked), len(d.Masked))
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if len(d.MaskedDetail) > 0 {
+		fmt.Fprintln(c.App.Writer, "\nmasked nodes (ignored by our DHCP/TFTP; the Windows head may reinstall them):")
+		w = tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+		for _, m := range d.MaskedDetail {
+			fmt.Fprintf(w, "  %s\treturns to %s\t%s\n", m.Name, m.Cluster, m.Reason)
+		}
+		return w.Flush()
+	}
+	return nil
+}
+
+func showLog(c *cli.Context, st *nodes.Store) error {
+	f := nodes.LogFilter{Action: c.String("action"), Limit: c.Int("limit")}
+	if c.NArg() > 0 {
+		expr, err := rangeArg(c)
+		if err != nil {
+			return err
+		}
+		// Removed nodes keep their history, so names that are no longer in
+		// the inventory are still valid filters here.
+		terms, err := nodes.ParseRange(expr)
+		if err != nil {
+			return usageError("log: %v", err)
+		}
+		for _, t := range terms {
+			if t.Exclude {
+				return usageError("log: exclusions make no sense for a logbook filter")
+			}
+			ns, err := st.Nodes(c.Context, t.Text)
+			if err == nil && !t.Pattern {
+				f.Nodes = append(f.Nodes, namesOfNodes(ns)...)
+				continue
+			}
+			f.Nodes = append(f.Nodes, t.Names...)
+		}
+	}
+	if d := c.Duration("since"); d > 0 {
+		f.Since = time.Now().Add(-d)
+	}
+	evs, err := st.Log(c.Context, f)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		if evs == nil {
+			evs = []nodes.Event{}
+		}
+		return printJSON(c, evs)
+	}
+	w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "#\tTIME\tACTOR\tCHANNEL\tACTION\tNODES\tFROM → TO\tREASON\tRESULT")
+	for _, e := range evs {
+		actor := e.Actor
+		if e.From != "" {
+			actor += "@" + e.From
+		}
+		fromTo := ""
+		if e.Source != "" || e.Target != "" {
+			fromTo = e.Source + " → " + e.Target
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.Time.Local().Format(time.DateTime), actor, e.Channel, e.Action,
+			nodes.Compress(e.Nodes), fromTo, e.Reason, e.Result)
+	}
+	return w.Flush()
+}

@@ -52,7 +52,7 @@ func ToInventory(file string, cfg *Config, o ImportOptions) (inv nodes.Inventory
 	addCluster := func(file, name, profile, kind string, line int) (string, error) {
 		if name == "" {
 			if file == "" {
-				return "", &Error{file, line, "no filename (boot file) in force here, so no cluster to put it in: give its group a filename"}
+				return "", fmt.Errorf("no filename (boot file) in force here, so no cluster to put it in: give its group a filename")
 			}
 			n, err := clusterOf(file, o)
 			if err != nil {
@@ -108,7 +108,10 @@ func ToInventory(file string, cfg *Config, o ImportOptions) (inv nodes.Inventory
 		}
 		n := nodes.Node{Name: h.Name, MAC: mac, IP: h.IP, Cluster: name, Masked: h.Masked}
 		if h.Masked {
-			n.MaskReason = "imported commented out"
+			n.MaskReason = h.MaskReason
+			if n.MaskReason == "" {
+				n.MaskReason = "imported commented out"
+			}
 		}
 		inv.Nodes = append(inv.Nodes, n)
 	}

@@ -7,6 +7,7 @@ package dhcpdconf
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,7 +32,9 @@ type Host struct {
 	IP       netip.Addr
 	Filename string // the boot file in force for it (own, group's or global)
 	Masked   bool   // the declaration was commented out
-	Line     int
+	// MaskReason comes from a "# masked: REASON" line written by export.
+	MaskReason string
+	Line       int
 	// Cluster, Profile and Kind come from a "# node-switch" annotation left
 	// by an export; empty when the file was written by hand.
 	Cluster, Profile, Kind string
@@ -128,10 +131,11 @@ func lex(file, src string) ([]token, error) {
 }
 
 type parser struct {
-	file string
-	toks []token
-	pos  int
-	cfg  *Config
+	maskReason string // from a "# masked:" line, for the next commented host
+	file       string
+	toks       []token
+	pos        int
+	cfg        *Config
 }
 
 // Parse reads a dhcpd.conf. Any error names file:line and nothing of the
@@ -215,6 +219,10 @@ func (p *parser) comment(t token, opts *Options, annot *map[string]string) error
 		*annot = m
 		return nil
 	}
+	if rest, ok := strings.CutPrefix(text, "masked:"); ok {
+		p.maskReason = strings.TrimSpace(rest)
+		return nil
+	}
 	if !strings.HasPrefix(text, "host ") && !strings.HasPrefix(text, "host\t") {
 		return nil
 	}
@@ -241,9 +249,10 @@ func (p *parser) comment(t token, opts *Options, annot *map[string]string) error
 		return p.errf(t.line, "commented-out host does not parse: %v", err)
 	}
 	for _, h := range sub.cfg.Hosts {
-		h.Masked = true
+		h.Masked, h.MaskReason = true, p.maskReason
 		p.cfg.Hosts = append(p.cfg.Hosts, h)
 	}
+	p.maskReason = ""
 	return nil
 }
 
@@ -320,6 +329,11 @@ func (p *parser) statement(opts *Options, annot map[string]string) error {
 		case "shared-network", "pool", "class", "subclass", "if", "elsif", "else":
 			return p.errf(line, "%s blocks are not supported: node-switch keeps reservations only", kw)
 		default:
+			for _, w := range ws[1:] {
+				if b := strings.ToLower(w.text); !w.quoted && (b == "host" || b == "group" || b == "subnet") {
+					return p.errf(line, "missing ';' after %q", joinTokens(ws[:slices.Index(ws, w)]))
+				}
+			}
 			return p.errf(line, "unknown block %q", kw)
 		}
 	}

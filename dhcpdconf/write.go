@@ -60,6 +60,9 @@ func Write(out io.Writer, header []string, subnets []nodes.Subnet, clusters []Ex
 				// As the source system's mask script did: the host stays in
 				// its group, commented out, so unmask is "remove the #".
 				host = "#" + strings.ReplaceAll(host, "\n", "\n#")
+				if n.MaskReason != "" {
+					host = "# masked: " + strings.ReplaceAll(n.MaskReason, "\n", " ") + "\n" + host
+				}
 			}
 			fmt.Fprintln(w, host)
 		}

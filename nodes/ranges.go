@@ -256,7 +256,7 @@ func naturalLess(a, b string) bool {
 	if ia != ib {
 		return ia < ib
 	}
-	return na < nb
+	return len(na) < len(nb)
 }
 
 // SortNames sorts node names naturally: umu9 before umu10.

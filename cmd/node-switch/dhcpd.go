@@ -36,9 +36,9 @@ func init() {
 			Name:  "export",
 			Usage: "write the inventory in another tool's format",
 			Subcommands: []*cli.Command{{
-				Name:  "dhcpd",
-				Usage: "write an ISC dhcpd.conf in the source system's shape (a fallback to plain dhcpd at any time)",
-				Flags: []cli.Flag{&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "file to write (default: standard output)"}},
+				Name:   "dhcpd",
+				Usage:  "write an ISC dhcpd.conf in the source system's shape (a fallback to plain dhcpd at any time)",
+				Flags:  []cli.Flag{&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "file to write (default: standard output)"}},
 				Action: withStore(exportDhcpd),
 			}},
 		}

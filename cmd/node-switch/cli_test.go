@@ -42,7 +42,7 @@ func mustRun(t *testing.T, db string, args ...string) string {
 func sourceDB(t *testing.T) string {
 	t.Helper()
 	db := filepath.Join(t.TempDir(), "inventory.db")
-	mustRun(t, db, "import", "dhcpd", "../../testdata/um64-dhcpd.conf", "--name-map", "um64_win=windows", "--name-map", "um64_linux=linux")
+	mustRun(t, db, "import", "dhcpd", "um64-dhcpd.conf", "--name-map", "um64_win=windows", "--name-map", "um64_linux=linux")
 	return db
 }
 

@@ -96,13 +96,15 @@ func envOf(c *cli.Context) *Env {
 	return c.App.Metadata[envKey].(*Env)
 }
 
-// actorOf is who this run acts as; a systemd timer says so through
-// NODE_SWITCH_CHANNEL=timer.
+// actorOf is who this run acts as. A systemd timer says so through
+// NODE_SWITCH_CHANNEL=timer and names itself in NODE_SWITCH_ACTOR, so the
+// logbook shows "node-switch-lab-night.timer" rather than "root".
 func actorOf(c *cli.Context) nodes.Actor {
 	a := envOf(c).Actor
-	if a.Channel == nodes.ChannelCLI {
-		if ch := c.String("channel"); ch == nodes.ChannelTimer {
-			a.Channel = ch
+	if a.Channel == nodes.ChannelCLI && c.String("channel") == nodes.ChannelTimer {
+		a.Channel = nodes.ChannelTimer
+		if name := os.Getenv("NODE_SWITCH_ACTOR"); name != "" {
+			a.Name = name
 		}
 	}
 	return a

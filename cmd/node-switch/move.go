@@ -62,9 +62,10 @@ func init() {
 			&cli.StringFlag{Name: "to", Required: true, Usage: "target cluster"},
 			reasonFlag,
 			&cli.BoolFlag{Name: "dry-run", Usage: "check and show what would change; change nothing"},
-			&cli.BoolFlag{Name: "force", Usage: "move even to an NFS root whose last check failed; reboot even localdisk nodes"},
+			&cli.BoolFlag{Name: "force", Usage: "move even to an NFS root whose last check failed"},
 			&cli.BoolFlag{Name: "wake", Usage: "after the move, send Wake-on-LAN to the moved nodes (lab PCs switched off)"},
 			&cli.BoolFlag{Name: "reboot", Usage: "after the move, reboot the moved nodes over SSH so they boot their new cluster"},
+			&cli.BoolFlag{Name: "reboot-localdisk", Usage: "with --reboot, also reboot nodes now running a localdisk profile (a lab whose day OS runs sshd); by default the Windows head reboots those"},
 			jsonFlag,
 		}
 		flags = append(flags, wakeFlags...)
@@ -147,7 +148,7 @@ func afterChange(c *cli.Context, st *nodes.Store, ch nodes.Change) error {
 		}
 	}
 	if c.Bool("reboot") {
-		if err := rebootNodes(c, st, ch.Changed, c.Bool("force")); err != nil {
+		if err := rebootNodes(c, st, ch.Changed, c.Bool("reboot-localdisk")); err != nil {
 			errs = append(errs, fmt.Errorf("reboot: %w", err))
 		}
 	}

@@ -172,13 +172,16 @@ func setMask(mask bool) func(c *cli.Context, st *nodes.Store) error {
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", op, expr, err)
 		}
-		var todo []string
+		// The hooks see the nodes that will change and the clusters they
+		// are in, like a move's pre-hook does.
+		plan := nodes.Change{Action: op}
 		for _, n := range ns {
 			if n.Masked != mask {
-				todo = append(todo, n.Name)
+				plan.Changed = append(plan.Changed, n)
 			}
 		}
-		h := hookInfo{Event: "pre-" + op, Nodes: todo, Reason: c.String("reason")}
+		todo := plan.Names()
+		h := hookInfo{Event: "pre-" + op, Nodes: todo, From: plan.From(), Reason: c.String("reason")}
 		if len(todo) > 0 {
 			if err := runHooks(c, st, h); err != nil {
 				return fmt.Errorf("%s %s: vetoed, nothing changed: %w", op, expr, err)

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/node-switch/node-switch/nodes"
+	"github.com/node-switch/node-switch/sshfront"
+)
+
+func init() {
+	registerService(service{
+		name: "ssh",
+		flags: []cli.Flag{
+			&cli.StringFlag{Name: "ssh-listen", Value: ":2222", EnvVars: []string{"NODE_SWITCH_SSH_LISTEN"},
+				Usage: "SSH front door address (for the Windows head's PowerShell client); empty disables it"},
+			hostKeyFlag(),
+			&cli.DurationFlag{Name: "ssh-idle-timeout", Value: sshfront.DefaultIdleTimeout, EnvVars: []string{"NODE_SWITCH_SSH_IDLE_TIMEOUT"},
+				Usage: "close SSH connections idle this long (a running command is not idle)"},
+		},
+		start: startSSH,
+	})
+}
+
+func startSSH(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.Logger) (func() error, error) {
+	addr := c.String("ssh-listen")
+	if addr == "" {
+		return nil, nil
+	}
+	path := hostKeyPath(c, st)
+	signer, created, err := sshfront.LoadOrCreateHostKey(path)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Info("generated SSH host key: pin its fingerprint on clients ('node-switch ssh hostkey')", "path", path)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--ssh-listen %s: %w", addr, err)
+	}
+	srv := &sshfront.Server{
+		HostKey:     signer,
+		Store:       st,
+		Run:         sshRunner(st, c.String("hooks-dir")),
+		Log:         log,
+		IdleTimeout: c.Duration("ssh-idle-timeout"),
+	}
+	log.Info("SSH front door listening", "addr", ln.Addr().String(), "host_key", sshfront.Fingerprint(signer.PublicKey()))
+	return func() error { return srv.Serve(ctx, ln) }, nil
+}
+
+// sshRunner runs a vetted command in-process, the same code path as the
+// local CLI, with the key as the actor. The daemon's own hooks directory is
+// passed down because the client may not choose it.
+func sshRunner(st *nodes.Store, hooksDir string) sshfront.RunFunc {
+	return func(ctx context.Context, args []string, id sshfront.Identity, stdout, stderr io.Writer) int {
+		actor := id.Actor()
+		env := &Env{
+			Stdout: stdout,
+			Stderr: stderr,
+			Stdin:  strings.NewReader(""),
+			Actor:  actor,
+			Store:  st,
+			Allow: func(path string) error {
+				if err := sshfront.Allowed(path, id.Role); err != nil {
+					st.Record(context.WithoutCancel(ctx), actor, nodes.Event{Action: "ssh-refused", Reason: path, Result: "refused: " + err.Error()})
+					return err
+				}
+				return nil
+			},
+		}
+		argv := append([]string{"node-switch", "--hooks-dir", hooksDir}, args...)
+		return exitStatus(env, Run(ctx, env, argv))
+	}
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/node-switch/node-switch/nodes"
+	"github.com/node-switch/node-switch/sshfront"
+)
+
+// hostKeyFlag is shared by "serve" (the SSH service) and "ssh hostkey" so
+// both find the same key by default: beside the inventory, where a backup of
+// /var/lib/node-switch takes it along.
+func hostKeyFlag() *cli.StringFlag {
+	return &cli.StringFlag{Name: "ssh-host-key", EnvVars: []string{"NODE_SWITCH_SSH_HOST_KEY"},
+		Usage: "the SSH front door's ed25519 host key, generated on first start (default: ssh_host_ed25519_key beside the inventory)"}
+}
+
+func hostKeyPath(c *cli.Context, st *nodes.Store) string {
+	if p := c.String("ssh-host-key"); p != "" {
+		return p
+	}
+	return filepath.Join(filepath.Dir(st.Path()), "ssh_host_ed25519_key")
+}
+
+type hostKeyInfo struct {
+	Path        string `json:"path"`
+	Fingerprint string `json:"fingerprint"`     // SHA256:..., what OpenSSH and Posh-SSH 3 show
+	MD5         string `json:"fingerprint_md5"` // aa:bb:..., what older Posh-SSH/SSH.NET show
+	PublicKey   string `json:"public_key"`      // for a known_hosts line
+}
+
+func init() {
+	register(func() *cli.Command {
+		return &cli.Command{
+			Name:  "ssh-key",
+			Usage: "keys allowed through the SSH front door (node-switch serve --ssh-listen)",
+			Subcommands: []*cli.Command{
+				{
+					Name:      "add",
+					Usage:     "register a public key (ed25519 or RSA; OpenSSH .pub, RFC 4716 or PEM) with a role",
+					ArgsUsage: "FILE (- for standard input)",
+					Description: "Role read runs listing commands (status, node list, log ...); role operate also\n" +
+						"move, mask, unmask, reboot and power on. Keys are checked at every login, so\n" +
+						"'ssh-key rm' locks a key out at once.",
+					Flags: []cli.Flag{
+						&cli.StringFlag{Name: "role", Required: true, Usage: "read or operate"},
+						&cli.StringFlag{Name: "comment", Usage: "who holds the key (default: the comment in the key file); shown in the logbook"},
+						jsonFlag,
+					},
+					Action: withStore(sshKeyAdd),
+				},
+				{
+					Name:   "list",
+					Usage:  "list registered keys",
+					Flags:  []cli.Flag{jsonFlag},
+					Action: withStore(sshKeyList),
+				},
+				{
+					Name:      "rm",
+					Usage:     "unregister a key",
+					ArgsUsage: "FINGERPRINT (SHA256:..., as ssh-key list shows)",
+					Action:    withStore(sshKeyRm),
+				},
+			},
+		}
+	})
+	register(func() *cli.Command {
+		return &cli.Command{
+			Name:  "ssh",
+			Usage: "the SSH front door",
+			Subcommands: []*cli.Command{{
+				Name:  "hostkey",
+				Usage: "print the front door's host key fingerprint, to pin on clients (generates the key if none exists yet)",
+				Flags: []cli.Flag{hostKeyFlag(), jsonFlag},
+				Action: withStore(func(c *cli.Context, st *nodes.Store) error {
+					path := hostKeyPath(c, st)
+					signer, created, err := sshfront.LoadOrCreateHostKey(path)
+					if err != nil {
+						return err
+					}
+					if created {
+						fmt.Fprintf(c.App.ErrWriter, "generated a new host key in %s\n", path)
+					}
+					pub := signer.PublicKey()
+					info := hostKeyInfo{Path: path, Fingerprint: ssh.FingerprintSHA256(pub), MD5: ssh.FingerprintLegacyMD5(pub), PublicKey: sshfront.AuthorizedLine(pub)}
+					if c.Bool("json") {
+						return printJSON(c, info)
+					}
+					fmt.Fprintf(c.App.Writer, "%s (%s)\nMD5:%s\n%s\n", info.Fingerprint, pub.Type(), info.MD5, info.PublicKey)
+					return nil
+				}),
+			}},
+		}
+	})
+}
+
+func sshKeyAdd(c *cli.Context, st *nodes.Store) error {
+	file, err := oneArg(c, "public key file")
+	if err != nil {
+		return err
+	}
+	var data []byte
+	if file == "-" {
+		data, err = io.ReadAll(io.LimitReader(envOf(c).Stdin, 64<<10))
+	} else {
+		data, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return fmt.Errorf("ssh-key add %s: %w", file, err)
+	}
+	role, err := nodes.ParseRole(c.String("role"))
+	if err != nil {
+		return usageError("ssh-key add %s: %v", file, err)
+	}
+	pub, comment, err := sshfront.ParsePublicKey(data)
+	if err != nil {
+		return usageError("ssh-key add %s: %v", file, err)
+	}
+	if c.IsSet("comment") {
+		comment = c.String("comment")
+	}
+	k, err := st.AddSSHKey(c.Context, actorOf(c), nodes.SSHKey{
+		Fingerprint: sshfront.Fingerprint(pub), PublicKey: sshfront.AuthorizedLine(pub), Role: role, Comment: comment})
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c, k)
+	}
+	fmt.Fprintf(c.App.Writer, "added %s %s role %s", pub.Type(), k.Fingerprint, k.Role)
+	if k.Comment != "" {
+		fmt.Fprintf(c.App.Writer, " (%s)", k.Comment)
+	}
+	fmt.Fprintln(c.App.Writer)
+	return nil
+}
+
+func sshKeyList(c *cli.Context, st *nodes.Store) error {
+	ks, err := st.SSHKeys(c.Context)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c, ks)
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FINGERPRINT\tTYPE\tROLE\tADDED\tCOMMENT")
+	for _, k := range ks {
+		typ := "?"
+		if pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k.PublicKey)); err == nil {
+			typ = pk.Type()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.Fingerprint, typ, k.Role, k.AddedAt.Format("2006-01-02"), k.Comment)
+	}
+	return tw.Flush()
+}
+
+func sshKeyRm(c *cli.Context, st *nodes.Store) error {
+	fp, err := oneArg(c, "fingerprint")
+	if err != nil {
+		return err
+	}
+	k, err := st.RemoveSSHKey(c.Context, actorOf(c), fp)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "removed %s role %s (%s)\n", k.Fingerprint, k.Role, k.Comment)
+	return nil
+}

@@ -1,0 +1,352 @@
+package sshfront
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/node-switch/node-switch/nodes"
+)
+
+// Identity is who a session runs as: a registered key, seen from an address.
+type Identity struct {
+	Fingerprint string
+	Comment     string
+	Role        string
+	Addr        string // client host:port
+}
+
+// Actor is how the logbook names this identity.
+func (id Identity) Actor() nodes.Actor {
+	name := "key " + id.Fingerprint
+	if id.Comment != "" {
+		name += " (" + id.Comment + ")"
+	}
+	from := id.Addr
+	if h, _, err := net.SplitHostPort(id.Addr); err == nil {
+		from = h
+	}
+	return nodes.Actor{Name: name, Channel: nodes.ChannelSSH, From: from}
+}
+
+// Store is what the front door needs from the inventory: the registered keys
+// and the logbook.
+type Store interface {
+	SSHKey(ctx context.Context, fingerprint string) (nodes.SSHKey, error)
+	Record(ctx context.Context, actor nodes.Actor, e nodes.Event) (int64, error)
+}
+
+// RunFunc runs one vetted command (args without the program name) with its
+// output on the channel and returns the exit status. cmd/node-switch
+// provides it, so sshfront never imports the CLI.
+type RunFunc func(ctx context.Context, args []string, id Identity, stdout, stderr io.Writer) int
+
+// Server is the SSH front door.
+type Server struct {
+	HostKey ssh.Signer
+	Store   Store
+	Run     RunFunc
+	Log     *slog.Logger
+	// IdleTimeout closes a connection with no traffic and no running
+	// command; HandshakeTimeout bounds the time to authenticate.
+	IdleTimeout      time.Duration
+	HandshakeTimeout time.Duration
+	// MaxConns bounds connections at once (default 64): the front door
+	// serves a head node or two and scripts, not a crowd.
+	MaxConns int
+
+	wg sync.WaitGroup
+}
+
+// DefaultIdleTimeout closes forgotten connections.
+const DefaultIdleTimeout = 10 * time.Minute
+
+const (
+	extFingerprint = "node-switch-fingerprint"
+	extRole        = "node-switch-role"
+	extComment     = "node-switch-comment"
+)
+
+func (s *Server) config(ctx context.Context) *ssh.ServerConfig {
+	cfg := &ssh.ServerConfig{
+		// Only public keys: no PasswordCallback and no
+		// KeyboardInteractiveCallback means both methods are refused.
+		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+			fp := Fingerprint(key)
+			k, err := s.Store.SSHKey(ctx, fp)
+			if err != nil {
+				s.log().Info("ssh key refused", "fingerprint", fp, "from", meta.RemoteAddr().String(), "err", err)
+				return nil, fmt.Errorf("key %s not registered", fp)
+			}
+			// The key text must match too, not only its hash's name.
+			if reg, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k.PublicKey)); err != nil || Fingerprint(reg) != fp {
+				return nil, fmt.Errorf("key %s: stored key does not match", fp)
+			}
+			// The identity travels to the session only through the
+			// Permissions the library returns for the key that finally
+			// authenticated; nothing seen here for other keys is kept.
+			return &ssh.Permissions{Extensions: map[string]string{
+				extFingerprint: fp, extRole: k.Role, extComment: k.Comment,
+			}}, nil
+		},
+		MaxAuthTries:  6,
+		ServerVersion: "SSH-2.0-node-switch",
+	}
+	cfg.AddHostKey(s.HostKey)
+	return cfg
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Serve accepts connections until ctx is done, then closes ln and waits for
+// running sessions to end (their commands see ctx cancelled).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.IdleTimeout == 0 {
+		s.IdleTimeout = DefaultIdleTimeout
+	}
+	if s.HandshakeTimeout == 0 {
+		s.HandshakeTimeout = 30 * time.Second
+	}
+	if s.MaxConns == 0 {
+		s.MaxConns = 64
+	}
+	cfg := s.config(ctx)
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	slots := make(chan struct{}, s.MaxConns)
+	var err error
+	for {
+		var c net.Conn
+		c, err = ln.Accept()
+		if err != nil {
+			break
+		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			s.log().Warn("ssh connection refused: too many at once", "from", c.RemoteAddr().String(), "max", s.MaxConns)
+			c.Close()
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() { <-slots }()
+			s.handleConn(ctx, cfg, c)
+		}()
+	}
+	s.wg.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("ssh listener %s: %w", ln.Addr(), err)
+}
+
+func (s *Server) handleConn(ctx context.Context, cfg *ssh.ServerConfig, raw net.Conn) {
+	ic := &idleConn{Conn: raw, idle: s.IdleTimeout}
+	ic.SetDeadline(time.Now().Add(s.HandshakeTimeout))
+	conn, chans, reqs, err := ssh.NewServerConn(ic, cfg)
+	if err != nil {
+		s.log().Debug("ssh handshake failed", "from", raw.RemoteAddr().String(), "err", err)
+		raw.Close()
+		return
+	}
+	defer conn.Close()
+	ic.mu.Lock()
+	ic.armed = true
+	ic.mu.Unlock()
+	ic.touch()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// A cancelled daemon closes the connection, which ends the loops below.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	id := Identity{
+		Fingerprint: conn.Permissions.Extensions[extFingerprint],
+		Role:        conn.Permissions.Extensions[extRole],
+		Comment:     conn.Permissions.Extensions[extComment],
+		Addr:        conn.RemoteAddr().String(),
+	}
+	if id.Fingerprint == "" || id.Role == "" {
+		return // cannot happen with public-key auth only; never run anonymously
+	}
+	s.log().Info("ssh login", "fingerprint", id.Fingerprint, "comment", id.Comment, "role", id.Role, "from", id.Addr)
+	// Global requests (tcpip-forward for -R, keepalives) get "no".
+	go ssh.DiscardRequests(reqs)
+	var wg sync.WaitGroup
+	for nc := range chans {
+		if nc.ChannelType() != "session" {
+			// direct-tcpip (-L), x11, forwarded streams: never.
+			nc.Reject(ssh.Prohibited, "node-switch: only commands (exec) are served here; no forwarding")
+			s.log().Info("ssh channel refused", "type", nc.ChannelType(), "fingerprint", id.Fingerprint, "from", id.Addr)
+			continue
+		}
+		ch, creqs, err := nc.Accept()
+		if err != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.session(ctx, ic, id, ch, creqs)
+		}()
+	}
+	// The client is gone: commands still running are cancelled.
+	cancel()
+	wg.Wait()
+}
+
+// session serves one channel: at most one exec; everything else refused.
+func (s *Server) session(ctx context.Context, ic *idleConn, id Identity, ch ssh.Channel, reqs <-chan *ssh.Request) {
+	defer ch.Close()
+	ptyAsked := false
+	for req := range reqs {
+		switch req.Type {
+		case "exec":
+			var payload struct{ Command string }
+			if err := ssh.Unmarshal(req.Payload, &payload); err != nil {
+				req.Reply(false, nil)
+				return
+			}
+			req.Reply(true, nil)
+			go ssh.DiscardRequests(reqs) // signals, window changes: ignored
+			status := s.exec(ctx, ic, id, payload.Command, ptyAsked, ch)
+			sendExit(ch, status)
+			return
+		case "pty-req":
+			// Refused, and the session that asked will get no command
+			// either: "ssh -t" means someone expects a terminal here.
+			ptyAsked = true
+			req.Reply(false, nil)
+		case "shell":
+			req.Reply(false, nil)
+			s.refuse(ctx, id, "(interactive shell)", "no shell: run one node-switch command per call, e.g. ssh -p PORT HEAD status")
+			fmt.Fprintln(ch.Stderr(), "node-switch: there is no shell here; run one command per call, for example: ssh -p PORT HEAD status")
+			sendExit(ch, 2)
+			return
+		case "subsystem":
+			req.Reply(false, nil)
+			s.refuse(ctx, id, "(subsystem)", "subsystems (sftp, ...) are not served")
+			return
+		default:
+			// env, auth-agent-req@openssh.com, x11-req, window-change ...
+			if req.WantReply {
+				req.Reply(false, nil)
+			}
+		}
+	}
+}
+
+func sendExit(ch ssh.Channel, status int) {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], uint32(status))
+	ch.SendRequest("exit-status", false, b[:])
+}
+
+// exec vets and runs one command line and returns its exit status: 0 ok, 1
+// failed, 2 refused or bad usage (what the CLI uses for usage errors).
+func (s *Server) exec(ctx context.Context, ic *idleConn, id Identity, line string, ptyAsked bool, ch ssh.Channel) int {
+	shown := line
+	if len(shown) > 200 {
+		shown = shown[:200] + "..."
+	}
+	refuse := func(why string) int {
+		s.refuse(ctx, id, shown, why)
+		fmt.Fprintln(ch.Stderr(), "node-switch: refused:", why)
+		return 2
+	}
+	if ptyAsked {
+		return refuse("no terminals here: run ssh without -t")
+	}
+	// The role is read again per command, so "ssh-key rm" also stops a
+	// connection that was already open.
+	k, err := s.Store.SSHKey(ctx, id.Fingerprint)
+	if err != nil {
+		return refuse("key is no longer registered")
+	}
+	id.Role = k.Role
+	words, err := Split(line)
+	if err != nil {
+		return refuse(err.Error())
+	}
+	path, err := Check(words, id.Role)
+	if err != nil {
+		return refuse(err.Error())
+	}
+	s.log().Info("ssh command", "command", shown, "path", path, "fingerprint", id.Fingerprint, "from", id.Addr)
+	// A long command (reboot of many nodes) is not idleness.
+	ic.busy(1)
+	status := s.Run(ctx, words, id, ch, ch.Stderr())
+	ic.busy(-1)
+	if _, err := s.Store.Record(context.WithoutCancel(ctx), id.Actor(), nodes.Event{Action: "ssh-command", Reason: shown,
+		Result: fmt.Sprintf("exit %d", status)}); err != nil {
+		s.log().Error("logbook", "err", err)
+	}
+	return status
+}
+
+func (s *Server) refuse(ctx context.Context, id Identity, line, why string) {
+	s.log().Info("ssh command refused", "command", line, "why", why, "fingerprint", id.Fingerprint, "from", id.Addr)
+	if _, err := s.Store.Record(context.WithoutCancel(ctx), id.Actor(), nodes.Event{Action: "ssh-refused", Reason: line,
+		Result: "refused: " + why}); err != nil {
+		s.log().Error("logbook", "err", err)
+	}
+}
+
+// idleConn pushes its deadline forward on every read and write, and drops it
+// while a command runs.
+type idleConn struct {
+	net.Conn
+	idle    time.Duration
+	mu      sync.Mutex
+	running int
+	armed   bool // after the handshake, which has its own deadline
+}
+
+func (c *idleConn) touch() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.armed {
+		return
+	}
+	if c.running > 0 {
+		c.Conn.SetDeadline(time.Time{})
+		return
+	}
+	c.Conn.SetDeadline(time.Now().Add(c.idle))
+}
+
+func (c *idleConn) busy(d int) {
+	c.mu.Lock()
+	c.running += d
+	c.mu.Unlock()
+	c.touch()
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.touch()
+	}
+	return n, err
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if n > 0 {
+		c.touch()
+	}
+	return n, err
+}

@@ -149,7 +149,7 @@ func TestNightlyConversion(t *testing.T) {
 	c.must("cluster", "add", "lab-night", "--profile", "night")
 	c.must("node", "add", "pc01", "--mac", pc01MAC, "--ip", server, "--cluster", "lab-day")
 	c.must("node", "add", "pc02", "--mac", pc02MAC, "--ip", netlab.Spare(server, 1), "--cluster", "lab-day")
-	// /etc/node-switch/lab.env as docs/diskless-lab.md describes it.
+	// /etc/node-switch/lab.env as README.md ("Diskless lab") describes it.
 	labEnv := map[string]string{"LAB_DAY_CLUSTER": "lab-day", "LAB_NIGHT_CLUSTER": "lab-night"}
 
 	st, err := nodes.Open(c.db)

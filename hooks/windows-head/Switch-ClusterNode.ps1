@@ -13,7 +13,7 @@
     HPC Pack (Set-HpcNodeState), moved to the Linux cluster, then restarted
     (Restart-HpcNode) so they network-boot Linux.
 
-    Setup (key, host key pinning): docs/windows-head.md.
+    Setup (key, host key pinning): "From the Windows head" in README.md.
 
 .EXAMPLE
     .\Switch-ClusterNode.ps1 -Nodes 'umu[18-19]' -Operation ToLinux -LinuxHead um64
@@ -90,7 +90,7 @@ function Invoke-NodeSwitch($Session, [string]$Name) {
 
 if (-not $LinuxHead) { throw 'Name the Linux head node: -LinuxHead HOST (or set NODE_SWITCH_HEAD).' }
 if ($Operation -ne 'Status' -and $Nodes.Count -eq 0) { throw "-Operation $Operation needs -Nodes." }
-if (-not (Test-Path $KeyFile)) { throw "Key file $KeyFile not found; see docs/windows-head.md." }
+if (-not (Test-Path $KeyFile)) { throw "Key file $KeyFile not found; see "From the Windows head" in README.md." }
 
 $noPassword = New-Object System.Security.SecureString
 $cred = New-Object System.Management.Automation.PSCredential($User, $noPassword)

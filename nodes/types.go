@@ -2,6 +2,11 @@
 // answer, every rendered boot config and every command reads it at the moment
 // it runs, so a committed change takes effect on a node's next boot without a
 // restart or a regenerated file.
+//
+// Rule: every change that can affect what a node boots appends a logbook
+// entry in the same transaction. Readers that cache the inventory (the DHCP
+// server) rely on it: a new logbook id is how they know to reload. Writes
+// that change nothing a node boots (RecordSeen) deliberately do not log.
 package nodes
 
 import (
@@ -32,7 +37,7 @@ type Node struct {
 	Event    int64     `json:"event,omitempty"`
 	LastSeen time.Time `json:"last_seen,omitzero"`
 	// Firmware is what the node's last DHCP request said it was, e.g.
-	// "bios", "uefi", "uefi-ipxe" (see FirmwareLabel).
+	// "bios", "uefi", "uefi-ipxe" (see dhcp.Firmware.Label).
 	Firmware string `json:"firmware,omitempty"`
 }
 

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"runtime/pprof"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/node-switch/node-switch/dhcp"
+	"github.com/node-switch/node-switch/nodes"
+)
+
+func init() {
+	registerService(service{
+		name: "dhcp",
+		flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "interface", EnvVars: []string{"NODE_SWITCH_INTERFACE"},
+				Usage: "serve DHCP on this interface (repeatable); with none, DHCP is not started: node-switch never answers on an interface nobody named"},
+			&cli.StringFlag{Name: "server-ip", EnvVars: []string{"NODE_SWITCH_SERVER_IP"},
+				Usage: "this server's address as clients see it (default: the first IPv4 address of the first --interface)"},
+			&cli.StringFlag{Name: "dhcp-cpuprofile", Hidden: true,
+				Usage: "write a Go CPU profile of the whole process to this file until shutdown (for the DHCP benchmark)"},
+		},
+		start: startDHCP,
+	})
+}
+
+func startDHCP(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.Logger) (func() error, error) {
+	ifaces := c.StringSlice("interface")
+	if len(ifaces) == 0 {
+		log.Warn("DHCP not started: no --interface given; name the interfaces that face the nodes (e.g. --interface eth1)")
+		return nil, nil
+	}
+	cfg := dhcp.Config{Interfaces: ifaces}
+	if s := c.String("server-ip"); s != "" {
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.Is4() {
+			return nil, usageError("--server-ip %q: want an IPv4 address of one of the --interface interfaces", s)
+		}
+		cfg.ServerIP = a
+	}
+	inv, err := dhcp.NewCachedInventory(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := dhcp.NewServer(cfg, inv, st, log)
+	if err != nil {
+		inv.Close()
+		return nil, err
+	}
+	stopProfile := func() {}
+	if path := c.String("dhcp-cpuprofile"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			inv.Close()
+			return nil, fmt.Errorf("--dhcp-cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			inv.Close()
+			return nil, fmt.Errorf("--dhcp-cpuprofile: %w", err)
+		}
+		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+	}
+	return func() error {
+		defer inv.Close()
+		defer stopProfile()
+		return srv.Serve(ctx)
+	}, nil
+}

@@ -1,0 +1,434 @@
+package dhcp
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/iana"
+
+	"github.com/node-switch/node-switch/bootprofiles"
+	"github.com/node-switch/node-switch/nodes"
+)
+
+// DefaultLeaseTime is used when the node's subnet names none. Reservations
+// never change, so the lease only bounds how long a node keeps options that
+// an operator has since changed.
+const DefaultLeaseTime = time.Hour
+
+// Record is what the inventory knows about one MAC at the moment of a
+// request: the node, the profile its cluster boots, and the subnet (if any)
+// that describes its reserved address.
+type Record struct {
+	Node    nodes.Node
+	Profile nodes.Profile
+	// Subnet is the most specific inventory subnet containing Node.IP, nil
+	// when none does (the interface's own prefix is then the fallback).
+	Subnet *nodes.Subnet
+}
+
+// Inventory is all the server needs from the inventory. Lookup returns an
+// error wrapping nodes.ErrNotFound for a MAC without a reservation.
+type Inventory interface {
+	Lookup(ctx context.Context, mac string) (Record, error)
+}
+
+// MapInventory is an Inventory held in memory, keyed by canonical MAC
+// (lower-case, colon separated); tests and the fuzz target use it.
+type MapInventory map[string]Record
+
+// Lookup implements Inventory.
+func (m MapInventory) Lookup(_ context.Context, mac string) (Record, error) {
+	r, ok := m[mac]
+	if !ok {
+		return Record{}, fmt.Errorf("mac %s: %w", mac, nodes.ErrNotFound)
+	}
+	return r, nil
+}
+
+// Settings describe the interface a request came in on.
+type Settings struct {
+	// ServerIP is this server's address on the interface: the server
+	// identifier, and next-server unless the subnet names another.
+	ServerIP netip.Addr
+	// Prefix is the interface's own network, the fallback when no inventory
+	// subnet contains a node's address.
+	Prefix netip.Prefix
+	// LeaseTime is used when the subnet names none (DefaultLeaseTime if 0).
+	LeaseTime time.Duration
+}
+
+// DeliveryKind says where a reply goes (RFC 2131 §4.1).
+type DeliveryKind int
+
+const (
+	// Broadcast to 255.255.255.255:68 on the interface the request came in on.
+	Broadcast DeliveryKind = iota
+	// Relay is unicast to the relay agent at giaddr:67.
+	Relay
+	// Unicast goes to the client's ciaddr:68.
+	Unicast
+)
+
+func (k DeliveryKind) String() string {
+	switch k {
+	case Relay:
+		return "relay"
+	case Unicast:
+		return "unicast"
+	}
+	return "broadcast"
+}
+
+// Delivery is the destination of a reply.
+type Delivery struct {
+	Kind DeliveryKind
+	Addr netip.AddrPort
+}
+
+// Errors that explain silence. None of them is a fault of the server: a
+// client asked for something it does not get.
+var (
+	ErrNotDHCP     = errors.New("not a DHCP request")
+	ErrMasked      = errors.New("node is masked")
+	ErrOtherServer = errors.New("request is for another server")
+	ErrNoReply     = errors.New("message needs no reply")
+	ErrNoSubnet    = errors.New("reserved address is in no known subnet")
+)
+
+// Handle is the whole decision for one request: it looks the client up and
+// returns the reply, or an error saying why there is none. Unknown MACs
+// (nodes.ErrNotFound) and masked nodes never get a reply, whatever the
+// request looks like.
+func Handle(ctx context.Context, req *dhcpv4.DHCPv4, inv Inventory, cfg Settings) (*dhcpv4.DHCPv4, Delivery, Record, error) {
+	mac, err := clientMAC(req)
+	if err != nil {
+		return nil, Delivery{}, Record{}, err
+	}
+	rec, err := inv.Lookup(ctx, mac)
+	if err != nil {
+		return nil, Delivery{}, Record{}, err
+	}
+	reply, d, err := Reply(req, rec, cfg)
+	return reply, d, rec, err
+}
+
+// clientMAC validates the parts of a request every rule depends on and
+// returns the canonical MAC.
+func clientMAC(req *dhcpv4.DHCPv4) (string, error) {
+	if req.OpCode != dhcpv4.OpcodeBootRequest {
+		return "", fmt.Errorf("%w: opcode %v", ErrNotDHCP, req.OpCode)
+	}
+	if req.HWType != iana.HWTypeEthernet || len(req.ClientHWAddr) != 6 {
+		return "", fmt.Errorf("%w: hardware type %v, address length %d", ErrNotDHCP, req.HWType, len(req.ClientHWAddr))
+	}
+	if !req.Options.Has(dhcpv4.OptionDHCPMessageType) {
+		return "", fmt.Errorf("%w: BOOTP without a DHCP message type", ErrNotDHCP)
+	}
+	return req.ClientHWAddr.String(), nil
+}
+
+// pxeDiscoveryControl is PXE option 43: sub-option 6 (discovery control)
+// = 8 (boot file from this offer, no boot-server discovery), then end.
+var pxeDiscoveryControl = []byte{6, 1, 8, 0xff}
+
+// Reply computes the answer to req for the node rec describes. It is a pure
+// function of its arguments.
+func Reply(req *dhcpv4.DHCPv4, rec Record, cfg Settings) (*dhcpv4.DHCPv4, Delivery, error) {
+	mac, err := clientMAC(req)
+	if err != nil {
+		return nil, Delivery{}, err
+	}
+	n := rec.Node
+	if m, err := nodes.ParseMAC(n.MAC); err != nil || m != mac {
+		// The lookup must hand back the record of the asking MAC; anything
+		// else would give one node's address to another.
+		return nil, Delivery{}, fmt.Errorf("node %s: record MAC %q does not match client %s", n.Name, n.MAC, mac)
+	}
+	if n.Masked {
+		return nil, Delivery{}, fmt.Errorf("node %s (%s): %w", n.Name, mac, ErrMasked)
+	}
+	if !n.IP.Is4() {
+		return nil, Delivery{}, fmt.Errorf("node %s: reserved address %v is not IPv4", n.Name, n.IP)
+	}
+	if !cfg.ServerIP.Is4() {
+		return nil, Delivery{}, fmt.Errorf("node %s: server address %v is not IPv4", n.Name, cfg.ServerIP)
+	}
+	// A client naming another server in a REQUEST (or RELEASE/DECLINE) has
+	// chosen that server; answering would start the race the two-server
+	// setup exists to avoid.
+	if sid := req.ServerIdentifier(); sid != nil && !sid.Equal(net.IP(cfg.ServerIP.AsSlice())) {
+		return nil, Delivery{}, fmt.Errorf("node %s: server identifier %s: %w", n.Name, sid, ErrOtherServer)
+	}
+	net4, err := networkOf(rec, cfg)
+	if err != nil {
+		return nil, Delivery{}, err
+	}
+
+	var typ dhcpv4.MessageType
+	switch req.MessageType() {
+	case dhcpv4.MessageTypeDiscover:
+		typ = dhcpv4.MessageTypeOffer
+	case dhcpv4.MessageTypeRequest:
+		typ = dhcpv4.MessageTypeAck
+		if want := requestedAddr(req); want.IsValid() && want != n.IP {
+			return nak(req, cfg, fmt.Sprintf("address %s is not reserved for this client", want)), deliver(req, true), nil
+		}
+	case dhcpv4.MessageTypeInform:
+		// RFC 2131 §3.4: options only, no address, no lease.
+		r, err := build(req, rec, cfg, net4, dhcpv4.MessageTypeAck, false)
+		if err != nil {
+			return nil, Delivery{}, err
+		}
+		return r, deliver(req, false), nil
+	default:
+		// RELEASE and DECLINE need no answer: nothing is leased from a
+		// pool, so there is nothing to free or to mark bad.
+		return nil, Delivery{}, fmt.Errorf("node %s: %v: %w", n.Name, req.MessageType(), ErrNoReply)
+	}
+	r, err := build(req, rec, cfg, net4, typ, true)
+	if err != nil {
+		return nil, Delivery{}, err
+	}
+	return r, deliver(req, false), nil
+}
+
+// network is what a reply says about the node's subnet.
+type network struct {
+	mask       net.IPMask
+	routers    []netip.Addr
+	dns        []netip.Addr
+	domain     string
+	nextServer netip.Addr
+	lease      time.Duration
+}
+
+// networkOf applies the options rule of the package comment.
+func networkOf(rec Record, cfg Settings) (network, error) {
+	n := rec.Node
+	lease := cfg.LeaseTime
+	if lease <= 0 {
+		lease = DefaultLeaseTime
+	}
+	if sn := rec.Subnet; sn != nil && sn.Prefix.Contains(n.IP) {
+		out := network{
+			mask:       net.CIDRMask(sn.Prefix.Bits(), 32),
+			routers:    sn.Routers,
+			dns:        sn.DNS,
+			domain:     sn.Domain,
+			nextServer: sn.NextServer,
+			lease:      sn.LeaseTime,
+		}
+		if !out.nextServer.Is4() {
+			out.nextServer = cfg.ServerIP
+		}
+		if out.lease <= 0 {
+			out.lease = lease
+		}
+		return out, nil
+	}
+	if cfg.Prefix.IsValid() && cfg.Prefix.Contains(n.IP) {
+		return network{mask: net.CIDRMask(cfg.Prefix.Bits(), 32), nextServer: cfg.ServerIP, lease: lease}, nil
+	}
+	return network{}, fmt.Errorf("node %s: address %s: %w (add it with 'node-switch subnet set CIDR ...')", n.Name, n.IP, ErrNoSubnet)
+}
+
+// requestedAddr is the address a REQUEST asks for: option 50 in SELECTING
+// and INIT-REBOOT, ciaddr when renewing or rebinding.
+func requestedAddr(req *dhcpv4.DHCPv4) netip.Addr {
+	if a, ok := addr4(req.RequestedIPAddress()); ok {
+		return a
+	}
+	if a, ok := addr4(req.ClientIPAddr); ok {
+		return a
+	}
+	return netip.Addr{}
+}
+
+func addr4(ip net.IP) (netip.Addr, bool) {
+	ip4 := ip.To4()
+	if ip4 == nil || ip4.IsUnspecified() {
+		return netip.Addr{}, false
+	}
+	a, _ := netip.AddrFromSlice(ip4)
+	return a, true
+}
+
+// deliver applies RFC 2131 §4.1.
+func deliver(req *dhcpv4.DHCPv4, isNak bool) Delivery {
+	if gi, ok := addr4(req.GatewayIPAddr); ok {
+		return Delivery{Kind: Relay, Addr: netip.AddrPortFrom(gi, dhcpv4.ServerPort)}
+	}
+	if ci, ok := addr4(req.ClientIPAddr); ok && !isNak && !req.IsBroadcast() {
+		return Delivery{Kind: Unicast, Addr: netip.AddrPortFrom(ci, dhcpv4.ClientPort)}
+	}
+	return Delivery{Kind: Broadcast, Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), dhcpv4.ClientPort)}
+}
+
+func ip(a netip.Addr) net.IP { return net.IP(a.AsSlice()) }
+
+func ips(as []netip.Addr) []net.IP {
+	out := make([]net.IP, 0, len(as))
+	for _, a := range as {
+		if a.Is4() {
+			out = append(out, ip(a))
+		}
+	}
+	return out
+}
+
+// newReply starts a reply the way every message type needs it: header
+// copied from the request, relay information and client identifier echoed.
+func newReply(req *dhcpv4.DHCPv4, cfg Settings, typ dhcpv4.MessageType) *dhcpv4.DHCPv4 {
+	r := &dhcpv4.DHCPv4{
+		OpCode:        dhcpv4.OpcodeBootReply,
+		HWType:        req.HWType,
+		TransactionID: req.TransactionID,
+		Flags:         req.Flags,
+		ClientIPAddr:  net.IPv4zero,
+		YourIPAddr:    net.IPv4zero,
+		ServerIPAddr:  net.IPv4zero,
+		GatewayIPAddr: net.IPv4zero,
+		ClientHWAddr:  req.ClientHWAddr,
+		Options:       make(dhcpv4.Options, 16),
+	}
+	if gi := req.GatewayIPAddr.To4(); gi != nil {
+		r.GatewayIPAddr = gi
+	}
+	r.UpdateOption(dhcpv4.OptMessageType(typ))
+	r.UpdateOption(dhcpv4.OptServerIdentifier(ip(cfg.ServerIP)))
+	// RFC 3046: option 82 goes back to the relay; RFC 6842: so does 61.
+	for _, code := range []dhcpv4.OptionCode{dhcpv4.OptionRelayAgentInformation, dhcpv4.OptionClientIdentifier} {
+		if v := req.Options.Get(code); v != nil {
+			r.UpdateOption(dhcpv4.OptGeneric(code, v))
+		}
+	}
+	return r
+}
+
+func nak(req *dhcpv4.DHCPv4, cfg Settings, why string) *dhcpv4.DHCPv4 {
+	r := newReply(req, cfg, dhcpv4.MessageTypeNak)
+	r.UpdateOption(dhcpv4.OptMessage(why))
+	if r.GatewayIPAddr.To4() != nil && !r.GatewayIPAddr.IsUnspecified() {
+		// RFC 2131 §4.3.2: a relay must broadcast a NAK to the client.
+		r.SetBroadcast()
+	}
+	return r
+}
+
+// ipxeEncap is option 175 with sub-option 176 (no-pxedhcp) = 1: iPXE then
+// does not wait ~2 s for proxyDHCP offers that will never come.
+var ipxeEncap = []byte{176, 1, 1}
+
+// build assembles an OFFER/ACK carrying the node's configuration.
+func build(req *dhcpv4.DHCPv4, rec Record, cfg Settings, nw network, typ dhcpv4.MessageType, lease bool) (*dhcpv4.DHCPv4, error) {
+	n := rec.Node
+	r := newReply(req, cfg, typ)
+	if lease {
+		r.YourIPAddr = ip(n.IP)
+		secs := nw.lease / time.Second
+		if secs > 0xffffffff {
+			secs = 0xffffffff
+		}
+		r.UpdateOption(dhcpv4.OptIPAddressLeaseTime(time.Duration(secs) * time.Second))
+	}
+	if ci, ok := addr4(req.ClientIPAddr); ok && typ == dhcpv4.MessageTypeAck {
+		r.ClientIPAddr = ip(ci)
+	}
+	r.UpdateOption(dhcpv4.OptSubnetMask(nw.mask))
+	if rs := ips(nw.routers); len(rs) > 0 {
+		r.UpdateOption(dhcpv4.OptRouter(rs...))
+	}
+	if ds := ips(nw.dns); len(ds) > 0 {
+		r.UpdateOption(dhcpv4.OptDNS(ds...))
+	}
+	if nw.domain != "" {
+		r.UpdateOption(dhcpv4.OptDomainName(nw.domain))
+	}
+	r.UpdateOption(dhcpv4.OptHostName(n.Name))
+
+	fw := ClientFirmware(req)
+	r.ServerIPAddr = ip(nw.nextServer)
+	r.UpdateOption(dhcpv4.OptTFTPServerName(nw.nextServer.String()))
+	if fw.Key != "" {
+		if file, ok := bootprofiles.BootFile(rec.Profile, fw.Key, fw.IPXE); ok {
+			if len(file) > 127 {
+				return nil, fmt.Errorf("node %s: boot file %q is longer than the 127 bytes a DHCP reply holds", n.Name, file)
+			}
+			r.BootFileName = file
+			r.UpdateOption(dhcpv4.OptBootFileName(file))
+		}
+	}
+	if fw.PXE {
+		// Option 60 "PXEClient" alone makes OVMF's PXE client look for
+		// boot-server discovery parameters and reject the offer
+		// (PXE-E16); option 43 with PXE_DISCOVERY_CONTROL = 8 says "take
+		// the boot file from this offer", as the firmware needs.
+		r.UpdateOption(dhcpv4.OptClassIdentifier("PXEClient"))
+		r.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, pxeDiscoveryControl))
+	}
+	if v := req.Options.Get(dhcpv4.OptionClientMachineIdentifier); v != nil {
+		r.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, v))
+	}
+	if fw.IPXE {
+		r.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(175), ipxeEncap))
+	}
+	return r, nil
+}
+
+// Firmware is what a request says about the software that sent it.
+type Firmware struct {
+	// Key is the boot file key (nodes.BootBIOS, BootUEFI, BootARM64), ""
+	// for an architecture we have no boot file for.
+	Key  string
+	IPXE bool
+	// PXE is true for PXE clients (option 60 starting with "PXEClient").
+	PXE bool
+	// Arch is option 93 as sent, -1 when absent.
+	Arch int
+}
+
+// Label is the firmware recorded for nodes.Node.Firmware: "bios", "uefi" or
+// "arm64", with "-ipxe" when iPXE asked; "" when the request does not say
+// (no option 93 and not iPXE: an OS's DHCP client, not firmware).
+func (f Firmware) Label() string {
+	if f.Arch < 0 && !f.IPXE {
+		return ""
+	}
+	l := f.Key
+	if l == "" {
+		l = fmt.Sprintf("arch%d", f.Arch)
+	}
+	if f.IPXE {
+		l += "-ipxe"
+	}
+	return l
+}
+
+// ClientFirmware reads options 93, 77, 175 and 60.
+func ClientFirmware(req *dhcpv4.DHCPv4) Firmware {
+	f := Firmware{Arch: -1, Key: nodes.BootBIOS}
+	if v := req.Options.Get(dhcpv4.OptionClientSystemArchitectureType); len(v) >= 2 {
+		f.Arch = int(binary.BigEndian.Uint16(v))
+		switch iana.Arch(f.Arch) {
+		case iana.INTEL_X86PC:
+			f.Key = nodes.BootBIOS
+		case iana.EFI_BC, iana.EFI_X86_64:
+			f.Key = nodes.BootUEFI
+		case iana.EFI_ARM64:
+			f.Key = nodes.BootARM64
+		default:
+			f.Key = ""
+		}
+	}
+	f.IPXE = req.Options.Has(dhcpv4.GenericOptionCode(175)) ||
+		bytes.Contains(req.Options.Get(dhcpv4.OptionUserClassInformation), []byte("iPXE"))
+	f.PXE = bytes.HasPrefix(req.Options.Get(dhcpv4.OptionClassIdentifier), []byte("PXEClient"))
+	return f
+}

@@ -1,0 +1,153 @@
+// Package dhcpbench holds Go benchmarks of node-switch's DHCP reply path
+// (run.sh beside it is the side-by-side benchmark against other servers):
+//
+//	go test -run '^$' -bench . -benchmem ./e2e/bench/dhcp/
+package dhcpbench
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"testing"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/iana"
+
+	"github.com/node-switch/node-switch/dhcp"
+	"github.com/node-switch/node-switch/nodes"
+)
+
+const benchNodes = 10000
+
+var actor = nodes.Actor{Name: "bench", Channel: nodes.ChannelCLI}
+
+func mac(i int) net.HardwareAddr { return net.HardwareAddr{0x02, 0xb0, 0, 0, byte(i >> 8), byte(i)} }
+
+func store(b *testing.B) *nodes.Store {
+	b.Helper()
+	st, err := nodes.Open(filepath.Join(b.TempDir(), "inventory.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	ctx := context.Background()
+	inv := nodes.Inventory{
+		Subnets:  []nodes.Subnet{{Prefix: netip.MustParsePrefix("10.80.0.0/16"), Routers: []netip.Addr{netip.MustParseAddr("10.80.0.1")}}},
+		Profiles: []nodes.Profile{{Name: "bench", Kind: nodes.KindLinux, BootFiles: map[string]string{nodes.BootBIOS: "bench/pxelinux.0"}}},
+		Clusters: []nodes.Cluster{{Name: "bench", Profile: "bench"}},
+	}
+	for i := range benchNodes {
+		inv.Nodes = append(inv.Nodes, nodes.Node{Name: fmt.Sprintf("n%05d", i), MAC: mac(i).String(),
+			IP: netip.AddrFrom4([4]byte{10, 80, byte(1 + i/250), byte(1 + i%250)}), Cluster: "bench"})
+	}
+	if _, err := st.Import(ctx, actor, inv, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	return st
+}
+
+// requests are relayed PXE DISCOVERs, as perfdhcp sends them, one per node.
+func requests(b *testing.B) [][]byte {
+	out := make([][]byte, benchNodes)
+	for i := range out {
+		d, err := dhcpv4.NewDiscovery(mac(i), dhcpv4.WithGatewayIP(net.ParseIP("10.80.0.2")),
+			dhcpv4.WithOption(dhcpv4.OptClientArch(iana.INTEL_X86PC)), dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient")))
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[i] = d.ToBytes()
+	}
+	return out
+}
+
+var settings = dhcp.Settings{ServerIP: netip.MustParseAddr("10.80.0.1"), Prefix: netip.MustParsePrefix("10.80.0.0/16")}
+
+// run measures parse + decide + marshal, the work a worker does per packet.
+func run(b *testing.B, inv dhcp.Inventory) {
+	reqs := requests(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			req, err := dhcpv4.FromBytes(reqs[i%len(reqs)])
+			if err != nil {
+				b.Fatal(err)
+			}
+			reply, _, _, err := dhcp.Handle(ctx, req, inv, settings)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = reply.ToBytes()
+			i += 7
+		}
+	})
+}
+
+// BenchmarkReplyMap is the floor: no inventory cost at all.
+func BenchmarkReplyMap(b *testing.B) {
+	st := store(b)
+	m := dhcp.MapInventory{}
+	for i := range benchNodes {
+		r, err := dhcp.StoreInventory{Store: st}.Lookup(context.Background(), mac(i).String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		m[mac(i).String()] = r
+	}
+	run(b, m)
+}
+
+// BenchmarkReplyStore reads the inventory with five queries per packet.
+func BenchmarkReplyStore(b *testing.B) { run(b, dhcp.StoreInventory{Store: store(b)}) }
+
+// BenchmarkReplyCached is what serve uses: a snapshot checked against
+// PRAGMA data_version on every lookup.
+func BenchmarkReplyCached(b *testing.B) {
+	st := store(b)
+	c, err := dhcp.NewCachedInventory(context.Background(), st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	run(b, c)
+}
+
+// BenchmarkAfterCommit is the first lookup after a commit: "change" adds a
+// logbook entry (as every move, mask or profile change does) and rereads
+// all 10,000 nodes; "sightings" is the last-seen flush, which adds none and
+// costs only the check.
+func BenchmarkAfterCommit(b *testing.B) {
+	for _, kind := range []string{"change", "sightings"} {
+		b.Run(kind, func(b *testing.B) {
+			st := store(b)
+			c, err := dhcp.NewCachedInventory(context.Background(), st)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := range b.N {
+				b.StopTimer()
+				if kind == "change" {
+					_, err = st.Record(ctx, actor, nodes.Event{Action: "bench"})
+				} else {
+					// The firmware alternates: a commit that changes
+					// nothing leaves data_version alone.
+					err = st.RecordSeen(ctx, []nodes.Seen{{MAC: mac(1).String(), Firmware: []string{"bios", "uefi"}[i%2]}})
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if _, err := c.Lookup(ctx, mac(1).String()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -34,5 +34,10 @@ func BootFile(p nodes.Profile, arch string, ipxe bool) (file string, ok bool) {
 		return "", false
 	}
 	f := defaultBootFiles[p.Kind][arch]
+	if p.HTTP && arch == nodes.BootBIOS && p.Kind != nodes.KindLocalDisk {
+		// Plain pxelinux.0 speaks TFTP only (unless the ROM under it is
+		// iPXE); lpxelinux.0 carries its own TCP stack for http:// URLs.
+		f = "lpxelinux.0"
+	}
 	return f, f != ""
 }

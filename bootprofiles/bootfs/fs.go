@@ -1,0 +1,239 @@
+package bootfs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/node-switch/node-switch/bootprofiles"
+	"github.com/node-switch/node-switch/nodes"
+)
+
+// Inventory is the part of the store the boot servers read; *nodes.Store
+// satisfies it, tests may pass something smaller.
+type Inventory interface {
+	LookupIP(ctx context.Context, ip netip.Addr) (nodes.Node, error)
+	LookupMAC(ctx context.Context, mac string) (nodes.Node, error)
+	BootOf(ctx context.Context, n nodes.Node) (nodes.Cluster, nodes.Profile, error)
+	Event(ctx context.Context, id int64) (nodes.Event, error)
+}
+
+// NFSRootCatalog is implemented by inventories that hold the NFS-root
+// catalog; profiles of kind nfsroot need it to render.
+type NFSRootCatalog interface {
+	NFSRoot(ctx context.Context, name string) (nodes.NFSRoot, error)
+}
+
+// ErrMasked is returned (wrapped) for any request from or about a masked
+// node: another server (the Windows head's WDS) owns it for now.
+var ErrMasked = errors.New("node is masked")
+
+// FS serves the boot root.
+type FS struct {
+	Root *os.Root
+	Inv  Inventory
+	// HTTPPort is the HTTP endpoint's port, for profiles that load kernels
+	// over HTTP; 0 when the endpoint is disabled.
+	HTTPPort int
+}
+
+// Content is one answer: a rendered config or an open file.
+type Content struct {
+	io.ReadSeeker
+	Size    int64
+	ModTime time.Time
+	// Node is the node the answer was rendered for ("" for plain files
+	// and unknown machines); Rendered says whether it was.
+	Node     string
+	Rendered bool
+	closer   io.Closer
+}
+
+// Close releases the file behind c, if any.
+func (c *Content) Close() error {
+	if c.closer != nil {
+		return c.closer.Close()
+	}
+	return nil
+}
+
+// HTTPBase is the URL prefix a node reaching us at server uses for HTTP.
+func HTTPBase(server netip.Addr, port int) string {
+	if port <= 0 || !server.IsValid() || server.IsUnspecified() {
+		return ""
+	}
+	return "http://" + netip.AddrPortFrom(server.Unmap(), uint16(port)).String()
+}
+
+// Open answers a request for name from client, which reached us at server
+// (the address the request was sent to: that is where the node will find
+// the HTTP endpoint too). A masked client gets ErrMasked for every name; a
+// name nothing answers gets an error wrapping fs.ErrNotExist.
+func (f *FS) Open(ctx context.Context, name string, client, server netip.Addr) (*Content, error) {
+	n, err := Parse(name)
+	if err != nil {
+		return nil, err
+	}
+	client = client.Unmap()
+	from, known, err := f.lookup(ctx, func() (nodes.Node, error) { return f.Inv.LookupIP(ctx, client) })
+	if err != nil {
+		return nil, fmt.Errorf("%s from %s: %w", name, client, err)
+	}
+	if known && from.Masked {
+		return nil, fmt.Errorf("%s from %s: %s: %w", name, client, from.Name, ErrMasked)
+	}
+	var target nodes.Node
+	switch n.Kind {
+	case File:
+		c, err := f.openFile(n.Path)
+		if errors.Is(err, fs.ErrNotExist) && isLoaderModule(n.Path) {
+			// pxelinux loaded as "um64_linux/pxelinux.0" asks for
+			// "um64_linux/ldlinux.c32"; one copy at the top of the boot
+			// root (what bootroot init installs) serves every such
+			// directory.
+			if c, err2 := f.openFile(path.Base(n.Path)); err2 == nil {
+				return c, nil
+			}
+		}
+		return c, err
+	case ByUUID, NotFound:
+		return nil, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
+	case Default:
+		if !known {
+			return rendered("", bootprofiles.RenderUnknown(n.Firmware, client.String())), nil
+		}
+		target = from
+	case ByMAC, ByIP:
+		var ok bool
+		target, ok, err = f.lookup(ctx, func() (nodes.Node, error) {
+			if n.Kind == ByMAC {
+				return f.Inv.LookupMAC(ctx, n.MAC)
+			}
+			return f.Inv.LookupIP(ctx, n.IP)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if !ok {
+			// pxelinux and GRUB move on to their next name.
+			return nil, fmt.Errorf("%s: no such node: %w", name, fs.ErrNotExist)
+		}
+		if target.Masked {
+			return nil, fmt.Errorf("%s: %s: %w", name, target.Name, ErrMasked)
+		}
+	}
+	in, err := InputFor(ctx, f.Inv, target, n.Firmware, HTTPBase(server, f.HTTPPort))
+	if err != nil {
+		return nil, err
+	}
+	b, err := bootprofiles.Render(in)
+	if err != nil {
+		return nil, err
+	}
+	return rendered(target.Name, b), nil
+}
+
+func (f *FS) lookup(ctx context.Context, fn func() (nodes.Node, error)) (nodes.Node, bool, error) {
+	n, err := fn()
+	switch {
+	case err == nil:
+		return n, true, nil
+	case errors.Is(err, nodes.ErrNotFound):
+		return nodes.Node{}, false, nil
+	default:
+		return nodes.Node{}, false, fmt.Errorf("inventory: %w", err)
+	}
+}
+
+func rendered(node string, b []byte) *Content {
+	return &Content{ReadSeeker: bytes.NewReader(b), Size: int64(len(b)), Node: node, Rendered: true}
+}
+
+func (f *FS) openFile(p string) (*Content, error) {
+	// os.Root refuses any path (through "..", absolute names or symlinks)
+	// that would leave the boot root.
+	file, err := f.Root.Open(p)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
+			// os.Root's "path escapes from parent": a symlink out of the root.
+			return nil, fmt.Errorf("boot root %s: %w: %w", f.Root.Name(), ErrBadName, err)
+		}
+		return nil, fmt.Errorf("boot root %s: %w", f.Root.Name(), err)
+	}
+	st, err := file.Stat()
+	if err != nil {
+		file.Close()
+		return nil, fmt.Errorf("boot root %s: %s: %w", f.Root.Name(), p, err)
+	}
+	if !st.Mode().IsRegular() {
+		file.Close()
+		return nil, fmt.Errorf("boot root %s: %s is not a regular file: %w", f.Root.Name(), p, fs.ErrNotExist)
+	}
+	return &Content{ReadSeeker: file, Size: st.Size(), ModTime: st.ModTime(), closer: file}, nil
+}
+
+// isLoaderModule says whether p names a syslinux module or boot loader
+// that bootroot init installs at the top of the boot root.
+func isLoaderModule(p string) bool {
+	if !strings.Contains(p, "/") {
+		return false
+	}
+	switch path.Ext(p) {
+	case ".c32", ".e64", ".0":
+		return true
+	}
+	return false
+}
+
+// InputFor gathers what rendering node n needs from the inventory. A
+// missing logbook entry is not fatal: the header says so.
+func InputFor(ctx context.Context, inv Inventory, n nodes.Node, fw bootprofiles.Firmware, httpBase string) (bootprofiles.Input, error) {
+	c, p, err := inv.BootOf(ctx, n)
+	if err != nil {
+		return bootprofiles.Input{}, err
+	}
+	in := bootprofiles.Input{Node: n, Cluster: c, Profile: p, HTTPBase: httpBase, Firmware: fw}
+	if n.Event != 0 {
+		if e, err := inv.Event(ctx, n.Event); err == nil {
+			in.Event = e
+		}
+	}
+	if p.Kind == nodes.KindNFSRoot {
+		cat, ok := inv.(NFSRootCatalog)
+		if !ok {
+			return bootprofiles.Input{}, fmt.Errorf("node %s: profile %s: this inventory has no NFS-root catalog", n.Name, p.Name)
+		}
+		if in.NFSRoot, err = cat.NFSRoot(ctx, p.NFSRoot); err != nil {
+			return bootprofiles.Input{}, fmt.Errorf("node %s: profile %s: %w", n.Name, p.Name, err)
+		}
+	}
+	return in, nil
+}
+
+// PortOf returns the port of a listen address such as ":8080" (0 if the
+// address is empty, which disables the endpoint).
+func PortOf(listen string) (int, error) {
+	if listen == "" {
+		return 0, nil
+	}
+	ap, err := netip.ParseAddrPort(listen)
+	if err == nil {
+		return int(ap.Port()), nil
+	}
+	// ":8080" has no address part.
+	if len(listen) > 1 && listen[0] == ':' {
+		if p, err := strconv.Atoi(listen[1:]); err == nil && p > 0 && p < 65536 {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("listen address %q: want [ADDR]:PORT", listen)
+}

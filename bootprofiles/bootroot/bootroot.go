@@ -1,0 +1,195 @@
+// Package bootroot fills a boot root with the boot loaders of the
+// distribution's packages (node-switch ships no binaries): pxelinux for
+// BIOS, a GRUB EFI network image for UEFI, iPXE and syslinux.efi when
+// installed.
+package bootroot
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// GRUBModules go into grubx64.efi: enough for TFTP and HTTP, Linux, chain
+// loading the Windows boot manager, returning to the firmware and the
+// config search by MAC/IP. A fixed image avoids depending on modules being
+// fetched over the network at boot.
+var GRUBModules = []string{
+	"efinet", "net", "tftp", "http", "normal", "configfile", "linux", "chain", "echo", "minicmd",
+	"part_gpt", "part_msdos", "fat", "search", "search_fs_file", "search_fs_uuid", "search_label",
+	"regexp", "test", "gzio", "serial", "terminal", "sleep", "reboot", "halt", "efi_gop",
+}
+
+// GRUBPrefix is where grubx64.efi looks for grub.cfg-01-<mac> and friends
+// on the TFTP server.
+const GRUBPrefix = "/grub"
+
+type file struct {
+	src, dst, pkg string
+	optional      bool
+}
+
+var files = []file{
+	{src: "usr/lib/PXELINUX/pxelinux.0", dst: "pxelinux.0", pkg: "pxelinux"},
+	{src: "usr/lib/PXELINUX/lpxelinux.0", dst: "lpxelinux.0", pkg: "pxelinux"},
+	{src: "usr/lib/syslinux/modules/bios/ldlinux.c32", dst: "ldlinux.c32", pkg: "syslinux-common"},
+	{src: "usr/lib/syslinux/modules/bios/chain.c32", dst: "chain.c32", pkg: "syslinux-common"},
+	{src: "usr/lib/syslinux/modules/bios/libcom32.c32", dst: "libcom32.c32", pkg: "syslinux-common"},
+	{src: "usr/lib/syslinux/modules/bios/libutil.c32", dst: "libutil.c32", pkg: "syslinux-common"},
+	{src: "usr/lib/syslinux/modules/bios/menu.c32", dst: "menu.c32", pkg: "syslinux-common"},
+	{src: "usr/lib/SYSLINUX.EFI/efi64/syslinux.efi", dst: "syslinux.efi", pkg: "syslinux-efi", optional: true},
+	{src: "usr/lib/syslinux/modules/efi64/ldlinux.e64", dst: "ldlinux.e64", pkg: "syslinux-efi", optional: true},
+	{src: "usr/lib/ipxe/undionly.kpxe", dst: "undionly.kpxe", pkg: "ipxe", optional: true},
+	{src: "usr/lib/ipxe/ipxe.efi", dst: "ipxe.efi", pkg: "ipxe", optional: true},
+	{src: "usr/lib/ipxe/snponly.efi", dst: "snponly.efi", pkg: "ipxe", optional: true},
+}
+
+const grubDir = "usr/lib/grub/x86_64-efi"
+
+// Options for Init.
+type Options struct {
+	// Source is the file system root the packages are installed under
+	// ("/" normally; tests use a fake tree).
+	Source string
+	// MkImage is the grub-mkimage program (default: found on PATH).
+	MkImage string
+	// Warn receives notes about optional packages that are missing.
+	Warn io.Writer
+}
+
+// MissingError names the packages to install.
+type MissingError struct{ Packages []string }
+
+func (e *MissingError) Error() string {
+	return fmt.Sprintf("boot loaders missing: apt-get install %s", strings.Join(e.Packages, " "))
+}
+
+// Init fills dir (created if needed). Files already there are replaced, so
+// running it again after a package upgrade refreshes the boot loaders;
+// kernels and anything else of the site's are left alone.
+func Init(dir string, o Options) ([]string, error) {
+	if o.Source == "" {
+		o.Source = "/"
+	}
+	if o.Warn == nil {
+		o.Warn = io.Discard
+	}
+	var missing []string
+	for _, f := range files {
+		if _, err := os.Stat(filepath.Join(o.Source, f.src)); err != nil && !f.optional && !slices.Contains(missing, f.pkg) {
+			missing = append(missing, f.pkg)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(o.Source, grubDir, "efinet.mod")); err != nil {
+		missing = append(missing, "grub-efi-amd64-bin")
+	}
+	mkimage := o.MkImage
+	if mkimage == "" {
+		p, err := exec.LookPath("grub-mkimage")
+		if err != nil {
+			missing = append(missing, "grub-common")
+		}
+		mkimage = p
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("bootroot init %s: %w", dir, &MissingError{Packages: missing})
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("bootroot init: %w", err)
+	}
+	var done []string
+	warned := map[string]bool{}
+	for _, f := range files {
+		src := filepath.Join(o.Source, f.src)
+		if _, err := os.Stat(src); err != nil {
+			if !warned[f.pkg] {
+				fmt.Fprintf(o.Warn, "bootroot: %s not installed, skipping its files (apt-get install %s)\n", f.pkg, f.pkg)
+				warned[f.pkg] = true
+			}
+			continue
+		}
+		if err := copyFile(src, filepath.Join(dir, f.dst)); err != nil {
+			return done, fmt.Errorf("bootroot init %s: %s (from %s): %w", dir, f.dst, f.pkg, err)
+		}
+		done = append(done, f.dst)
+	}
+	// The module directory lets a site's template insmod anything the
+	// image does not embed.
+	mods := filepath.Join(dir, strings.TrimPrefix(GRUBPrefix, "/"), "x86_64-efi")
+	if err := copyDir(filepath.Join(o.Source, grubDir), mods); err != nil {
+		return done, fmt.Errorf("bootroot init %s: GRUB modules: %w", dir, err)
+	}
+	done = append(done, filepath.Join(strings.TrimPrefix(GRUBPrefix, "/"), "x86_64-efi")+"/")
+	out := filepath.Join(dir, "grubx64.efi")
+	args := append([]string{"-O", "x86_64-efi", "-d", filepath.Join(o.Source, grubDir), "-p", GRUBPrefix, "-o", out + ".tmp"}, GRUBModules...)
+	var stderr bytes.Buffer
+	cmd := exec.Command(mkimage, args...)
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		os.Remove(out + ".tmp")
+		return done, fmt.Errorf("bootroot init %s: grub-mkimage: %w: %s", dir, err, strings.TrimSpace(stderr.String()))
+	}
+	if err := os.Rename(out+".tmp", out); err != nil {
+		return done, fmt.Errorf("bootroot init %s: %w", dir, err)
+	}
+	done = append(done, "grubx64.efi")
+	return done, nil
+}
+
+// copyFile writes dst through a temporary name so a node booting during a
+// refresh never reads half a boot loader.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".tmp"
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := out.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, dst)
+}
+
+func copyDir(src, dst string) error {
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if n := e.Name(); strings.HasSuffix(n, ".mod") || strings.HasSuffix(n, ".lst") {
+			if err := copyFile(filepath.Join(src, n), filepath.Join(dst, n)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// IsMissing reports whether err is about packages that are not installed.
+func IsMissing(err error) bool {
+	var m *MissingError
+	return errors.As(err, &m)
+}

@@ -1,0 +1,336 @@
+package bootprofiles
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"text/template"
+
+	"github.com/node-switch/node-switch/nodes"
+)
+
+// Firmware is the boot loader family a rendered config is for: pxelinux
+// (BIOS) reads one syntax, GRUB (UEFI) another.
+type Firmware string
+
+const (
+	BIOS Firmware = "bios" // pxelinux / lpxelinux
+	UEFI Firmware = "uefi" // GRUB EFI network image
+)
+
+// ParseFirmware validates a firmware name given by an operator.
+func ParseFirmware(s string) (Firmware, error) {
+	switch Firmware(s) {
+	case BIOS, UEFI:
+		return Firmware(s), nil
+	}
+	return "", fmt.Errorf("unknown firmware %q (want bios or uefi)", s)
+}
+
+// Input is everything a rendered config depends on. Render is a pure
+// function of it, so the TFTP server, the HTTP server and `node-switch
+// render` print the same bytes for the same inventory.
+type Input struct {
+	Node    nodes.Node
+	Cluster nodes.Cluster
+	Profile nodes.Profile
+	// Event is the logbook entry named by Node.Event; a zero ID means it
+	// could not be read (the header says so instead of failing the boot).
+	Event nodes.Event
+	// NFSRoot is the catalog entry of a profile of kind nfsroot.
+	NFSRoot nodes.NFSRoot
+	// HTTPBase is "http://<server>:<port>" as the node reaches the HTTP
+	// endpoint; empty when it is disabled. Profiles with HTTP set need it.
+	HTTPBase string
+	Firmware Firmware
+}
+
+// Render returns the boot loader configuration node in.Node is served:
+// pxelinux syntax for BIOS, GRUB script for UEFI.
+func Render(in Input) ([]byte, error) {
+	if in.Firmware != BIOS && in.Firmware != UEFI {
+		return nil, fmt.Errorf("render %s: unknown firmware %q", in.Node.Name, in.Firmware)
+	}
+	if err := checkFields(in.Profile, in.NFSRoot); err != nil {
+		return nil, fmt.Errorf("render %s: profile %s: %w", in.Node.Name, in.Profile.Name, err)
+	}
+	var b bytes.Buffer
+	header(&b, in)
+	var err error
+	switch in.Profile.Kind {
+	case nodes.KindLinux:
+		err = renderKernel(&b, in, in.Profile.Kernel, in.Profile.Initrd, in.Profile.Append)
+	case nodes.KindNFSRoot:
+		err = renderNFSRoot(&b, in)
+	case nodes.KindLocalDisk:
+		err = renderLocalDisk(&b, in)
+	case nodes.KindTemplate:
+		err = renderTemplate(&b, in)
+	default:
+		err = fmt.Errorf("unknown profile kind %q", in.Profile.Kind)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("render %s: profile %s: %w", in.Node.Name, in.Profile.Name, err)
+	}
+	return b.Bytes(), nil
+}
+
+// RenderUnknown is what a machine the inventory does not know gets when its
+// boot loader falls back to the default config: its own local disk. A
+// default must never boot anything that could harm a disk (an installer, a
+// diskless image that formats scratch space).
+func RenderUnknown(fw Firmware, who string) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# node-switch: %s is not in the inventory: booting its local disk\n", oneLine(who))
+	plainLocal(&b, fw, "unknown machine")
+	return b.Bytes()
+}
+
+// plainLocal is the safest config there is: back to the local disk (BIOS)
+// or to the firmware's next boot entry (UEFI).
+func plainLocal(b *bytes.Buffer, fw Firmware, why string) {
+	if fw == UEFI {
+		b.WriteString("set timeout=0\n")
+		fmt.Fprintf(b, "echo \"node-switch: %s, returning to the firmware's next boot entry\"\n", why)
+		b.WriteString("exit\n")
+		return
+	}
+	b.WriteString("DEFAULT local\nPROMPT 0\nTIMEOUT 1\n")
+	fmt.Fprintf(b, "SAY node-switch: %s, booting the local disk\n", why)
+	b.WriteString("LABEL local\n  LOCALBOOT 0\n")
+}
+
+// header names node, cluster, profile and the logbook event, so a config
+// read off the wire (or by `render`) explains why it looks the way it does.
+func header(b *bytes.Buffer, in Input) {
+	n := in.Node
+	fmt.Fprintf(b, "# node-switch: node %s (mac %s, ip %s), cluster %s, profile %s (%s, %s)\n",
+		n.Name, n.MAC, n.IP, in.Cluster.Name, in.Profile.Name, in.Profile.Kind, in.Firmware)
+	e := in.Event
+	if e.ID == 0 {
+		fmt.Fprintf(b, "# logbook event %d: not found\n", n.Event)
+		return
+	}
+	fmt.Fprintf(b, "# logbook event %d: %s by %s via %s", e.ID, e.Action, oneLine(e.Actor), e.Channel)
+	if e.From != "" {
+		fmt.Fprintf(b, " from %s", oneLine(e.From))
+	}
+	fmt.Fprintf(b, " at %s", e.Time.UTC().Format("2006-01-02 15:04:05 UTC"))
+	if e.Reason != "" {
+		fmt.Fprintf(b, ": %s", oneLine(e.Reason))
+	}
+	b.WriteString("\n")
+}
+
+// oneLine keeps free text (reasons, actors) inside its comment line: a
+// newline in a reason must not become a boot loader directive.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r < ' ' {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// checkFields refuses values that would break out of their line in the
+// rendered file; everything else is passed through as the operator wrote it.
+func checkFields(p nodes.Profile, nr nodes.NFSRoot) error {
+	for _, f := range []struct{ name, v string }{
+		{"kernel", p.Kernel}, {"initrd", p.Initrd}, {"append", p.Append},
+		{"nfsroot kernel", nr.Kernel}, {"nfsroot initrd", nr.Initrd},
+		{"nfsroot server", nr.Server}, {"nfsroot export", nr.Export}, {"nfsroot options", nr.Options},
+	} {
+		if strings.ContainsAny(f.v, "\r\n") {
+			return fmt.Errorf("%s %q contains a line break", f.name, f.v)
+		}
+	}
+	return nil
+}
+
+// splitFiles accepts several initrds separated by commas or spaces.
+func splitFiles(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+}
+
+// fileRef is how the boot loader names a file under the boot root. Over
+// TFTP pxelinux gets "::path", which suppresses its own directory prefix
+// (a node booted from "um64_linux/pxelinux.0" would otherwise ask for
+// "um64_linux/<kernel>"); GRUB's root is already the TFTP server, so an
+// absolute path is enough. Over HTTP both get a full URL.
+func fileRef(in Input, p string) string {
+	p = strings.TrimLeft(p, "/")
+	if in.Profile.HTTP && in.HTTPBase != "" {
+		if in.Firmware == UEFI {
+			// GRUB names HTTP as a device: (http,host:port)/path.
+			host := strings.TrimPrefix(strings.TrimPrefix(in.HTTPBase, "http://"), "https://")
+			return "(http," + strings.TrimSuffix(host, "/") + ")/" + p
+		}
+		return strings.TrimSuffix(in.HTTPBase, "/") + "/" + p
+	}
+	if in.Firmware == UEFI {
+		return "/" + p
+	}
+	return "::" + p
+}
+
+func httpNote(b *bytes.Buffer, in Input) {
+	if in.Profile.HTTP && in.HTTPBase == "" {
+		b.WriteString("# profile asks for HTTP but the HTTP endpoint is disabled: using TFTP\n")
+	}
+}
+
+func renderKernel(b *bytes.Buffer, in Input, kernel, initrd, appendLine string) error {
+	if kernel == "" {
+		return fmt.Errorf("no kernel (set one with 'profile set %s --kernel FILE')", in.Profile.Name)
+	}
+	httpNote(b, in)
+	initrds := splitFiles(initrd)
+	label := in.Profile.Name
+	if in.Firmware == UEFI {
+		if in.Profile.HTTP && in.HTTPBase != "" {
+			b.WriteString("insmod http\n")
+		}
+		b.WriteString("set timeout=0\n")
+		fmt.Fprintf(b, "echo \"node-switch: %s boots %s (cluster %s)\"\n", in.Node.Name, label, in.Cluster.Name)
+		fmt.Fprintf(b, "linux %s", fileRef(in, kernel))
+		if appendLine != "" {
+			b.WriteString(" " + appendLine)
+		}
+		b.WriteString("\n")
+		if len(initrds) > 0 {
+			b.WriteString("initrd")
+			for _, f := range initrds {
+				b.WriteString(" " + fileRef(in, f))
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("boot\n")
+		return nil
+	}
+	fmt.Fprintf(b, "DEFAULT %s\nPROMPT 0\nTIMEOUT 1\n", label)
+	fmt.Fprintf(b, "SAY node-switch: %s boots %s (cluster %s)\n", in.Node.Name, label, in.Cluster.Name)
+	fmt.Fprintf(b, "LABEL %s\n", label)
+	fmt.Fprintf(b, "  KERNEL %s\n", fileRef(in, kernel))
+	if len(initrds) > 0 {
+		refs := make([]string, len(initrds))
+		for i, f := range initrds {
+			refs[i] = fileRef(in, f)
+		}
+		fmt.Fprintf(b, "  INITRD %s\n", strings.Join(refs, ","))
+	}
+	if appendLine != "" {
+		fmt.Fprintf(b, "  APPEND %s\n", appendLine)
+	}
+	return nil
+}
+
+// NFSRootAppend is the kernel command line that mounts the catalog entry's
+// export as the root filesystem (NFSv3 over TCP, address by DHCP).
+func NFSRootAppend(nr nodes.NFSRoot) string {
+	opts := "vers=3,tcp"
+	if nr.Options != "" {
+		opts += "," + nr.Options
+	}
+	return fmt.Sprintf("root=/dev/nfs nfsroot=%s:%s,%s ip=dhcp", nr.Server, nr.Export, opts)
+}
+
+func renderNFSRoot(b *bytes.Buffer, in Input) error {
+	nr := in.NFSRoot
+	if nr.Name == "" || nr.Server == "" || nr.Export == "" {
+		return fmt.Errorf("NFS root %q is not in the catalog or has no server/export", in.Profile.NFSRoot)
+	}
+	kernel, initrd := nr.Kernel, nr.Initrd
+	if in.Profile.Kernel != "" {
+		kernel = in.Profile.Kernel
+	}
+	if in.Profile.Initrd != "" {
+		initrd = in.Profile.Initrd
+	}
+	appendLine := NFSRootAppend(nr)
+	if in.Profile.Append != "" {
+		appendLine += " " + in.Profile.Append
+	}
+	fmt.Fprintf(b, "# NFS root %s: %s:%s\n", nr.Name, nr.Server, nr.Export)
+	return renderKernel(b, in, kernel, initrd, appendLine)
+}
+
+func renderLocalDisk(b *bytes.Buffer, in Input) error {
+	p := in.Profile
+	if in.Firmware == UEFI {
+		b.WriteString("set timeout=0\n")
+		switch p.UEFILocalBoot {
+		case "chainload":
+			fmt.Fprintf(b, "echo \"node-switch: %s boots its local disk (cluster %s): Windows Boot Manager\"\n", in.Node.Name, in.Cluster.Name)
+			b.WriteString("insmod part_gpt\ninsmod fat\ninsmod chain\n")
+			b.WriteString("search --no-floppy --file --set=root /EFI/Microsoft/Boot/bootmgfw.efi\n")
+			b.WriteString("chainloader /EFI/Microsoft/Boot/bootmgfw.efi\n")
+			b.WriteString("boot\n")
+			// If the chainload fails the firmware's next entry is the
+			// safest place to land.
+			b.WriteString("exit\n")
+		case "", "none", "exit":
+			// "none" normally sends no boot file at all; a node that
+			// still loaded GRUB (a stale DHCP answer, a boot file set by
+			// hand) gets the same outcome: back to the firmware.
+			fmt.Fprintf(b, "echo \"node-switch: %s boots its local disk (cluster %s): firmware's next boot entry\"\n", in.Node.Name, in.Cluster.Name)
+			b.WriteString("exit\n")
+		default:
+			return fmt.Errorf("unknown UEFI local boot method %q", p.UEFILocalBoot)
+		}
+		return nil
+	}
+	b.WriteString("DEFAULT local\nPROMPT 0\nTIMEOUT 1\n")
+	fmt.Fprintf(b, "SAY node-switch: %s boots its local disk (cluster %s)\n", in.Node.Name, in.Cluster.Name)
+	b.WriteString("LABEL local\n")
+	switch p.LocalBoot {
+	case "", "localboot":
+		b.WriteString("  LOCALBOOT 0\n")
+	case "chain":
+		b.WriteString("  COM32 chain.c32\n")
+		if p.ChainPartition > 0 {
+			fmt.Fprintf(b, "  APPEND hd0 %d\n", p.ChainPartition)
+		} else {
+			b.WriteString("  APPEND hd0\n")
+		}
+	default:
+		return fmt.Errorf("unknown BIOS local boot method %q", p.LocalBoot)
+	}
+	return nil
+}
+
+// TemplateData is what a site template sees. Kernel/Initrd/File turn a
+// path under the boot root into the reference the boot loader needs (TFTP
+// or HTTP per the profile), so templates need not know the transport.
+type TemplateData struct {
+	Input
+	Firmware string
+}
+
+func renderTemplate(b *bytes.Buffer, in Input) error {
+	src := in.Profile.TemplateBIOS
+	if in.Firmware == UEFI {
+		src = in.Profile.TemplateUEFI
+	}
+	if src == "" {
+		// A template profile without a template for this firmware must
+		// still boot something harmless.
+		fmt.Fprintf(b, "# profile %s has no %s template: booting the local disk\n", in.Profile.Name, in.Firmware)
+		plainLocal(b, in.Firmware, in.Node.Name+" has no "+string(in.Firmware)+" template")
+		return nil
+	}
+	t, err := template.New(in.Profile.Name).Option("missingkey=error").Funcs(template.FuncMap{
+		"file": func(p string) string { return fileRef(in, p) },
+	}).Parse(src)
+	if err != nil {
+		return fmt.Errorf("%s template: %w", in.Firmware, err)
+	}
+	httpNote(b, in)
+	if err := t.Execute(b, TemplateData{Input: in, Firmware: string(in.Firmware)}); err != nil {
+		return fmt.Errorf("%s template: %w", in.Firmware, err)
+	}
+	if b.Len() > 0 && b.Bytes()[b.Len()-1] != '\n' {
+		b.WriteByte('\n')
+	}
+	return nil
+}

@@ -1,0 +1,209 @@
+package bootprofiles
+
+import (
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/node-switch/node-switch/nodes"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
+
+func goldenInput(p nodes.Profile, fw Firmware) Input {
+	return Input{
+		Node: nodes.Node{Name: "umu20", MAC: "00:18:f3:4e:5d:39", IP: netip.MustParseAddr("192.168.1.20"),
+			Cluster: "linux", Event: 42},
+		Cluster: nodes.Cluster{Name: "linux", Profile: p.Name},
+		Profile: p,
+		Event: nodes.Event{ID: 42, Time: time.Date(2026, 11, 21, 15, 0, 0, 0, time.UTC), Actor: "alice", Channel: "ssh",
+			From: "10.0.0.5", Action: "move", Nodes: []string{"umu20"}, Target: "linux", Reason: "nightly\nconversion"},
+		NFSRoot: nodes.NFSRoot{Name: "krg", Server: "192.168.1.1", Export: "/srv/nfsroot/krg", Kernel: "krg/vmlinuz",
+			Initrd: "krg/initrd.img", Options: "nolock"},
+		HTTPBase: "http://192.168.1.1:8080",
+		Firmware: fw,
+	}
+}
+
+var linuxProfile = nodes.Profile{Name: "sl63", Kind: nodes.KindLinux, Kernel: "linux/vmlinuz",
+	Initrd: "linux/initrd.gz", Append: "console=ttyS0,115200 panic=-1"}
+
+func TestRenderGolden(t *testing.T) {
+	httpProfile := linuxProfile
+	httpProfile.Name, httpProfile.HTTP = "sl63-http", true
+	cases := []struct {
+		name string
+		p    nodes.Profile
+		// noHTTP clears the HTTP base, as when --http-listen is "".
+		noHTTP bool
+	}{
+		{"linux", linuxProfile, false},
+		{"linux-http", httpProfile, false},
+		{"linux-http-disabled", httpProfile, true},
+		{"localdisk", nodes.Profile{Name: "win", Kind: nodes.KindLocalDisk}, false},
+		{"localdisk-chain", nodes.Profile{Name: "win", Kind: nodes.KindLocalDisk, LocalBoot: "chain", ChainPartition: 2,
+			UEFILocalBoot: "chainload"}, false},
+		{"nfsroot", nodes.Profile{Name: "lab", Kind: nodes.KindNFSRoot, NFSRoot: "krg", Append: "quiet"}, false},
+		{"template", nodes.Profile{Name: "site", Kind: nodes.KindTemplate,
+			TemplateBIOS: "DEFAULT site\nLABEL site\n  KERNEL {{file .Profile.Kernel}}\n  APPEND host={{.Node.Name}} fw={{.Firmware}}",
+			TemplateUEFI: "linux {{file .Profile.Kernel}} host={{.Node.Name}} ip={{.Node.IP}}\nboot\n",
+			Kernel:       "site/vmlinuz"}, false},
+		{"template-missing", nodes.Profile{Name: "site", Kind: nodes.KindTemplate, TemplateUEFI: "exit\n"}, false},
+	}
+	for _, c := range cases {
+		for _, fw := range []Firmware{BIOS, UEFI} {
+			name := c.name + "-" + string(fw)
+			t.Run(name, func(t *testing.T) {
+				in := goldenInput(c.p, fw)
+				if c.noHTTP {
+					in.HTTPBase = ""
+				}
+				got, err := Render(in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkGolden(t, name, got)
+			})
+		}
+	}
+	for _, fw := range []Firmware{BIOS, UEFI} {
+		t.Run("unknown-"+string(fw), func(t *testing.T) {
+			checkGolden(t, "unknown-"+string(fw), RenderUnknown(fw, "10.0.0.99"))
+		})
+	}
+}
+
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("..", "testdata", "golden", name+".cfg")
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run 'go test ./bootprofiles -update' to create it)", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s differs from %s:\n--- got\n%s\n--- want\n%s", name, path, got, want)
+	}
+	if !strings.HasPrefix(string(got), "# node-switch: ") {
+		t.Errorf("%s does not start with the node-switch header comment", name)
+	}
+}
+
+// Properties every rendering must keep whatever the golden files say.
+func TestRenderProperties(t *testing.T) {
+	cases := []struct {
+		name    string
+		p       nodes.Profile
+		fw      Firmware
+		want    []string
+		notWant []string
+		wantErr string
+	}{
+		{name: "header names node cluster profile event", p: linuxProfile, fw: BIOS,
+			want: []string{"node umu20", "cluster linux", "profile sl63", "logbook event 42", "alice", "nightly conversion"}},
+		{name: "reason newline cannot inject a directive", p: linuxProfile, fw: BIOS, notWant: []string{"\nconversion"}},
+		{name: "pxelinux kernel ignores its directory prefix", p: linuxProfile, fw: BIOS,
+			want: []string{"KERNEL ::linux/vmlinuz", "INITRD ::linux/initrd.gz"}},
+		{name: "grub kernel from tftp root", p: linuxProfile, fw: UEFI, want: []string{"linux /linux/vmlinuz console=ttyS0", "initrd /linux/initrd.gz"}},
+		{name: "http bios uses a URL", p: nodes.Profile{Name: "h", Kind: nodes.KindLinux, Kernel: "/k", Initrd: "a,b", HTTP: true}, fw: BIOS,
+			want: []string{"KERNEL http://192.168.1.1:8080/k", "INITRD http://192.168.1.1:8080/a,http://192.168.1.1:8080/b"}},
+		{name: "http uefi uses grub's http device", p: nodes.Profile{Name: "h", Kind: nodes.KindLinux, Kernel: "k", HTTP: true}, fw: UEFI,
+			want: []string{"insmod http", "linux (http,192.168.1.1:8080)/k"}},
+		{name: "nfsroot command line", p: nodes.Profile{Name: "lab", Kind: nodes.KindNFSRoot, NFSRoot: "krg"}, fw: BIOS,
+			want: []string{"root=/dev/nfs nfsroot=192.168.1.1:/srv/nfsroot/krg,vers=3,tcp,nolock ip=dhcp", "KERNEL ::krg/vmlinuz"}},
+		{name: "localdisk bios default is LOCALBOOT", p: nodes.Profile{Name: "w", Kind: nodes.KindLocalDisk}, fw: BIOS,
+			want: []string{"LOCALBOOT 0"}, notWant: []string{"KERNEL"}},
+		{name: "localdisk bios chain", p: nodes.Profile{Name: "w", Kind: nodes.KindLocalDisk, LocalBoot: "chain"}, fw: BIOS,
+			want: []string{"COM32 chain.c32", "APPEND hd0\n"}},
+		{name: "localdisk uefi none exits", p: nodes.Profile{Name: "w", Kind: nodes.KindLocalDisk, UEFILocalBoot: "none"}, fw: UEFI,
+			want: []string{"\nexit\n"}, notWant: []string{"linux "}},
+		{name: "localdisk uefi chainload", p: nodes.Profile{Name: "w", Kind: nodes.KindLocalDisk, UEFILocalBoot: "chainload"}, fw: UEFI,
+			want: []string{"chainloader /EFI/Microsoft/Boot/bootmgfw.efi"}},
+		{name: "linux without kernel", p: nodes.Profile{Name: "x", Kind: nodes.KindLinux}, fw: BIOS, wantErr: "no kernel"},
+		{name: "append with newline refused", p: nodes.Profile{Name: "x", Kind: nodes.KindLinux, Kernel: "k", Append: "a\nLOCALBOOT 0"},
+			fw: BIOS, wantErr: "line break"},
+		{name: "bad template", p: nodes.Profile{Name: "t", Kind: nodes.KindTemplate, TemplateBIOS: "{{.Nope}}"}, fw: BIOS, wantErr: "template"},
+		{name: "template without this firmware boots local disk", p: nodes.Profile{Name: "t", Kind: nodes.KindTemplate, TemplateBIOS: "x"},
+			fw: UEFI, want: []string{"no uefi template", "\nexit\n"}},
+		{name: "bad uefi local method", p: nodes.Profile{Name: "w", Kind: nodes.KindLocalDisk, UEFILocalBoot: "bogus"}, fw: UEFI, wantErr: "bogus"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := Render(goldenInput(c.p, c.fw))
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, c.wantErr)
+				}
+				if !strings.Contains(err.Error(), "umu20") {
+					t.Errorf("error %q does not name the node", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(string(got), w) {
+					t.Errorf("missing %q in:\n%s", w, got)
+				}
+			}
+			for _, w := range c.notWant {
+				if strings.Contains(string(got), w) {
+					t.Errorf("unexpected %q in:\n%s", w, got)
+				}
+			}
+		})
+	}
+}
+
+func TestRenderMissingEvent(t *testing.T) {
+	in := goldenInput(linuxProfile, BIOS)
+	in.Event = nodes.Event{}
+	got, err := Render(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(got), "# logbook event 42: not found\n") {
+		t.Errorf("header does not say the event is missing:\n%s", got)
+	}
+}
+
+func TestBootFile(t *testing.T) {
+	cases := []struct {
+		name     string
+		p        nodes.Profile
+		arch     string
+		ipxe     bool
+		want     string
+		wantNone bool
+	}{
+		{"linux bios", linuxProfile, nodes.BootBIOS, false, "pxelinux.0", false},
+		{"linux uefi", linuxProfile, nodes.BootUEFI, false, "grubx64.efi", false},
+		{"http bios uses lpxelinux", nodes.Profile{Kind: nodes.KindLinux, HTTP: true}, nodes.BootBIOS, false, "lpxelinux.0", false},
+		{"http uefi stays grub", nodes.Profile{Kind: nodes.KindLinux, HTTP: true}, nodes.BootUEFI, false, "grubx64.efi", false},
+		{"localdisk uefi default sends none", nodes.Profile{Kind: nodes.KindLocalDisk}, nodes.BootUEFI, false, "", true},
+		{"localdisk uefi chainload uses grub", nodes.Profile{Kind: nodes.KindLocalDisk, UEFILocalBoot: "chainload"}, nodes.BootUEFI, false, "grubx64.efi", false},
+		{"localdisk bios", nodes.Profile{Kind: nodes.KindLocalDisk}, nodes.BootBIOS, false, "pxelinux.0", false},
+		{"profile override", nodes.Profile{Kind: nodes.KindLinux, BootFiles: map[string]string{"bios": "um64_linux/pxelinux.0"}}, nodes.BootBIOS, false, "um64_linux/pxelinux.0", false},
+		{"explicit none", nodes.Profile{Kind: nodes.KindLinux, BootFiles: map[string]string{"uefi": ""}}, nodes.BootUEFI, false, "", true},
+		{"ipxe override", nodes.Profile{Kind: nodes.KindLinux, BootFiles: map[string]string{"ipxe": "boot.ipxe"}}, nodes.BootBIOS, true, "boot.ipxe", false},
+	}
+	for _, c := range cases {
+		got, ok := BootFile(c.p, c.arch, c.ipxe)
+		if got != c.want || ok == c.wantNone {
+			t.Errorf("%s: BootFile = %q, %v; want %q, none=%v", c.name, got, ok, c.want, c.wantNone)
+		}
+	}
+}

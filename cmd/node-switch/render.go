@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/node-switch/node-switch/bootprofiles"
+	"github.com/node-switch/node-switch/bootprofiles/bootfs"
+	"github.com/node-switch/node-switch/nodes"
+)
+
+func init() {
+	register(func() *cli.Command {
+		return &cli.Command{
+			Name:      "render",
+			Usage:     "print the boot config a node is served now (pxelinux for BIOS, GRUB for UEFI)",
+			ArgsUsage: "RANGE",
+			Description: "Prints exactly the bytes the TFTP and HTTP servers would send the node for\n" +
+				"pxelinux.cfg/01-<mac> (bios) or grub.cfg-01-<mac> (uefi), rendered from the\n" +
+				"inventory as it is now. Notes (masked nodes, no boot file) go to stderr; with\n" +
+				"several nodes each config is preceded by a '### node' line.",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "firmware", Usage: "bios or uefi (default: what the node last booted with, else bios)"},
+				&cli.StringFlag{Name: "server-ip", Usage: "address nodes reach the HTTP endpoint at (default: the subnet's next-server)"},
+				&cli.IntFlag{Name: "http-port", Value: 8080, Usage: "port of serve's --http-listen (0: HTTP disabled)"},
+			},
+			Action: withStore(renderCmd),
+		}
+	})
+}
+
+func renderCmd(c *cli.Context, st *nodes.Store) error {
+	expr, err := oneArg(c, "node range")
+	if err != nil {
+		return err
+	}
+	var fw bootprofiles.Firmware
+	if s := c.String("firmware"); s != "" {
+		if fw, err = bootprofiles.ParseFirmware(s); err != nil {
+			return usageError("--firmware: %v", err)
+		}
+	}
+	var server netip.Addr
+	if s := c.String("server-ip"); s != "" {
+		if server, err = nodes.ParseIP(s); err != nil {
+			return usageError("--server-ip: %v", err)
+		}
+	}
+	ns, err := st.Nodes(c.Context, expr)
+	if err != nil {
+		return err
+	}
+	if len(ns) == 0 {
+		return fmt.Errorf("render %s: no such node", expr)
+	}
+	subnets, err := st.Subnets(c.Context)
+	if err != nil {
+		return err
+	}
+	out, errw := c.App.Writer, c.App.ErrWriter
+	for _, n := range ns {
+		nfw := fw
+		if nfw == "" {
+			nfw = bootprofiles.BIOS
+			if strings.HasPrefix(n.Firmware, "uefi") {
+				nfw = bootprofiles.UEFI
+			}
+		}
+		name := "pxelinux.cfg/01-" + strings.ReplaceAll(n.MAC, ":", "-")
+		if nfw == bootprofiles.UEFI {
+			name = "grub.cfg-01-" + strings.ReplaceAll(n.MAC, ":", "-")
+		}
+		if len(ns) > 1 {
+			fmt.Fprintf(out, "### %s (%s): %s\n", n.Name, nfw, name)
+		}
+		if n.Masked {
+			fmt.Fprintf(errw, "node-switch: %s is masked (%s): it gets no DHCP answer and every TFTP/HTTP read is refused\n", n.Name, n.MaskReason)
+			continue
+		}
+		srv := server
+		if !srv.IsValid() {
+			if sn, ok := nodes.SubnetFor(subnets, n.IP); ok {
+				srv = sn.NextServer
+			}
+		}
+		_, p, err := st.BootOf(c.Context, n)
+		if err != nil {
+			return fmt.Errorf("render %s: %w", n.Name, err)
+		}
+		base := bootfs.HTTPBase(srv, c.Int("http-port"))
+		if p.HTTP && base == "" && c.Int("http-port") > 0 {
+			return usageError("render %s: profile %s loads kernels over HTTP: pass --server-ip (or set the subnet's --next-server)", n.Name, p.Name)
+		}
+		key := nodes.BootBIOS
+		if nfw == bootprofiles.UEFI {
+			key = nodes.BootUEFI
+		}
+		if file, ok := bootprofiles.BootFile(p, key, false); !ok {
+			fmt.Fprintf(errw, "node-switch: %s: the DHCP answer for %s carries no boot file: the firmware moves on to its next boot entry; a boot loader loaded anyway would get:\n", n.Name, nfw)
+		} else {
+			fmt.Fprintf(errw, "node-switch: %s: DHCP boot file %s, then %s\n", n.Name, file, name)
+		}
+		in, err := bootfs.InputFor(c.Context, st, n, nfw, base)
+		if err != nil {
+			return err
+		}
+		b, err := bootprofiles.Render(in)
+		if err != nil {
+			return err
+		}
+		if _, err := out.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}

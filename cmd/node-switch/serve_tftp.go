@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/node-switch/node-switch/bootprofiles/bootfs"
+	"github.com/node-switch/node-switch/nodes"
+	"github.com/node-switch/node-switch/tftp"
+)
+
+const defaultBootRoot = "/srv/node-switch/boot"
+
+func init() {
+	registerService(service{
+		name: "tftp",
+		flags: []cli.Flag{
+			&cli.StringFlag{Name: "boot-root", Value: defaultBootRoot, EnvVars: []string{"NODE_SWITCH_BOOT_ROOT"},
+				Usage: "directory served over TFTP and HTTP (fill it with 'node-switch bootroot init')"},
+			&cli.StringFlag{Name: "tftp-listen", Value: ":69", EnvVars: []string{"NODE_SWITCH_TFTP_LISTEN"},
+				Usage: `TFTP address ("" disables TFTP)`},
+			&cli.DurationFlag{Name: "tftp-timeout", Hidden: true, Usage: "per-packet retransmit timeout (pin/tftp default 5s)"},
+			&cli.IntFlag{Name: "tftp-retries", Hidden: true, Usage: "retransmits before a transfer is abandoned (default 5)"},
+			&cli.UintFlag{Name: "tftp-anticipate", Hidden: true, Usage: "blocks sent ahead of acknowledgements (0 = lock-step)"},
+			&cli.BoolFlag{Name: "tftp-single-port", Hidden: true, Usage: "serve every transfer from the listening port"},
+		},
+		start: startTFTP,
+	})
+}
+
+// bootFS opens --boot-root for one service. TFTP and HTTP each hold their
+// own os.Root so either can be disabled without the other.
+func bootFS(c *cli.Context, st *nodes.Store) (*bootfs.FS, error) {
+	dir := c.String("boot-root")
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("boot root %s: %w (create it with 'node-switch bootroot init %s' or pass --boot-root)", dir, err, dir)
+	}
+	port, err := bootfs.PortOf(c.String("http-listen"))
+	if err != nil {
+		root.Close()
+		return nil, usageError("--http-listen: %v", err)
+	}
+	return &bootfs.FS{Root: root, Inv: st, HTTPPort: port}, nil
+}
+
+func startTFTP(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.Logger) (func() error, error) {
+	addr := c.String("tftp-listen")
+	if addr == "" {
+		return nil, nil
+	}
+	bfs, err := bootFS(c, st)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := tftp.Listen(addr)
+	if err != nil {
+		bfs.Root.Close()
+		return nil, err
+	}
+	srv := tftp.New(bfs, log, tftp.Options{
+		Timeout:    c.Duration("tftp-timeout"),
+		Retries:    c.Int("tftp-retries"),
+		Anticipate: c.Uint("tftp-anticipate"),
+		SinglePort: c.Bool("tftp-single-port"),
+	})
+	log.Info("tftp listening", "addr", conn.LocalAddr().String(), "boot_root", bfs.Root.Name())
+	return func() error {
+		defer bfs.Root.Close()
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(conn) }()
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			srv.Shutdown()
+			<-done
+			return ctx.Err()
+		}
+	}, nil
+}

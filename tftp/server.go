@@ -1,0 +1,197 @@
+// Package tftp is node-switch's read-only TFTP server: github.com/pin/tftp
+// on the wire, bootfs for what a name means. Per-node configs are rendered
+// from the inventory at the moment of the read; write requests are refused;
+// a masked node gets nothing but errors.
+package tftp
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/pin/tftp/v3"
+
+	"github.com/node-switch/node-switch/bootprofiles/bootfs"
+)
+
+// Options tune the transfer engine; the zero value keeps pin/tftp's
+// defaults (5 s timeout, 5 retries).
+type Options struct {
+	Timeout time.Duration
+	Retries int
+	// Anticipate > 0 sends that many blocks ahead of the acknowledgements
+	// (pin/tftp's sender anticipation; not RFC 7440, clients do not know).
+	Anticipate uint
+	// SinglePort serves every transfer from the listening port, as some
+	// firewalls in front of PXE networks require.
+	SinglePort bool
+}
+
+// readBuffer is per transfer: 500 concurrent clients hold 32 MiB of it.
+const readBuffer = 64 << 10
+
+// Server serves one boot root.
+type Server struct {
+	fs  *bootfs.FS
+	log *slog.Logger
+	srv *tftp.Server
+}
+
+// New makes a server; Serve starts it.
+func New(bfs *bootfs.FS, log *slog.Logger, o Options) *Server {
+	s := &Server{fs: bfs, log: log}
+	s.srv = tftp.NewServer(s.read, s.write)
+	if o.Timeout > 0 {
+		s.srv.SetTimeout(o.Timeout)
+	}
+	if o.Retries > 0 {
+		s.srv.SetRetries(o.Retries)
+	}
+	if o.Anticipate > 0 {
+		s.srv.SetAnticipate(o.Anticipate)
+	}
+	if o.SinglePort {
+		s.srv.EnableSinglePort()
+	}
+	s.srv.SetHook(hook{log})
+	return s
+}
+
+// Serve answers requests on conn until Shutdown.
+func (s *Server) Serve(conn net.PacketConn) error { return s.srv.Serve(conn) }
+
+// Shutdown stops accepting requests and waits for running transfers.
+func (s *Server) Shutdown() { s.srv.Shutdown() }
+
+func addrOf(ip net.IP) netip.Addr {
+	a, _ := netip.AddrFromSlice(ip)
+	return a.Unmap()
+}
+
+func (s *Server) read(name string, rf io.ReaderFrom) error {
+	var client, server netip.Addr
+	if ot, ok := rf.(tftp.OutgoingTransfer); ok {
+		ra := ot.RemoteAddr()
+		client = addrOf(ra.IP)
+	}
+	if pi, ok := rf.(tftp.RequestPacketInfo); ok {
+		server = addrOf(pi.LocalIP())
+	}
+	// The transfer itself has its own timeouts; the inventory read must
+	// not hang a boot forever behind a locked database.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	c, err := s.fs.Open(ctx, name, client, server)
+	cancel()
+	if err != nil {
+		s.logRefusal(name, client, err)
+		return clientError(err)
+	}
+	defer c.Close()
+	if ot, ok := rf.(tftp.OutgoingTransfer); ok {
+		ot.SetSize(c.Size)
+	}
+	s.log.Debug("tftp read", "file", name, "client", client, "node", c.Node, "rendered", c.Rendered, "size", c.Size)
+	// pin/tftp reads one block per call; a buffer turns ~45 pread calls
+	// per 64 KiB into one, which matters when a boot storm makes the CPU
+	// the bottleneck. The size was set above, so no Seeker is needed.
+	var r io.Reader = c
+	if c.Size > readBuffer {
+		r = bufio.NewReaderSize(c, readBuffer)
+	}
+	if _, err := rf.ReadFrom(r); err != nil {
+		// OVMF asks for tsize alone, then aborts with error 8: normal.
+		if isClientAbort(err) {
+			s.log.Debug("tftp transfer ended by client", "file", name, "client", client, "err", err)
+			return nil
+		}
+		s.log.Info("tftp transfer failed", "file", name, "client", client, "node", c.Node, "err", err)
+		return nil
+	}
+	return nil
+}
+
+// clientError is what the client is told: enough to debug a boot from the
+// console, nothing about the server's file system layout.
+func clientError(err error) error {
+	switch {
+	case errors.Is(err, bootfs.ErrMasked):
+		return errors.New("access violation: node is masked")
+	case errors.Is(err, fs.ErrNotExist):
+		return errors.New("file not found")
+	case errors.Is(err, bootfs.ErrBadName):
+		return errors.New("file not found: bad name")
+	default:
+		return errors.New("server error: see node-switch log")
+	}
+}
+
+func (s *Server) logRefusal(name string, client netip.Addr, err error) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		// pxelinux and GRUB try several names; misses are expected.
+		s.log.Debug("tftp not found", "file", name, "client", client)
+	case errors.Is(err, bootfs.ErrMasked):
+		s.log.Debug("tftp refused masked node", "file", name, "client", client, "err", err)
+	case errors.Is(err, bootfs.ErrBadName):
+		s.log.Info("tftp refused name", "file", name, "client", client, "err", err)
+	default:
+		s.log.Error("tftp read failed", "file", name, "client", client, "err", err)
+	}
+}
+
+func (s *Server) write(name string, wt io.WriterTo) error {
+	var client netip.Addr
+	if it, ok := wt.(tftp.IncomingTransfer); ok {
+		ra := it.RemoteAddr()
+		client = addrOf(ra.IP)
+	}
+	s.log.Info("tftp write refused", "file", name, "client", client)
+	return errors.New("access violation: node-switch TFTP is read-only")
+}
+
+// isClientAbort tells a client's own error packet (pin/tftp reports it as
+// "code=N") from a network failure.
+func isClientAbort(err error) bool {
+	return strings.Contains(err.Error(), "code=")
+}
+
+// hook logs transfer outcomes at debug level: one line per TFTP decision.
+type hook struct{ log *slog.Logger }
+
+func (h hook) OnSuccess(st tftp.TransferStats) {
+	h.log.Debug("tftp sent", "file", st.Filename, "client", st.RemoteAddr, "duration", st.Duration,
+		"datagrams", st.DatagramsSent, "blksize", st.Opts["blksize"])
+}
+
+func (h hook) OnFailure(st tftp.TransferStats, err error) {
+	if st.Filename == "" {
+		// Errors of the listening loop (a malformed packet), not of a
+		// transfer.
+		h.log.Debug("tftp bad packet", "err", err)
+		return
+	}
+	h.log.Debug("tftp transfer failed", "file", st.Filename, "client", st.RemoteAddr, "err", err)
+}
+
+// Listen opens the UDP socket for addr (":69"). DHCP and PXE are IPv4
+// here, and an IPv4 socket lets pin/tftp learn each request's destination
+// address, which answers must come from and configs name for HTTP.
+func Listen(addr string) (net.PacketConn, error) {
+	network := "udp4"
+	if host, _, err := net.SplitHostPort(addr); err == nil && strings.Contains(host, ":") {
+		network = "udp6"
+	}
+	conn, err := net.ListenPacket(network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("tftp listen %s: %w", addr, err)
+	}
+	return conn, nil
+}

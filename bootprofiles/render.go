@@ -225,12 +225,16 @@ func renderKernel(b *bytes.Buffer, in Input, kernel, initrd, appendLine string) 
 	return nil
 }
 
+// DefaultNFSOptions are the nfsroot= mount options of a catalog entry that
+// names none: NFSv3 over TCP, what the catalog's check verifies.
+const DefaultNFSOptions = "vers=3,tcp"
+
 // NFSRootAppend is the kernel command line that mounts the catalog entry's
-// export as the root filesystem (NFSv3 over TCP, address by DHCP).
+// export as the root filesystem with the entry's options (address by DHCP).
 func NFSRootAppend(nr nodes.NFSRoot) string {
-	opts := "vers=3,tcp"
-	if nr.Options != "" {
-		opts += "," + nr.Options
+	opts := nr.Options
+	if opts == "" {
+		opts = DefaultNFSOptions
 	}
 	return fmt.Sprintf("root=/dev/nfs nfsroot=%s:%s,%s ip=dhcp", nr.Server, nr.Export, opts)
 }

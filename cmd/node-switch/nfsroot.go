@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/node-switch/node-switch/bootprofiles"
 	"github.com/node-switch/node-switch/bootprofiles/nfsroot"
 	"github.com/node-switch/node-switch/nodes"
 )
@@ -30,7 +31,7 @@ func init() {
 						&cli.StringFlag{Name: "kernel", Required: true, Usage: "kernel file under the boot root"},
 						&cli.StringFlag{Name: "initrd", Required: true, Usage: "initrd file under the boot root (with NFS root support)"},
 						&cli.StringFlag{Name: "kernel-version", Usage: "the root's /lib/modules/VERSION for that kernel (default: from a vmlinuz-VERSION file name)"},
-						&cli.StringFlag{Name: "options", Value: "vers=3,tcp", Usage: "NFS mount options for nfsroot="},
+						&cli.StringFlag{Name: "options", Value: bootprofiles.DefaultNFSOptions, Usage: "NFS mount options for nfsroot="},
 					},
 					Action: withStore(nfsrootAdd),
 				},

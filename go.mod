@@ -3,22 +3,25 @@ module github.com/node-switch/node-switch
 go 1.26
 
 require (
+	github.com/insomniacslk/dhcp v0.0.0-20260728151720-c308df0fdcef
+	github.com/mattn/go-sqlite3 v1.14.32
+	github.com/pin/tftp/v3 v3.2.0
+	github.com/urfave/cli/v2 v2.27.7
+	github.com/vmware/go-nfs-client v0.0.0-20190605212624-d43b92724c1b
+	golang.org/x/crypto v0.45.0
+	golang.org/x/sys v0.38.0
+)
+
+require (
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
-	github.com/insomniacslk/dhcp v0.0.0-20260728151720-c308df0fdcef // indirect
 	github.com/josharian/native v1.1.0 // indirect
-	github.com/mattn/go-sqlite3 v1.14.32 // indirect
 	github.com/mdlayher/packet v1.1.2 // indirect
 	github.com/mdlayher/socket v0.4.1 // indirect
 	github.com/pierrec/lz4/v4 v4.1.14 // indirect
-	github.com/pin/tftp/v3 v3.2.0 // indirect
 	github.com/rasky/go-xdr v0.0.0-20170124162913-1a41d1a06c93 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
 	github.com/u-root/uio v0.0.0-20230220225925-ffce2a382923 // indirect
-	github.com/urfave/cli/v2 v2.27.7 // indirect
-	github.com/vmware/go-nfs-client v0.0.0-20190605212624-d43b92724c1b // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
-	golang.org/x/crypto v0.45.0 // indirect
 	golang.org/x/net v0.47.0 // indirect
 	golang.org/x/sync v0.3.0 // indirect
-	golang.org/x/sys v0.38.0 // indirect
 )

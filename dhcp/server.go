@@ -281,6 +281,13 @@ func (s *Server) handle(ctx context.Context, l *link, from netip.AddrPort, data 
 	if err != nil {
 		if IsSilent(err) {
 			s.stats.silent.Add(1)
+			if req.MessageType() == dhcpv4.MessageTypeDecline && rec.Node.Name != "" && !rec.Node.Masked {
+				// The node found its reserved address in use: another machine
+				// holds it, which an operator must fix.
+				s.log.Warn("dhcp decline: the node's reserved address is in use by another machine", "interface", l.name,
+					"node", rec.Node.Name, "mac", rec.Node.MAC, "ip", rec.Node.IP)
+				return
+			}
 			s.log.Debug("dhcp no reply", "interface", l.name, "mac", req.ClientHWAddr, "type", req.MessageType(), "why", err)
 			return
 		}

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"path/filepath"
 	"testing"
 
 	"github.com/node-switch/node-switch/nodes"
+	"github.com/node-switch/node-switch/nodes/nodestest"
 )
 
 var testActor = nodes.Actor{Name: "test", Channel: nodes.ChannelCLI}
@@ -17,11 +17,7 @@ var testActor = nodes.Actor{Name: "test", Channel: nodes.ChannelCLI}
 // nodes in linux: node i has MAC 02:00:00:00:hi:lo and IP 10.99.hi.lo+10.
 func testStore(t testing.TB, n int) *nodes.Store {
 	t.Helper()
-	st, err := nodes.Open(filepath.Join(t.TempDir(), "inventory.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := nodestest.Open(t)
 	ctx := context.Background()
 	must := func(err error) {
 		t.Helper()

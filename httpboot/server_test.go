@@ -13,6 +13,7 @@ import (
 
 	"github.com/node-switch/node-switch/bootprofiles/bootfs"
 	"github.com/node-switch/node-switch/nodes"
+	"github.com/node-switch/node-switch/nodes/nodestest"
 )
 
 var actor = nodes.Actor{Name: "test", Channel: nodes.ChannelCLI}
@@ -21,11 +22,7 @@ func setup(t *testing.T) *Handler {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := nodes.Open(filepath.Join(dir, "inv.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := nodestest.Open(t)
 	check := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -41,7 +38,7 @@ func setup(t *testing.T) *Handler {
 		_, err := st.AddNode(ctx, actor, n, "")
 		check(err)
 	}
-	_, err = st.Mask(ctx, actor, "umu21", "reinstall")
+	_, err := st.Mask(ctx, actor, "umu21", "reinstall")
 	check(err)
 	root := filepath.Join(dir, "boot")
 	check(os.MkdirAll(filepath.Join(root, "linux"), 0o755))

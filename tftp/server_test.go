@@ -16,6 +16,7 @@ import (
 	"github.com/node-switch/node-switch/bootprofiles"
 	"github.com/node-switch/node-switch/bootprofiles/bootfs"
 	"github.com/node-switch/node-switch/nodes"
+	"github.com/node-switch/node-switch/nodes/nodestest"
 )
 
 var actor = nodes.Actor{Name: "test", Channel: nodes.ChannelCLI}
@@ -26,11 +27,7 @@ func setup(t *testing.T) (addr string, st *nodes.Store, root string) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := nodes.Open(filepath.Join(dir, "inv.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st = nodestest.Open(t)
 	check := func(err error) {
 		t.Helper()
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/node-switch/node-switch/e2e/netlab"
 	"github.com/node-switch/node-switch/nodes"
+	"github.com/node-switch/node-switch/nodes/nodestest"
 )
 
 var actor = nodes.Actor{Name: "e2e", Channel: nodes.ChannelCLI}
@@ -35,11 +36,7 @@ const (
 // pxelinux.
 func inventory(t *testing.T, ns ...nodes.Node) *nodes.Store {
 	t.Helper()
-	st, err := nodes.Open(filepath.Join(t.TempDir(), "inventory.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := nodestest.Open(t)
 	ctx := context.Background()
 	for _, p := range []nodes.Profile{
 		{Name: "linux", Kind: nodes.KindLinux, BootFiles: map[string]string{nodes.BootBIOS: linuxFile, nodes.BootUEFI: "um64_linux/grubx64.efi"}},

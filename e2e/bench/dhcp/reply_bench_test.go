@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/node-switch/node-switch/dhcp"
 	"github.com/node-switch/node-switch/nodes"
+	"github.com/node-switch/node-switch/nodes/nodestest"
 )
 
 const benchNodes = 10000
@@ -27,11 +27,7 @@ func mac(i int) net.HardwareAddr { return net.HardwareAddr{0x02, 0xb0, 0, 0, byt
 
 func store(b *testing.B) *nodes.Store {
 	b.Helper()
-	st, err := nodes.Open(filepath.Join(b.TempDir(), "inventory.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
+	st := nodestest.Open(b)
 	ctx := context.Background()
 	inv := nodes.Inventory{
 		Subnets:  []nodes.Subnet{{Prefix: netip.MustParsePrefix("10.80.0.0/16"), Routers: []netip.Addr{netip.MustParseAddr("10.80.0.1")}}},

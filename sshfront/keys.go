@@ -155,7 +155,8 @@ func LoadOrCreateHostKey(path string) (signer ssh.Signer, created bool, err erro
 		return nil, false, fmt.Errorf("host key %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err == nil {
+	err = tmp.Chmod(0o600)
+	if err == nil {
 		err = pem.Encode(tmp, block)
 	}
 	if cerr := tmp.Close(); err == nil {

@@ -87,15 +87,18 @@ func hangOn(port int) {
 		os.Exit(1)
 	}
 	fmt.Println("listening", port)
-	var held []net.Conn
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			os.Exit(1)
 		}
-		held = append(held, c) // kept open, never read
+		heldConns = append(heldConns, c) // kept open, never read
 	}
 }
+
+// heldConns keeps the hung server's connections referenced, so they stay
+// open rather than being closed when collected.
+var heldConns []net.Conn
 
 // portmapper answers GETPORT with the fixed ports of a ganesha-like server.
 func portmapper(prog, proc uint32, args []byte) []uint32 {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pin/tftp/v3"
 
@@ -157,5 +158,18 @@ func TestWriteRefused(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(root, "linux", "vmlinuz")); bytes.HasPrefix(b, []byte("overwritten")) {
 		t.Errorf("file was overwritten")
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	want := []time.Duration{0, 100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond,
+		800 * time.Millisecond, 1600 * time.Millisecond, 2 * time.Second, 2 * time.Second}
+	for i, w := range want {
+		if got := backoff(i); got != w {
+			t.Errorf("backoff(%d) = %v, want %v", i, got, w)
+		}
+	}
+	if got := backoff(100); got != 2*time.Second {
+		t.Errorf("backoff(100) = %v", got)
 	}
 }

@@ -23,8 +23,10 @@ func init() {
 				Usage: "directory served over TFTP and HTTP (fill it with 'node-switch bootroot init')"},
 			&cli.StringFlag{Name: "tftp-listen", Value: ":69", EnvVars: []string{"NODE_SWITCH_TFTP_LISTEN"},
 				Usage: `TFTP address ("" disables TFTP)`},
-			&cli.DurationFlag{Name: "tftp-timeout", Hidden: true, Usage: "per-packet retransmit timeout (pin/tftp default 5s)"},
-			&cli.IntFlag{Name: "tftp-retries", Hidden: true, Usage: "retransmits before a transfer is abandoned (default 5)"},
+			&cli.DurationFlag{Name: "tftp-timeout", Hidden: true, Usage: "per-packet retransmit timeout (0: 100ms; pin/tftp's own 5s)"},
+			&cli.DurationFlag{Name: "tftp-backoff", Hidden: true,
+				Usage: "fixed pause before a retransmit (0: none, then 100ms doubling to 2s; negative: pin/tftp's random 0-1s)"},
+			&cli.IntFlag{Name: "tftp-retries", Hidden: true, Usage: "retransmits before a transfer is abandoned (0: 12; pin/tftp's own 5)"},
 			&cli.UintFlag{Name: "tftp-anticipate", Hidden: true, Usage: "blocks sent ahead of acknowledgements (0 = lock-step)"},
 			&cli.BoolFlag{Name: "tftp-single-port", Hidden: true, Usage: "serve every transfer from the listening port"},
 		},
@@ -65,6 +67,7 @@ func startTFTP(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.L
 	srv := tftp.New(bfs, log, tftp.Options{
 		Timeout:    c.Duration("tftp-timeout"),
 		Retries:    c.Int("tftp-retries"),
+		Backoff:    c.Duration("tftp-backoff"),
 		Anticipate: c.Uint("tftp-anticipate"),
 		SinglePort: c.Bool("tftp-single-port"),
 	})

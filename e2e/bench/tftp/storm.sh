@@ -7,14 +7,17 @@
 # every competitor, ROUNDS times each, interleaved.
 #
 # Network: a server namespace and a client namespace joined by one veth
-# (MTU 1500) with tc netem delay 0.5 ms and loss 0.1 % on both ends.
-# Nothing leaves the two namespaces.
+# (MTU 1500) with tc netem delay 0.5 ms and loss 0.1 % on both ends. A
+# kernel without sch_netem gets the loss alone, from an nftables numgen
+# rule (or iptables' statistic match) on each end's ingress, and no delay;
+# the header line says which conditions applied, each run line how many
+# packets the rules dropped. Nothing leaves the two namespaces.
 #
 # Usage (root, from the repository root):
 #   e2e/bench/tftp/storm.sh [N...]          default N = 50 200 500
 # Env: ROUNDS=3  SERVERS="node-switch tftpd-hpa dnsmasq http"
 #      NS_FLAGS="--tftp-anticipate 4"  (extra node-switch serve flags)
-#      KERNEL_MB=10 INITRD_MB=40 DELAY=0.5ms LOSS=0.1% INSTALL=1 (apt-get missing packages)
+#      KERNEL_MB=10 INITRD_MB=40 DELAY=0.5ms LOSS=0.1% (LOSS=0: none) INSTALL=1 (apt-get missing packages)
 # Output: one line per run and a summary table (medians; ratios node-switch ÷ competitor).
 set -uo pipefail
 
@@ -79,15 +82,76 @@ setup() {
     ip -n "$SRV" link set lo up; ip -n "$CLI" link set lo up
     ip -n "$SRV" link add eth0 type veth peer name eth0 netns "$CLI"
     ip -n "$SRV" addr add $SIP/24 dev eth0; ip -n "$CLI" addr add $CIP/24 dev eth0
-    NETEM="netem delay $DELAY loss $LOSS"
+    local netem=1
     for ns in "$SRV" "$CLI"; do
         ip -n "$ns" link set eth0 mtu 1500 up
-        if ! ip netns exec "$ns" tc qdisc add dev eth0 root netem delay "$DELAY" loss "$LOSS" limit 100000 2>/dev/null; then
-            NETEM="NO NETEM (kernel lacks sch_netem): plain veth, no delay, no loss"
-        fi
+        ip netns exec "$ns" tc qdisc add dev eth0 root netem delay "$DELAY" loss "$LOSS" limit 100000 2>/dev/null || netem=0
     done
+    if [ $netem = 1 ]; then
+        NETEM="conditions: loss yes ($LOSS each direction, netem), delay yes ($DELAY each direction, netem)"
+    else
+        for ns in "$SRV" "$CLI"; do ip netns exec "$ns" tc qdisc del dev eth0 root 2>/dev/null; done
+        drop_loss
+        NETEM="conditions: loss $LOSS_DESC each direction, delay no (kernel lacks sch_netem; nothing else here adds delay)"
+    fi
     # 500 clients x several sockets each.
     ip netns exec "$CLI" sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
+}
+
+# drop_loss: without netem, drop LOSS (a percentage) of the packets arriving
+# on eth0 in both namespaces (so each direction, as netem on both ends would)
+# with nftables' numgen, or iptables' statistic match. On ingress, not
+# egress: a packet dropped in OUTPUT fails the sender's sendto() with EPERM
+# (curl then gives up with error 55), which a lossy wire never does. Sets LOSS_DESC to
+# what applied and LOSS_HOW to the mechanism.
+drop_loss() {
+    local per100k ns how=""
+    per100k=$(awk -v l="${LOSS%\%}" 'BEGIN { printf "%d", l * 1000 + 0.5 }')
+    if [ "$per100k" -le 0 ]; then LOSS_DESC="no (LOSS=$LOSS)"; return; fi
+    if ! command -v nft >/dev/null && [ "${INSTALL:-1}" = 1 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nftables >/dev/null 2>&1
+    fi
+    if command -v nft >/dev/null; then
+        how=nftables
+        for ns in "$SRV" "$CLI"; do
+            ip netns exec "$ns" nft -f - <<NFT || how=""
+table inet storm {
+    chain in {
+        type filter hook prerouting priority -300; policy accept;
+        iifname "eth0" numgen random mod 100000 < $per100k counter drop
+    }
+}
+NFT
+        done
+    fi
+    if [ -z "$how" ] && command -v iptables >/dev/null; then
+        how=iptables
+        for ns in "$SRV" "$CLI"; do
+            ip netns exec "$ns" nft delete table inet storm 2>/dev/null
+            ip netns exec "$ns" iptables -t raw -A PREROUTING -i eth0 -m statistic --mode random \
+                --probability "$(awk -v p="$per100k" 'BEGIN { printf "%.5f", p / 100000 }')" -j DROP || how=""
+        done
+    fi
+    if [ -z "$how" ]; then
+        LOSS_DESC="NO (no netem, nftables or iptables statistic: plain veth)"
+    else
+        LOSS_HOW=$how
+        LOSS_DESC="yes ($LOSS, $how random drop on ingress)"
+    fi
+}
+
+# dropped_packets: what the loss rules dropped so far (both namespaces).
+dropped_packets() {
+    local ns total=0 d
+    for ns in "$SRV" "$CLI"; do
+        case ${LOSS_HOW:-} in
+        nftables) d=$(ip netns exec "$ns" nft list table inet storm 2>/dev/null | awk '/counter/ { for (i = 1; i < NF; i++) if ($i == "packets") print $(i+1) }') ;;
+        iptables) d=$(ip netns exec "$ns" iptables -t raw -L PREROUTING -nvx 2>/dev/null | awk '$3 == "DROP" { print $1 }') ;;
+        *) d=0 ;;
+        esac
+        total=$((total + ${d:-0}))
+    done
+    echo "$total"
 }
 
 start_server() { # $1 = node-switch|tftpd-hpa|dnsmasq|http
@@ -147,9 +211,10 @@ one_client() { # $1 = mode, $2 = result file
 }
 
 storm() { # $1 = server/mode, $2 = N, $3 = round -> prints one result line
-    local mode=$1 n=$2 res="$W/res-$1-$2-$3" i t0 t1 rss
+    local mode=$1 n=$2 res="$W/res-$1-$2-$3" i t0 t1 rss d0 d1
     : > "$res"
     start_server "$mode" || { echo "$mode N=$n round=$3 FAILED-TO-START"; return; }
+    d0=$(dropped_packets)
     t0=$(date +%s.%N)
     for i in $(seq "$n"); do one_client "$mode" "$res" & done
     wait $(jobs -p | grep -v "^$SERVER_PID$") 2>/dev/null
@@ -157,6 +222,7 @@ storm() { # $1 = server/mode, $2 = N, $3 = round -> prints one result line
     # every client wrote its line.
     while [ "$(wc -l < "$res")" -lt "$n" ]; do sleep 0.1; done
     t1=$(date +%s.%N)
+    d1=$(dropped_packets)
     rss=0
     [ "$mode" = node-switch ] || [ "$mode" = http ] && rss=$(peak_rss_kib)
     stop_server
@@ -169,9 +235,9 @@ storm() { # $1 = server/mode, $2 = N, $3 = round -> prints one result line
     p99=$(pct "$res.sorted" "$ok" 99)
     wall=$(echo "$t1 - $t0" | bc)
     awk -v ok="$ok" -v wall="$wall" -v bytes="$TOTAL_BYTES" -v mode="$mode" -v n="$n" -v round="$3" -v rss="$rss" \
-        -v p50="$p50" -v p99="$p99" -v failed="$failed" 'BEGIN {
-        printf "%s N=%d round=%d aggregate_MBps=%.1f p50_s=%.2f p99_s=%.2f failed=%d wall_s=%.1f peak_rss_MiB=%.1f\n",
-            mode, n, round, ok * bytes / 1048576 / wall, p50, p99, failed, wall, rss / 1024 }'
+        -v p50="$p50" -v p99="$p99" -v failed="$failed" -v dropped=$((d1 - d0)) 'BEGIN {
+        printf "%s N=%d round=%d aggregate_MBps=%.1f p50_s=%.2f p99_s=%.2f failed=%d wall_s=%.1f peak_rss_MiB=%.1f dropped_pkts=%d\n",
+            mode, n, round, ok * bytes / 1048576 / wall, p50, p99, failed, wall, rss / 1024, dropped }'
 }
 
 # pct FILE COUNT P: the P-th percentile (nearest rank) of a sorted column.

@@ -60,29 +60,34 @@ func init() {
 					Usage: "list clusters",
 					Flags: []cli.Flag{jsonFlag},
 					Action: withStore(func(c *cli.Context, st *nodes.Store) error {
-						d, err := st.Status(c.Context)
+						cs, err := st.Clusters(c.Context)
 						if err != nil {
 							return err
+						}
+						ps, err := st.Profiles(c.Context)
+						if err != nil {
+							return err
+						}
+						kinds := map[string]nodes.ProfileKind{}
+						for _, p := range ps {
+							kinds[p.Name] = p.Kind
+						}
+						all, err := st.Nodes(c.Context, "")
+						if err != nil {
+							return err
+						}
+						count := map[string]int{}
+						for _, n := range all {
+							count[n.Cluster]++
 						}
 						type row struct {
 							nodes.Cluster
 							Kind  nodes.ProfileKind `json:"kind"`
 							Nodes int               `json:"nodes"`
 						}
-						cs, err := st.Clusters(c.Context)
-						if err != nil {
-							return err
-						}
 						rows := make([]row, 0, len(cs))
-						count := map[string]int{}
-						for _, m := range d.MaskedDetail {
-							count[m.Cluster]++
-						}
-						for _, cl := range d.Clusters {
-							count[cl.Name] += len(cl.Nodes)
-						}
-						for i, cl := range cs {
-							rows = append(rows, row{Cluster: cl, Kind: d.Clusters[i].Kind, Nodes: count[cl.Name]})
+						for _, cl := range cs {
+							rows = append(rows, row{Cluster: cl, Kind: kinds[cl.Profile], Nodes: count[cl.Name]})
 						}
 						if c.Bool("json") {
 							return printJSON(c, rows)

@@ -80,13 +80,19 @@ func hang(ports ...int) {
 	hangOn(ports[0])
 }
 
-func hangOn(port int) {
+// listen opens port for a fake server and tells the parent test it is up.
+func listen(port int) net.Listener {
 	l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	fmt.Println("listening", port)
+	return l
+}
+
+func hangOn(port int) {
+	l := listen(port)
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -129,12 +135,7 @@ var truncatedReply = []uint32{0xdead}
 // procedure of each call (AUTH_NULL or AUTH_SYS) and returns the result
 // words, or nil to leave the call unanswered.
 func rpcServer(port int, handle func(prog, proc uint32, args []byte) []uint32) {
-	l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fmt.Println("listening", port)
+	l := listen(port)
 	for {
 		c, err := l.Accept()
 		if err != nil {

@@ -43,43 +43,56 @@ func (s StoreInventory) Lookup(ctx context.Context, mac string) (Record, error) 
 // rereads the copy when a change that matters was committed since it was
 // taken.
 //
-// The freshness check is SQLite's PRAGMA data_version on a connection of our
-// own, which changes when any other connection (a CLI process, the SSH front
-// door, our own sightings flush) commits; it reads no table. When it has
-// changed, the newest logbook id tells a change that matters from one that
-// does not: every inventory operation appends its logbook entry in the same
-// transaction (nodes' rule), while the sightings flush (last-seen time,
-// firmware) appends none and would otherwise force a reload of every node
-// every few seconds under a boot storm. A change outside node-switch (a
-// hand-made sqlite3 UPDATE) has no logbook entry either; it is picked up
-// when the copy is older than maxQuietAge.
+// Every lookup first asks whether anything at all was committed since the
+// last look, from SQLite's shared WAL index (nodes.Commits: a few memory
+// loads, no query). Only when something was, and at least once a second
+// whatever the WAL index says, does it confirm with SQLite's PRAGMA
+// data_version on a connection of our own, which changes when any other
+// connection (a CLI process, the SSH front door, our own sightings flush)
+// commits; it reads no table. When that has changed, the newest logbook id
+// tells a change that matters from one that does not: every inventory
+// operation appends its logbook entry in the same transaction (nodes'
+// rule), while the sightings flush (last-seen time, firmware) appends none
+// and would otherwise force a reload of every node every few seconds under
+// a boot storm. A change outside node-switch (a hand-made sqlite3 UPDATE)
+// has no logbook entry either; it is picked up when the copy is older than
+// maxQuietAge.
 //
 // Because a check that started after the request arrived is part of every
 // lookup, a move committed before a request arrives is always in the answer
-// to that request. Lookups waiting on the same check share it, so under load
-// the check costs one query per batch, not per packet.
+// to that request. Lookups waiting on the same check share it.
 type CachedInventory struct {
 	store *nodes.Store
 	db    *sql.DB
 
 	started atomic.Uint64 // checks begun; a lookup needs one begun after it
 
-	mu          sync.Mutex // serializes checks and reloads on conn
-	conn        *sql.Conn
-	versionStmt *sql.Stmt // PRAGMA data_version, prepared once: the per-lookup cost
-	lastEv      *sql.Stmt
-	checked     uint64 // number of the last completed check
-	version     int64  // data_version at that check
-	event       int64  // newest logbook id in the copy
-	loadedAt    time.Time
-	valid       bool
-	snap        map[string]Record
-	reloads     int
+	mu           sync.Mutex // serializes checks and reloads on conn
+	conn         *sql.Conn
+	versionStmt  *sql.Stmt // PRAGMA data_version, prepared once: the per-lookup cost
+	lastEv       *sql.Stmt
+	checked      uint64         // number of the last completed check
+	commits      *nodes.Commits // nil: confirm with SQLite on every lookup
+	stamp        nodes.Stamp    // WAL index when data_version was last read
+	confirmedAt  time.Time      // when data_version was last read
+	confirmEvery time.Duration
+	version      int64 // data_version at that check
+	event        int64 // newest logbook id in the copy
+	loadedAt     time.Time
+	valid        bool
+	snap         map[string]Record
+	reloads      int
+	confirms     int   // data_version reads
+	watchErr     error // why commits is nil
 }
 
 // maxQuietAge bounds how long a copy is kept across commits that added no
 // logbook entry.
 const maxQuietAge = 30 * time.Second
+
+// confirmEvery bounds how long the WAL index alone is trusted: should it
+// ever miss a commit, the answer is at most this late.
+const confirmEvery = time.Second
 
 // NewCachedInventory opens its own connection to the store's file.
 func NewCachedInventory(ctx context.Context, st *nodes.Store) (*CachedInventory, error) {
@@ -95,7 +108,7 @@ func NewCachedInventory(ctx context.Context, st *nodes.Store) (*CachedInventory,
 		db.Close()
 		return nil, fmt.Errorf("inventory cache: connect to %s: %w", st.Path(), err)
 	}
-	c := &CachedInventory{store: st, db: db, conn: conn}
+	c := &CachedInventory{store: st, db: db, conn: conn, confirmEvery: confirmEvery}
 	if c.versionStmt, err = conn.PrepareContext(ctx, "PRAGMA data_version"); err == nil {
 		c.lastEv, err = conn.PrepareContext(ctx, "SELECT coalesce(max(id), 0) FROM events")
 	}
@@ -104,13 +117,42 @@ func NewCachedInventory(ctx context.Context, st *nodes.Store) (*CachedInventory,
 		db.Close()
 		return nil, fmt.Errorf("inventory cache: %s: %w", st.Path(), err)
 	}
+	c.watch()
 	return c, nil
+}
+
+// watch (re)maps the WAL index. Without one the cache still works, with a
+// query per lookup; FastCheck tells which.
+func (c *CachedInventory) watch() {
+	if c.commits != nil {
+		c.commits.Close()
+		c.commits = nil
+	}
+	// Our own connection keeps the -shm file in place; reading through it
+	// once makes sure SQLite has created it.
+	var v int64
+	if err := c.versionStmt.QueryRowContext(context.Background()).Scan(&v); err != nil {
+		c.watchErr = err
+		return
+	}
+	c.commits, c.watchErr = c.store.WatchCommits()
+}
+
+// FastCheck reports nil when lookups check for changes without a query, or
+// why they cannot.
+func (c *CachedInventory) FastCheck() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.watchErr
 }
 
 // Close releases the cache's connection.
 func (c *CachedInventory) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.commits != nil {
+		c.commits.Close()
+	}
 	c.versionStmt.Close()
 	c.lastEv.Close()
 	c.conn.Close()
@@ -142,6 +184,21 @@ func (c *CachedInventory) current(ctx context.Context) (map[string]Record, error
 		return c.snap, nil
 	}
 	n := c.started.Add(1)
+	if c.valid && c.commits != nil && time.Since(c.confirmedAt) < c.confirmEvery && c.commits.Stamp() == c.stamp {
+		// Nothing committed anywhere since data_version was read.
+		c.checked = n
+		return c.snap, nil
+	}
+	// The stamp is read before data_version, so a commit landing between
+	// the two changes the stamp again and is looked at next time.
+	if c.commits != nil && c.commits.Stale() {
+		c.watch()
+	}
+	if c.commits != nil {
+		c.stamp = c.commits.Stamp()
+	}
+	c.confirmedAt = time.Now()
+	c.confirms++
 	// Without a cancel channel go-sqlite3 starts no watcher goroutine per
 	// query; the check is too short to need cancelling (the profile showed
 	// the goroutine churn).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/node-switch/node-switch/nodes"
 	"github.com/node-switch/node-switch/nodes/nodestest"
@@ -135,5 +136,64 @@ func TestCachedInventoryFollowsCommits(t *testing.T) {
 	}
 	if r, _ := cached.Lookup(ctx, testNodeMAC(2)); r.Node.Firmware != "bios" || cached.reloads != reloads+1 {
 		t.Fatalf("old copy not reread: firmware %q, %d reloads", r.Node.Firmware, cached.reloads)
+	}
+}
+
+func TestCachedInventoryAsksSQLiteOnlyAfterACommit(t *testing.T) {
+	ctx := context.Background()
+	st := testStore(t, 2)
+	cached, err := NewCachedInventory(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cached.Close()
+	if err := cached.FastCheck(); err != nil {
+		t.Fatalf("no WAL-index check: %v", err)
+	}
+	cached.confirmEvery = time.Hour // the test must not depend on how fast it runs
+	cli, err := nodes.Open(st.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+
+	steps := []struct {
+		name    string
+		do      func() error
+		confirm bool // the next lookup reads data_version
+		cluster string
+	}{
+		{"first lookup", func() error { return nil }, true, "linux"},
+		{"nothing changed", func() error { return nil }, false, "linux"},
+		{"a read elsewhere", func() error { _, err := cli.Nodes(ctx, ""); return err }, false, "linux"},
+		{"a move", func() error {
+			_, err := cli.Move(ctx, testActor, nodes.MoveRequest{Range: "n00000", To: "windows"})
+			return err
+		}, true, "windows"},
+		{"nothing after the move", func() error { return nil }, false, "windows"},
+		{"a sightings flush", func() error {
+			return st.RecordSeen(ctx, []nodes.Seen{{MAC: testNodeMAC(1), Firmware: "uefi"}})
+		}, true, "windows"},
+		{"a move back", func() error {
+			_, err := cli.Move(ctx, testActor, nodes.MoveRequest{Range: "n00000", To: "linux"})
+			return err
+		}, true, "linux"},
+		{"the hourly confirmation", func() error { cached.confirmedAt = cached.confirmedAt.Add(-2 * time.Hour); return nil }, true, "linux"},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		before := cached.confirms
+		r, err := cached.Lookup(ctx, testNodeMAC(0))
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if got := cached.confirms != before; got != s.confirm {
+			t.Errorf("%s: read data_version = %v, want %v", s.name, got, s.confirm)
+		}
+		if r.Node.Cluster != s.cluster {
+			t.Errorf("%s: node in %s, want %s", s.name, r.Node.Cluster, s.cluster)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -107,16 +108,26 @@ var (
 // (nodes.ErrNotFound) and masked nodes never get a reply, whatever the
 // request looks like.
 func Handle(ctx context.Context, req *dhcpv4.DHCPv4, inv Inventory, cfg Settings) (*dhcpv4.DHCPv4, Delivery, Record, error) {
+	out, d, rec, err := HandleAppend(ctx, nil, req, inv, cfg)
+	if err != nil {
+		return nil, Delivery{}, rec, err
+	}
+	return parseOwn(out), d, rec, nil
+}
+
+// HandleAppend is Handle as the server runs it: the reply's bytes appended
+// to dst, never parsed back.
+func HandleAppend(ctx context.Context, dst []byte, req *dhcpv4.DHCPv4, inv Inventory, cfg Settings) ([]byte, Delivery, Record, error) {
 	mac, err := clientMAC(req)
 	if err != nil {
-		return nil, Delivery{}, Record{}, err
+		return dst, Delivery{}, Record{}, err
 	}
 	rec, err := inv.Lookup(ctx, mac)
 	if err != nil {
-		return nil, Delivery{}, Record{}, err
+		return dst, Delivery{}, Record{}, err
 	}
-	reply, d, err := Reply(req, rec, cfg)
-	return reply, d, rec, err
+	out, d, err := AppendReply(dst, req, rec, cfg)
+	return out, d, rec, err
 }
 
 // clientMAC validates the parts of a request every rule depends on and
@@ -139,36 +150,63 @@ func clientMAC(req *dhcpv4.DHCPv4) (string, error) {
 var pxeDiscoveryControl = []byte{6, 1, 8, 0xff}
 
 // Reply computes the answer to req for the node rec describes. It is a pure
-// function of its arguments.
+// function of its arguments. The reply is parsed back from the bytes
+// AppendReply would send.
 func Reply(req *dhcpv4.DHCPv4, rec Record, cfg Settings) (*dhcpv4.DHCPv4, Delivery, error) {
-	mac, err := clientMAC(req)
+	var m message
+	d, err := reply(&m, req, rec, cfg)
 	if err != nil {
 		return nil, Delivery{}, err
 	}
+	return m.dhcpv4(), d, nil
+}
+
+// AppendReply is Reply as the server needs it: the answer's bytes appended
+// to dst.
+func AppendReply(dst []byte, req *dhcpv4.DHCPv4, rec Record, cfg Settings) ([]byte, Delivery, error) {
+	m := messages.Get().(*message)
+	defer messages.Put(m)
+	d, err := reply(m, req, rec, cfg)
+	if err != nil {
+		return dst, Delivery{}, err
+	}
+	return m.appendTo(dst), d, nil
+}
+
+// messages recycles replies under construction (about 1.5 KiB each).
+var messages = sync.Pool{New: func() any { return new(message) }}
+
+func reply(m *message, req *dhcpv4.DHCPv4, rec Record, cfg Settings) (Delivery, error) {
+	mac, err := clientMAC(req)
+	if err != nil {
+		return Delivery{}, err
+	}
 	n := rec.Node
-	if m, err := nodes.ParseMAC(n.MAC); err != nil || m != mac {
-		// The lookup must hand back the record of the asking MAC; anything
-		// else would give one node's address to another.
-		return nil, Delivery{}, fmt.Errorf("node %s: record MAC %q does not match client %s", n.Name, n.MAC, mac)
+	if n.MAC != mac {
+		if m, err := nodes.ParseMAC(n.MAC); err != nil || m != mac {
+			// The lookup must hand back the record of the asking MAC;
+			// anything else would give one node's address to another.
+			return Delivery{}, fmt.Errorf("node %s: record MAC %q does not match client %s", n.Name, n.MAC, mac)
+		}
 	}
 	if n.Masked {
-		return nil, Delivery{}, fmt.Errorf("node %s (%s): %w", n.Name, mac, ErrMasked)
+		return Delivery{}, fmt.Errorf("node %s (%s): %w", n.Name, mac, ErrMasked)
 	}
 	if !n.IP.Is4() {
-		return nil, Delivery{}, fmt.Errorf("node %s: reserved address %v is not IPv4", n.Name, n.IP)
+		return Delivery{}, fmt.Errorf("node %s: reserved address %v is not IPv4", n.Name, n.IP)
 	}
 	if !cfg.ServerIP.Is4() {
-		return nil, Delivery{}, fmt.Errorf("node %s: server address %v is not IPv4", n.Name, cfg.ServerIP)
+		return Delivery{}, fmt.Errorf("node %s: server address %v is not IPv4", n.Name, cfg.ServerIP)
 	}
 	// A client naming another server in a REQUEST (or RELEASE/DECLINE) has
 	// chosen that server; answering would start the race the two-server
 	// setup exists to avoid.
 	if sid := req.ServerIdentifier(); sid != nil && !sid.Equal(net.IP(cfg.ServerIP.AsSlice())) {
-		return nil, Delivery{}, fmt.Errorf("node %s: server identifier %s: %w", n.Name, sid, ErrOtherServer)
+		return Delivery{}, fmt.Errorf("node %s: server identifier %s: %w", n.Name, sid, ErrOtherServer)
 	}
 	net4, err := networkOf(rec, cfg)
 	if err != nil {
-		return nil, Delivery{}, err
+		return Delivery{}, err
 	}
 
 	var typ dhcpv4.MessageType
@@ -178,25 +216,24 @@ func Reply(req *dhcpv4.DHCPv4, rec Record, cfg Settings) (*dhcpv4.DHCPv4, Delive
 	case dhcpv4.MessageTypeRequest:
 		typ = dhcpv4.MessageTypeAck
 		if want := requestedAddr(req); want.IsValid() && want != n.IP {
-			return nak(req, cfg, fmt.Sprintf("address %s is not reserved for this client", want)), deliver(req, true), nil
+			nak(m, req, cfg, fmt.Sprintf("address %s is not reserved for this client", want))
+			return deliver(req, true), nil
 		}
 	case dhcpv4.MessageTypeInform:
 		// RFC 2131 §3.4: options only, no address, no lease.
-		r, err := build(req, rec, cfg, net4, dhcpv4.MessageTypeAck, false)
-		if err != nil {
-			return nil, Delivery{}, err
+		if err := build(m, req, rec, cfg, net4, dhcpv4.MessageTypeAck, false); err != nil {
+			return Delivery{}, err
 		}
-		return r, deliver(req, false), nil
+		return deliver(req, false), nil
 	default:
 		// RELEASE and DECLINE need no answer: nothing is leased from a
 		// pool, so there is nothing to free or to mark bad.
-		return nil, Delivery{}, fmt.Errorf("node %s: %v: %w", n.Name, req.MessageType(), ErrNoReply)
+		return Delivery{}, fmt.Errorf("node %s: %v: %w", n.Name, req.MessageType(), ErrNoReply)
 	}
-	r, err := build(req, rec, cfg, net4, typ, true)
-	if err != nil {
-		return nil, Delivery{}, err
+	if err := build(m, req, rec, cfg, net4, typ, true); err != nil {
+		return Delivery{}, err
 	}
-	return r, deliver(req, false), nil
+	return deliver(req, false), nil
 }
 
 // network is what a reply says about the node's subnet.
@@ -271,55 +308,13 @@ func deliver(req *dhcpv4.DHCPv4, isNak bool) Delivery {
 	return Delivery{Kind: Broadcast, Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), dhcpv4.ClientPort)}
 }
 
-func ip(a netip.Addr) net.IP { return net.IP(a.AsSlice()) }
-
-func ips(as []netip.Addr) []net.IP {
-	out := make([]net.IP, 0, len(as))
-	for _, a := range as {
-		if a.Is4() {
-			out = append(out, ip(a))
-		}
-	}
-	return out
-}
-
-// newReply starts a reply the way every message type needs it: header
-// copied from the request, relay information and client identifier echoed.
-func newReply(req *dhcpv4.DHCPv4, cfg Settings, typ dhcpv4.MessageType) *dhcpv4.DHCPv4 {
-	r := &dhcpv4.DHCPv4{
-		OpCode:        dhcpv4.OpcodeBootReply,
-		HWType:        req.HWType,
-		TransactionID: req.TransactionID,
-		Flags:         req.Flags,
-		ClientIPAddr:  net.IPv4zero,
-		YourIPAddr:    net.IPv4zero,
-		ServerIPAddr:  net.IPv4zero,
-		GatewayIPAddr: net.IPv4zero,
-		ClientHWAddr:  req.ClientHWAddr,
-		Options:       make(dhcpv4.Options, 16),
-	}
-	if gi := req.GatewayIPAddr.To4(); gi != nil {
-		r.GatewayIPAddr = gi
-	}
-	r.UpdateOption(dhcpv4.OptMessageType(typ))
-	r.UpdateOption(dhcpv4.OptServerIdentifier(ip(cfg.ServerIP)))
-	// RFC 3046: option 82 goes back to the relay; RFC 6842: so does 61.
-	for _, code := range []dhcpv4.OptionCode{dhcpv4.OptionRelayAgentInformation, dhcpv4.OptionClientIdentifier} {
-		if v := req.Options.Get(code); v != nil {
-			r.UpdateOption(dhcpv4.OptGeneric(code, v))
-		}
-	}
-	return r
-}
-
-func nak(req *dhcpv4.DHCPv4, cfg Settings, why string) *dhcpv4.DHCPv4 {
-	r := newReply(req, cfg, dhcpv4.MessageTypeNak)
-	r.UpdateOption(dhcpv4.OptMessage(why))
-	if r.GatewayIPAddr.To4() != nil && !r.GatewayIPAddr.IsUnspecified() {
+func nak(m *message, req *dhcpv4.DHCPv4, cfg Settings, why string) {
+	newMessage(m, req, cfg.ServerIP, dhcpv4.MessageTypeNak)
+	m.setString(dhcpv4.OptionMessage, why)
+	if m.giaddr != [4]byte{} {
 		// RFC 2131 §4.3.2: a relay must broadcast a NAK to the client.
-		r.SetBroadcast()
+		m.flags |= 0x8000
 	}
-	return r
 }
 
 // ipxeEncap is option 175 with sub-option 176 (no-pxedhcp) = 1: iPXE then
@@ -327,42 +322,38 @@ func nak(req *dhcpv4.DHCPv4, cfg Settings, why string) *dhcpv4.DHCPv4 {
 var ipxeEncap = []byte{176, 1, 1}
 
 // build assembles an OFFER/ACK carrying the node's configuration.
-func build(req *dhcpv4.DHCPv4, rec Record, cfg Settings, nw network, typ dhcpv4.MessageType, lease bool) (*dhcpv4.DHCPv4, error) {
+func build(m *message, req *dhcpv4.DHCPv4, rec Record, cfg Settings, nw network, typ dhcpv4.MessageType, lease bool) error {
 	n := rec.Node
-	r := newReply(req, cfg, typ)
+	newMessage(m, req, cfg.ServerIP, typ)
 	if lease {
-		r.YourIPAddr = ip(n.IP)
+		m.yiaddr = n.IP.As4()
 		secs := nw.lease / time.Second
 		if secs > 0xffffffff {
 			secs = 0xffffffff
 		}
-		r.UpdateOption(dhcpv4.OptIPAddressLeaseTime(time.Duration(secs) * time.Second))
+		m.setUint32(dhcpv4.OptionIPAddressLeaseTime, uint32(secs))
 	}
 	if ci, ok := addr4(req.ClientIPAddr); ok && typ == dhcpv4.MessageTypeAck {
-		r.ClientIPAddr = ip(ci)
+		m.ciaddr = ci.As4()
 	}
-	r.UpdateOption(dhcpv4.OptSubnetMask(nw.mask))
-	if rs := ips(nw.routers); len(rs) > 0 {
-		r.UpdateOption(dhcpv4.OptRouter(rs...))
-	}
-	if ds := ips(nw.dns); len(ds) > 0 {
-		r.UpdateOption(dhcpv4.OptDNS(ds...))
-	}
+	m.setBytes(dhcpv4.OptionSubnetMask, nw.mask...)
+	m.setAddr(dhcpv4.OptionRouter, nw.routers...)
+	m.setAddr(dhcpv4.OptionDomainNameServer, nw.dns...)
 	if nw.domain != "" {
-		r.UpdateOption(dhcpv4.OptDomainName(nw.domain))
+		m.setString(dhcpv4.OptionDomainName, nw.domain)
 	}
-	r.UpdateOption(dhcpv4.OptHostName(n.Name))
+	m.setString(dhcpv4.OptionHostName, n.Name)
 
 	fw := ClientFirmware(req)
-	r.ServerIPAddr = ip(nw.nextServer)
-	r.UpdateOption(dhcpv4.OptTFTPServerName(nw.nextServer.String()))
+	m.siaddr = nw.nextServer.As4()
+	m.set(dhcpv4.OptionTFTPServerName, nw.nextServer.AppendTo(m.alloc(len("255.255.255.255"))[:0]))
 	if fw.Key != "" {
 		if file, ok := bootprofiles.BootFile(rec.Profile, fw.Key, fw.IPXE); ok {
 			if len(file) > 127 {
-				return nil, fmt.Errorf("node %s: boot file %q is longer than the 127 bytes a DHCP reply holds", n.Name, file)
+				return fmt.Errorf("node %s: boot file %q is longer than the 127 bytes a DHCP reply holds", n.Name, file)
 			}
-			r.BootFileName = file
-			r.UpdateOption(dhcpv4.OptBootFileName(file))
+			m.file = file
+			m.setString(dhcpv4.OptionBootfileName, file)
 		}
 	}
 	if fw.PXE {
@@ -370,17 +361,19 @@ func build(req *dhcpv4.DHCPv4, rec Record, cfg Settings, nw network, typ dhcpv4.
 		// boot-server discovery parameters and reject the offer
 		// (PXE-E16); option 43 with PXE_DISCOVERY_CONTROL = 8 says "take
 		// the boot file from this offer", as the firmware needs.
-		r.UpdateOption(dhcpv4.OptClassIdentifier("PXEClient"))
-		r.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, pxeDiscoveryControl))
+		m.set(dhcpv4.OptionClassIdentifier, pxeClient)
+		m.set(dhcpv4.OptionVendorSpecificInformation, pxeDiscoveryControl)
 	}
 	if v := req.Options.Get(dhcpv4.OptionClientMachineIdentifier); v != nil {
-		r.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, v))
+		m.set(dhcpv4.OptionClientMachineIdentifier, v)
 	}
 	if fw.IPXE {
-		r.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(175), ipxeEncap))
+		m.set(dhcpv4.GenericOptionCode(175), ipxeEncap)
 	}
-	return r, nil
+	return nil
 }
+
+var pxeClient = []byte("PXEClient")
 
 // Firmware is what a request says about the software that sent it.
 type Firmware struct {

@@ -241,6 +241,7 @@ func (s *Server) Serve(ctx context.Context) error {
 // answers it, until the socket is closed.
 func (s *Server) work(ctx context.Context, l *link) error {
 	buf := make([]byte, 1500)
+	out := make([]byte, 0, 1500)
 	for {
 		n, from, err := l.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -262,18 +263,18 @@ func (s *Server) work(ctx context.Context, l *link) error {
 			s.stats.limited.Add(1)
 			continue
 		}
-		s.handle(ctx, l, from, buf[:n])
+		out = s.handle(ctx, l, from, buf[:n], out)
 	}
 }
 
-func (s *Server) handle(ctx context.Context, l *link, from netip.AddrPort, data []byte) {
+func (s *Server) handle(ctx context.Context, l *link, from netip.AddrPort, data []byte, out []byte) []byte {
 	req, err := dhcpv4.FromBytes(data)
 	if err != nil {
 		s.stats.silent.Add(1)
 		s.log.Debug("dhcp ignored malformed packet", "interface", l.name, "from", from, "err", err)
-		return
+		return out
 	}
-	reply, d, rec, err := Handle(ctx, req, s.inv, l.settings)
+	out, d, rec, err := HandleAppend(ctx, out[:0], req, s.inv, l.settings)
 	fw := ClientFirmware(req)
 	if rec.Node.Name != "" && !errors.Is(err, ErrOtherServer) {
 		s.sighted(rec.Node, fw)
@@ -286,27 +287,29 @@ func (s *Server) handle(ctx context.Context, l *link, from netip.AddrPort, data 
 				// holds it, which an operator must fix.
 				s.log.Warn("dhcp decline: the node's reserved address is in use by another machine", "interface", l.name,
 					"node", rec.Node.Name, "mac", rec.Node.MAC, "ip", rec.Node.IP)
-				return
+				return out
 			}
 			s.log.Debug("dhcp no reply", "interface", l.name, "mac", req.ClientHWAddr, "type", req.MessageType(), "why", err)
-			return
+			return out
 		}
 		s.stats.failed.Add(1)
 		s.log.Warn("dhcp cannot answer", "interface", l.name, "mac", req.ClientHWAddr, "type", req.MessageType(), "err", err)
-		return
+		return out
 	}
-	out := reply.ToBytes()
 	if _, err := l.conn.WriteToUDPAddrPort(out, d.Addr); err != nil {
 		s.stats.failed.Add(1)
 		s.log.Warn("dhcp send failed", "interface", l.name, "node", rec.Node.Name, "to", d.Addr, "err", err)
-		return
+		return out
 	}
 	s.stats.replied.Add(1)
 	if s.log.Enabled(ctx, slog.LevelDebug) {
-		s.log.Debug("dhcp reply", "interface", l.name, "node", rec.Node.Name, "mac", rec.Node.MAC,
-			"request", req.MessageType(), "reply", reply.MessageType(), "ip", reply.YourIPAddr,
-			"firmware", fw.Label(), "file", reply.BootFileName, "delivery", d.Kind, "to", d.Addr)
+		if reply, err := dhcpv4.FromBytes(out); err == nil {
+			s.log.Debug("dhcp reply", "interface", l.name, "node", rec.Node.Name, "mac", rec.Node.MAC,
+				"request", req.MessageType(), "reply", reply.MessageType(), "ip", reply.YourIPAddr,
+				"firmware", fw.Label(), "file", reply.BootFileName, "delivery", d.Kind, "to", d.Addr)
+		}
 	}
+	return out
 }
 
 // sighted notes that a node asked; the write happens in flush.

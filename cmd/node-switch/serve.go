@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sync"
 
 	"github.com/urfave/cli/v2"
@@ -63,6 +64,7 @@ func serve(c *cli.Context, st *nodes.Store) error {
 	if err != nil {
 		return err
 	}
+	tuneGC(log)
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
 	var (
@@ -105,4 +107,30 @@ func serve(c *cli.Context, st *nodes.Store) error {
 	log.Info("shutting down")
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// Garbage-collector settings of serve, unless GOGC or GOMEMLIMIT say
+// otherwise. Under perfdhcp load the collector took about a fifth of the
+// DHCP CPU at Go's default GOGC=100: every request allocates a few KiB in
+// the dhcpv4 library, and each cycle re-marks the whole inventory copy.
+// GOGC=400 collects a quarter as often; the soft limit keeps a TFTP boot
+// storm (whose buffers come and go fast) from growing the heap to five times
+// what it holds. An inventory copy nears the limit only at a few hundred
+// thousand nodes; such a site raises GOMEMLIMIT.
+const (
+	serveGCPercent   = 400
+	serveMemoryLimit = 128 << 20
+)
+
+func tuneGC(log *slog.Logger) {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(serveGCPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(serveMemoryLimit)
+	}
+	// SetGCPercent has no getter: read the value by setting it back.
+	gogc := debug.SetGCPercent(100)
+	debug.SetGCPercent(gogc)
+	log.Debug("garbage collector", "gogc", gogc, "memory_limit", debug.SetMemoryLimit(-1))
 }

@@ -47,6 +47,9 @@ func startDHCP(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.L
 	if err != nil {
 		return nil, err
 	}
+	if err := inv.FastCheck(); err != nil {
+		log.Warn("DHCP asks SQLite for changes on every request (slower, still correct)", "why", err)
+	}
 	srv, err := dhcp.NewServer(cfg, inv, st, log)
 	if err != nil {
 		inv.Close()

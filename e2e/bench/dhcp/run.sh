@@ -159,24 +159,48 @@ start_server() { # $1 name [extra args for node-switch]
 	PIDS+=("$SERVER_PID")
 }
 
+# exec_pid PID: "ip netns exec" and taskset exec the server in place, so
+# PID is the server once they are done; wait for that.
+exec_pid() {
+	local i
+	for i in $(seq 50); do
+		case $(cat "/proc/$1/comm" 2>/dev/null) in ip | taskset) sleep 0.1 ;; *) break ;; esac
+	done
+	echo "$1"
+}
+
 stop_server() { # pid
 	kill "$1" 2>/dev/null || true
 	for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
 	kill -9 "$1" 2>/dev/null || true
 }
 
-# perfdhcp run: prints "rate drops_pct" (4-way exchanges/s, % of exchanges
-# not completed).
+# cpu_ticks PID: user + system CPU the process (all its threads) has used,
+# in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+CLK_TCK=$(getconf CLK_TCK)
+
+# perfdhcp run: prints "rate drops_pct cpu_us" (4-way exchanges/s, % of
+# exchanges not completed, server CPU microseconds per completed exchange).
+# perfdhcp on its one CPU runs out before the faster servers do, so DORA/s
+# alone cannot rank them; the server's CPU per exchange is what sets how many
+# nodes it can serve per second of CPU, and is the figure ratios are taken of.
 perf() { # $1 server, $2 rate, $3 seconds, $4 log
+	local pid=${SPID[$1]:-0} t0 t1
+	t0=$(cpu_ticks "$pid")
 	ip netns exec "$TAG-c-$1" "${CLICPU[@]}" perfdhcp -4 -r "$2" -p "$3" -R "$NODES" -M "$OUT/macs.txt" -l "$CLI" "$SRV" >"$4" 2>&1 || true
-	awk '
+	t1=$(cpu_ticks "$pid")
+	awk -v ticks=$((t1 - t0)) -v hz="$CLK_TCK" '
 		/^Rate:/ { rate = $2 }
 		/sent packets:/ { gsub(",", ""); sent[++n] = $3 }
+		/received packets:/ { gsub(",", ""); recv[++k] = $3 }
 		/drops:/ { gsub(",", ""); for (i = 1; i <= NF; i++) if ($i == "drops:") drops[++m] = $(i+1) }
 		END {
-			# drops of DISCOVER-OFFER + REQUEST-ACK over DISCOVERs sent
+			# drops of DISCOVER-OFFER + REQUEST-ACK over DISCOVERs sent;
+			# completed exchanges = ACKs received
 			d = drops[1] + drops[2]; s = sent[1]
-			printf "%s %.2f\n", (rate == "" ? 0 : rate), (s > 0 ? 100 * d / s : 100)
+			printf "%s %.2f %.1f\n", (rate == "" ? 0 : rate), (s > 0 ? 100 * d / s : 100),
+				(recv[2] > 0 ? ticks * 1000000 / hz / recv[2] : 0)
 		}' "$4"
 }
 
@@ -193,33 +217,39 @@ ready() { # $1 server: wait until it completes exchanges
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for s in $SERVERS; do net_up "$s"; done
 declare -A SPID
-for s in $SERVERS; do start_server "$s"; SPID[$s]=$SERVER_PID; done
+for s in $SERVERS; do start_server "$s"; SPID[$s]=$(exec_pid "$SERVER_PID"); done
 for s in $SERVERS; do ready "$s"; done
 log "servers ready: $SERVERS"
 
 # Rounds interleave the servers so a noisy moment hits all of them alike.
-declare -A RATE DROP LOW
+declare -A RATE DROP LOW CPU
 for ((r = 1; r <= RUNS; r++)); do
 	for s in $SERVERS; do
-		read -r rate drop < <(perf "$s" "$MAXRATE" "$SECS" "$OUT/$s.max.$r.log")
-		read -r _ low < <(perf "$s" 1000 "$SECS" "$OUT/$s.1000.$r.log")
-		RATE[$s]+="$rate "; DROP[$s]+="$drop "; LOW[$s]+="$low "
-		log "round $r $s: $rate DORA/s offered $MAXRATE (drops $drop%), drops at 1000/s: $low%"
+		read -r rate drop cpu < <(perf "$s" "$MAXRATE" "$SECS" "$OUT/$s.max.$r.log")
+		read -r _ low _ < <(perf "$s" 1000 "$SECS" "$OUT/$s.1000.$r.log")
+		RATE[$s]+="$rate "; DROP[$s]+="$drop "; LOW[$s]+="$low "; CPU[$s]+="$cpu "
+		log "round $r $s: $rate DORA/s offered $MAXRATE (drops $drop%, $cpu CPU µs per exchange), drops at 1000/s: $low%"
 	done
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR] = $1} END {print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2)}'; }
 
 ns_rate=$(echo "${RATE[node-switch]:-0}" | median)
+ns_cpu=$(echo "${CPU[node-switch]:-0}" | median)
 {
 	echo "DHCP benchmark $(date -u +%F) on $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), kernel $(uname -r)"
 	echo "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every server alike only roughly)"
 	echo "perfdhcp -4 -r RATE -p $SECS -R $NODES -M macs.txt -l $CLI $SRV  (relay mode), $NODES reservations, medians of $RUNS runs"
-	printf '%-12s %12s %14s %14s %18s\n' server "DORA/s" "drops@max %" "drops@1000 %" "node-switch ÷ it"
+	echo "CPU µs/exch: the server's CPU time per completed exchange at the max rate; capacity = 10^6 / it (DORA/s per CPU)."
+	echo "DORA/s is capped by perfdhcp itself on its one CPU when a server has CPU to spare."
+	printf '%-12s %10s %12s %12s %12s %12s %10s %10s\n' server "DORA/s" "drops@max %" "drops@1000%" "CPU µs/exch" "capacity/s" "rate ratio" "capacity ratio"
 	for s in $SERVERS; do
 		m=$(echo "${RATE[$s]}" | median)
+		c=$(echo "${CPU[$s]}" | median)
 		ratio=$(awk -v a="$ns_rate" -v b="$m" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
-		printf '%-12s %12.0f %14s %14s %18s\n' "$s" "$m" "$(echo "${DROP[$s]}" | median)" "$(echo "${LOW[$s]}" | median)" "$ratio"
+		cratio=$(awk -v a="$ns_cpu" -v b="$c" 'BEGIN { if (a > 0) printf "%.2fx", b / a; else print "-" }')
+		printf '%-12s %10.0f %12s %12s %12s %12s %10s %10s\n' "$s" "$m" "$(echo "${DROP[$s]}" | median)" "$(echo "${LOW[$s]}" | median)" \
+			"$c" "$(awk -v c="$c" 'BEGIN { if (c > 0) printf "%.0f", 1000000 / c; else print "-" }')" "$ratio" "$cratio"
 	done
 } | tee "$OUT/results.txt"
 
@@ -227,6 +257,7 @@ if [ "$PROFILE" = 1 ] && [[ " $SERVERS " == *" node-switch "* ]]; then
 	log "profiling node-switch under perfdhcp load"
 	stop_server "${SPID[node-switch]}"
 	start_server node-switch --dhcp-cpuprofile "$OUT/node-switch.cpu.pprof"
+	SPID[node-switch]=$(exec_pid "$SERVER_PID")
 	ready node-switch
 	perf node-switch "$MAXRATE" "$SECS" "$OUT/node-switch.profile.log" >/dev/null
 	stop_server "$SERVER_PID"

@@ -58,6 +58,8 @@
 // parsed; and sightings (last-seen time, firmware label "bios", "uefi",
 // "arm64", "-ipxe" appended for iPXE) are kept in memory and written with
 // one transaction every 5 s and at shutdown. CachedInventory keeps a copy
-// of the reservations that is checked against the database on every
-// request, so a committed move is in the very next answer.
+// of the reservations that is checked against the database's WAL index on
+// every request, so a committed move is in the very next answer. Replies
+// are written straight to bytes (message.go); Reply parses those bytes back
+// for callers that inspect fields.
 package dhcp

@@ -26,10 +26,11 @@
 # Numbers go to stdout; README.md's performance table records a run of
 # this script.
 #
-# Duration on the 2-CPU development VM: about 80 minutes. DHCP and
-# switching ~8 min; 3a ~4 min; 3b ~65 min, most of it the deadlines of the
-# competitors that do not finish (N=50: node-switch 84 s, tftpd-hpa cut
-# off at 300 s, dnsmasq 195 s, HTTP 15 s).
+# Duration on the 2-CPU development VM: 55 minutes (2026-11-21). DHCP and
+# switching 6 min; 3a 2 min; 3b 47 min, most of it the competitors'
+# deadlines and node-switch's own N=500 run (N=50: node-switch 54 s,
+# tftpd-hpa cut off at 300 s, dnsmasq 199 s, HTTP 8 s; N=200: 157, 451,
+# 210, 58 s; N=500: node-switch 561 s, dnsmasq 495 s, HTTP 264 s).
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "run as root (network namespaces, ports 67 and 69)" >&2; exit 1; }
 cd "$(dirname "$0")/../.."

@@ -15,21 +15,20 @@ import (
 // load and most of its garbage. Reply still hands tests a dhcpv4.DHCPv4,
 // parsed back from these bytes, so what is tested is what is sent.
 type message struct {
-	htype   byte
-	hlen    byte
-	xid     [4]byte
-	flags   uint16
-	ciaddr  [4]byte
-	yiaddr  [4]byte
-	siaddr  [4]byte
-	giaddr  [4]byte
-	chaddr  [16]byte
-	file    string
-	opts    [maxOptions]option
-	nopts   int
-	arena   [512]byte // option values, carved as options are set
-	narena  int
-	spilled [][]byte // values that did not fit the arena
+	htype  byte
+	hlen   byte
+	xid    [4]byte
+	flags  uint16
+	ciaddr [4]byte
+	yiaddr [4]byte
+	siaddr [4]byte
+	giaddr [4]byte
+	chaddr [16]byte
+	file   string
+	opts   [maxOptions]option
+	nopts  int
+	arena  [512]byte // option values, carved as options are set
+	narena int
 }
 
 // maxOptions is more than any reply carries (about 16).
@@ -71,9 +70,7 @@ func (m *message) alloc(n int) []byte {
 		m.narena += n
 		return b
 	}
-	b := make([]byte, n)
-	m.spilled = append(m.spilled, b)
-	return b
+	return make([]byte, n)
 }
 
 // set stores an option, replacing an earlier value of the same code as
@@ -131,15 +128,6 @@ func (m *message) setAddr(code dhcpv4.OptionCode, as ...netip.Addr) {
 	m.set(code, v)
 }
 
-func (m *message) get(code dhcpv4.OptionCode) []byte {
-	for i := range m.nopts {
-		if m.opts[i].code == code.Code() {
-			return m.opts[i].val
-		}
-	}
-	return nil
-}
-
 // appendTo writes the message after dst. The layout is the one
 // dhcpv4.DHCPv4.ToBytes writes (TestMessageBytesMatchTheLibrary holds us
 // to it): options in ascending code order with relay information (82)
@@ -162,17 +150,13 @@ func (m *message) appendTo(dst []byte) []byte {
 	copy(dst[n:n+127], m.file)
 	dst = append(dst, magicCookie[:]...)
 
-	var order [maxOptions]byte
-	codes := order[:0]
-	for i := range m.nopts {
-		codes = append(codes, m.opts[i].code)
-	}
-	slices.SortFunc(codes, func(a, b byte) int { return optionRank(a) - optionRank(b) })
-	for _, c := range codes {
+	opts := m.opts[:m.nopts]
+	slices.SortFunc(opts, func(a, b option) int { return optionRank(a.code) - optionRank(b.code) })
+	for _, o := range opts {
+		c, v := o.code, o.val
 		if c == dhcpv4.OptionEnd.Code() || c == dhcpv4.OptionPad.Code() {
 			continue
 		}
-		v := m.get(dhcpv4.GenericOptionCode(c))
 		if len(v) == 0 {
 			dst = append(dst, c, 0)
 			continue

@@ -289,11 +289,14 @@ func (s *Server) handle(ctx context.Context, l *link, from netip.AddrPort, data 
 					"node", rec.Node.Name, "mac", rec.Node.MAC, "ip", rec.Node.IP)
 				return out
 			}
-			s.log.Debug("dhcp no reply", "interface", l.name, "mac", req.ClientHWAddr, "type", req.MessageType(), "why", err)
+			if s.log.Enabled(ctx, slog.LevelDebug) {
+				// A MAC is a []byte, which slog would print raw.
+				s.log.Debug("dhcp no reply", "interface", l.name, "mac", req.ClientHWAddr.String(), "type", req.MessageType(), "why", err)
+			}
 			return out
 		}
 		s.stats.failed.Add(1)
-		s.log.Warn("dhcp cannot answer", "interface", l.name, "mac", req.ClientHWAddr, "type", req.MessageType(), "err", err)
+		s.log.Warn("dhcp cannot answer", "interface", l.name, "mac", req.ClientHWAddr.String(), "type", req.MessageType(), "err", err)
 		return out
 	}
 	if _, err := l.conn.WriteToUDPAddrPort(out, d.Addr); err != nil {

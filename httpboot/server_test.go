@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
@@ -16,8 +18,6 @@ import (
 	"github.com/node-switch/node-switch/nodes/nodestest"
 )
 
-var actor = nodes.Actor{Name: "test", Channel: nodes.ChannelCLI}
-
 func setup(t *testing.T) *Handler {
 	t.Helper()
 	ctx := context.Background()
@@ -29,16 +29,16 @@ func setup(t *testing.T) *Handler {
 			t.Fatal(err)
 		}
 	}
-	check(st.AddProfile(ctx, actor, nodes.Profile{Name: "sl63", Kind: nodes.KindLinux, Kernel: "linux/vmlinuz", HTTP: true}))
-	check(st.AddCluster(ctx, actor, nodes.Cluster{Name: "linux", Profile: "sl63"}))
+	check(st.AddProfile(ctx, nodestest.Actor, nodes.Profile{Name: "sl63", Kind: nodes.KindLinux, Kernel: "linux/vmlinuz", HTTP: true}))
+	check(st.AddCluster(ctx, nodestest.Actor, nodes.Cluster{Name: "linux", Profile: "sl63"}))
 	for _, n := range []nodes.Node{
 		{Name: "umu20", MAC: "52:54:00:00:00:20", IP: netip.MustParseAddr("10.0.0.20"), Cluster: "linux"},
 		{Name: "umu21", MAC: "52:54:00:00:00:21", IP: netip.MustParseAddr("10.0.0.21"), Cluster: "linux"},
 	} {
-		_, err := st.AddNode(ctx, actor, n, "")
+		_, err := st.AddNode(ctx, nodestest.Actor, n, "")
 		check(err)
 	}
-	_, err := st.Mask(ctx, actor, "umu21", "reinstall")
+	_, err := st.Mask(ctx, nodestest.Actor, "umu21", "reinstall")
 	check(err)
 	root := filepath.Join(dir, "boot")
 	check(os.MkdirAll(filepath.Join(root, "linux"), 0o755))
@@ -56,12 +56,18 @@ func TestHandler(t *testing.T) {
 		status                             int
 		body                               string // substring
 		length                             string
+		ctype, cache                       string // headers, when set
 	}{
-		{name: "file", method: "GET", path: "/linux/vmlinuz", from: "10.0.0.20", status: 200, body: "0123456789", length: "10"},
+		{name: "file", method: "GET", path: "/linux/vmlinuz", from: "10.0.0.20", status: 200, body: "0123456789", length: "10", ctype: "application/octet-stream"},
 		{name: "head", method: "HEAD", path: "/linux/vmlinuz", from: "10.0.0.20", status: 200, length: "10"},
 		{name: "range", method: "GET", path: "/linux/vmlinuz", from: "10.0.0.20", rangeHdr: "bytes=4-6", status: 206, body: "456", length: "3"},
 		{name: "resume", method: "GET", path: "/linux/vmlinuz", from: "10.0.0.20", rangeHdr: "bytes=8-", status: 206, body: "89", length: "2"},
-		{name: "config", method: "GET", path: "/pxelinux.cfg/01-52-54-00-00-00-20", from: "10.0.0.20", status: 200, body: "# node-switch: node umu20"},
+		{name: "config", method: "GET", path: "/pxelinux.cfg/01-52-54-00-00-00-20", from: "10.0.0.20", status: 200, body: "# node-switch: node umu20",
+			ctype: "text/plain; charset=utf-8", cache: "no-store"},
+		// The profile loads its kernel over HTTP from the address the
+		// request arrived at.
+		{name: "config names this server", method: "GET", path: "/pxelinux.cfg/01-52-54-00-00-00-20", from: "10.0.0.20", status: 200,
+			body: "KERNEL http://10.0.0.1:8080/linux/vmlinuz"},
 		{name: "missing", method: "GET", path: "/nope", from: "10.0.0.20", status: 404},
 		{name: "escape", method: "GET", path: "/../../etc/passwd", from: "10.0.0.20", status: 404},
 		{name: "directory", method: "GET", path: "/linux/", from: "10.0.0.20", status: 404},
@@ -74,6 +80,7 @@ func TestHandler(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r := httptest.NewRequest(c.method, "http://boot"+c.path, strings.NewReader(""))
 			r.RemoteAddr = c.from + ":40000"
+			r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.ParseIP("10.0.0.1"), Port: 8080}))
 			if c.rangeHdr != "" {
 				r.Header.Set("Range", c.rangeHdr)
 			}
@@ -85,8 +92,10 @@ func TestHandler(t *testing.T) {
 			if c.body != "" && !strings.Contains(w.Body.String(), c.body) {
 				t.Errorf("body %q lacks %q", w.Body, c.body)
 			}
-			if c.length != "" && w.Header().Get("Content-Length") != c.length {
-				t.Errorf("Content-Length %q, want %s", w.Header().Get("Content-Length"), c.length)
+			for _, h := range []struct{ name, want string }{{"Content-Length", c.length}, {"Content-Type", c.ctype}, {"Cache-Control", c.cache}} {
+				if h.want != "" && w.Header().Get(h.name) != h.want {
+					t.Errorf("%s %q, want %q", h.name, w.Header().Get(h.name), h.want)
+				}
 			}
 		})
 	}

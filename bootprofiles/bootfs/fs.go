@@ -84,7 +84,7 @@ func (f *FS) Open(ctx context.Context, name string, client, server netip.Addr) (
 		return nil, err
 	}
 	client = client.Unmap()
-	from, known, err := f.lookup(ctx, func() (nodes.Node, error) { return f.Inv.LookupIP(ctx, client) })
+	from, known, err := found(f.Inv.LookupIP(ctx, client))
 	if err != nil {
 		return nil, fmt.Errorf("%s from %s: %w", name, client, err)
 	}
@@ -114,12 +114,16 @@ func (f *FS) Open(ctx context.Context, name string, client, server netip.Addr) (
 		target = from
 	case ByMAC, ByIP:
 		var ok bool
-		target, ok, err = f.lookup(ctx, func() (nodes.Node, error) {
-			if n.Kind == ByMAC {
-				return f.Inv.LookupMAC(ctx, n.MAC)
-			}
-			return f.Inv.LookupIP(ctx, n.IP)
-		})
+		switch {
+		case known && (n.Kind == ByMAC && n.MAC == from.MAC || n.Kind == ByIP && n.IP == from.IP):
+			// A node asking for its own config, as it usually does: the
+			// lookup above already found it.
+			target, ok = from, true
+		case n.Kind == ByMAC:
+			target, ok, err = found(f.Inv.LookupMAC(ctx, n.MAC))
+		default:
+			target, ok, err = found(f.Inv.LookupIP(ctx, n.IP))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
@@ -142,8 +146,9 @@ func (f *FS) Open(ctx context.Context, name string, client, server netip.Addr) (
 	return rendered(target.Name, b), nil
 }
 
-func (f *FS) lookup(ctx context.Context, fn func() (nodes.Node, error)) (nodes.Node, bool, error) {
-	n, err := fn()
+// found turns an inventory lookup into (node, known, error): "no such
+// node" is an answer, not a fault.
+func found(n nodes.Node, err error) (nodes.Node, bool, error) {
 	switch {
 	case err == nil:
 		return n, true, nil

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"expvar"
 	"fmt"
 	"log/slog"
@@ -147,21 +146,12 @@ func startDebug(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.
 	}
 	log.Info("debug listening", "addr", ln.Addr().String(), "vars", "/debug/vars", "pprof", "/debug/pprof/")
 	return func() error {
-		done := make(chan error, 1)
-		go func() { done <- srv.Serve(ln) }()
-		select {
-		case err := <-done:
-			return err
-		case <-ctx.Done():
+		return runUntil(ctx, func() error { return srv.Serve(ln) }, func() {
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
 			if err := srv.Shutdown(sctx); err != nil {
 				srv.Close()
 			}
-			if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return ctx.Err()
-		}
+		})
 	}, nil
 }

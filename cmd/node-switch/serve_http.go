@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 
 	"github.com/urfave/cli/v2"
 
@@ -43,17 +41,6 @@ func startHTTP(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.L
 	log.Info("http listening", "addr", ln.Addr().String(), "boot_root", bfs.Root.Name())
 	return func() error {
 		defer bfs.Root.Close()
-		done := make(chan error, 1)
-		go func() { done <- srv.Serve(ln) }()
-		select {
-		case err := <-done:
-			return err
-		case <-ctx.Done():
-			srv.Close()
-			if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return ctx.Err()
-		}
+		return runUntil(ctx, func() error { return srv.Serve(ln) }, func() { srv.Close() })
 	}, nil
 }

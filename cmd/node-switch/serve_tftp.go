@@ -74,15 +74,6 @@ func startTFTP(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.L
 	log.Info("tftp listening", "addr", conn.LocalAddr().String(), "boot_root", bfs.Root.Name())
 	return func() error {
 		defer bfs.Root.Close()
-		done := make(chan error, 1)
-		go func() { done <- srv.Serve(conn) }()
-		select {
-		case err := <-done:
-			return err
-		case <-ctx.Done():
-			srv.Shutdown()
-			<-done
-			return ctx.Err()
-		}
+		return runUntil(ctx, func() error { return srv.Serve(conn) }, srv.Shutdown)
 	}, nil
 }

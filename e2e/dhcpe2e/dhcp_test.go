@@ -58,6 +58,8 @@ func TestReservedUnknownMaskedMove(t *testing.T) {
 		if l, ok := udhcpc(t, stranger); ok {
 			t.Fatalf("unknown MAC got %+v", l)
 		}
+		// Silence must be the server's decision, not a packet it never saw.
+		requireNoReplyLogged(t, srv, "02:77:00:00:00:99", "not found")
 	})
 	t.Run("move is seen by the next DISCOVER", func(t *testing.T) {
 		// Another Store is another connection, like a CLI process.
@@ -91,6 +93,7 @@ func TestReservedUnknownMaskedMove(t *testing.T) {
 		if l, ok := dhclient(t, c21, 6); ok {
 			t.Fatalf("masked node got %+v", l)
 		}
+		requireNoReplyLogged(t, srv, "02:77:00:00:00:21", "node is masked")
 		if _, err := st.Unmask(ctx, actor, "umu21", ""); err != nil {
 			t.Fatal(err)
 		}

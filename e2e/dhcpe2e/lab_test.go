@@ -11,11 +11,9 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -89,27 +87,13 @@ func (s *segment) client(t *testing.T, short, mac string) *netlab.NS {
 	return ns
 }
 
-var (
-	flagsOnce sync.Once
-	serveHelp string
-)
-
 // serve starts "node-switch serve" for DHCP only on iface in ns and waits
-// until it listens. Flags of the other listeners are passed only when this
-// build has them (they are written by other issues).
+// until it listens.
 func serve(t *testing.T, ns *netlab.NS, db string, iface string, extra ...string) *netlab.Proc {
 	t.Helper()
 	bin := netlab.Binary(t)
-	flagsOnce.Do(func() {
-		out, _ := exec.Command(bin, "serve", "--help").CombinedOutput()
-		serveHelp = string(out)
-	})
-	args := []string{"--db", db, "serve", "--interface", iface, "--log-level", "debug"}
-	for _, f := range []string{"--tftp-listen", "--http-listen", "--ssh-listen"} {
-		if strings.Contains(serveHelp, f+" ") {
-			args = append(args, f+"=")
-		}
-	}
+	args := []string{"--db", db, "serve", "--interface", iface, "--log-level", "debug",
+		"--tftp-listen=", "--http-listen=", "--ssh-listen="}
 	args = append(args, extra...)
 	p := ns.Start(nil, bin, args...)
 	if !netlab.WaitFor(30*time.Second, func() bool { return strings.Contains(p.Output(), "dhcp listening") || p.Exited() }) || p.Exited() {
@@ -211,4 +195,22 @@ func udhcpc(t *testing.T, ns *netlab.NS, extra ...string) (lease, bool) {
 		}
 	}
 	return l, true
+}
+
+// requireNoReplyLogged checks that the server heard mac and decided on
+// silence for the reason why (debug log), so a client that got no answer
+// proves the decision rather than a lost packet.
+func requireNoReplyLogged(t *testing.T, srv *netlab.Proc, mac, why string) {
+	t.Helper()
+	heard := func() bool {
+		for _, line := range strings.Split(srv.Output(), "\n") {
+			if strings.Contains(line, `msg="dhcp no reply"`) && strings.Contains(line, "mac="+mac) && strings.Contains(line, why) {
+				return true
+			}
+		}
+		return false
+	}
+	if !netlab.WaitFor(5*time.Second, heard) {
+		t.Fatalf("server did not log a deliberate no-reply (%q) for %s", why, mac)
+	}
 }

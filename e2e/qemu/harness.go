@@ -77,7 +77,7 @@ func RequireQEMU(t testing.TB) {
 	netlab.RequireRoot(t)
 	netlab.Require(t, "qemu-system-x86_64=qemu-system-x86", ovmfCode+"=ovmf", ovmfVars+"=ovmf",
 		ipxeE1000ROM+"=ipxe-qemu", "busybox=busybox-static", "dnsmasq=dnsmasq-base", "ss=iproute2",
-		"apt-get=apt", "dpkg-deb=dpkg")
+		"apt-get=apt", "dpkg-deb=dpkg", "tcpdump")
 }
 
 // LogsEnv names a directory where each lab keeps its serial consoles,

@@ -80,9 +80,8 @@ func newNodeSwitchLab(t *testing.T, a bootAssets) (*Lab, *NodeSwitch) {
 func wait(t *testing.T, vm *VM, n *NodeSwitch, marker string, failMarkers ...string) BootResult {
 	t.Helper()
 	res, err := vm.WaitMarker(assets.Marker+marker, append([]string{"NODE-SWITCH-FAILED", assets.Marker}, failMarkers...)...)
-	if err == nil && !strings.Contains(res.Line, assets.Marker+marker) {
-		err = fmt.Errorf("wrong system booted: %q", res.Line)
-	}
+	// Another system's marker is a fail marker: WaitMarker returns it as
+	// an error, so a wrong boot cannot pass as this one.
 	if err != nil {
 		t.Fatalf("%v\n--- serial console (%s):\n%s\n--- node-switch log:\n%s", err, vm.Serial, vm.Console(3000), tail(n.Log(), 4000))
 	}
@@ -215,9 +214,6 @@ func maskedScenario(t *testing.T, l *Lab, n *NodeSwitch, a bootAssets) time.Dura
 	}
 	if len(leaked) > 0 {
 		t.Errorf("node-switch sent %d packets while its only client was masked:\n%s", len(leaked), strings.Join(leaked, "\n"))
-	}
-	if !strings.Contains(res.Line, "INSTALLER") {
-		t.Errorf("masked node booted %q, want the WDS installer", res.Line)
 	}
 	return res.Elapsed
 }

@@ -396,8 +396,10 @@ func TestRelayLoss(t *testing.T) {
 	got, lost := pings(t, c, dst, 200, 5*time.Millisecond)
 	st = r.stop(t)
 	t.Logf("-loss 0.5: %d of 200 probes answered (expect ~50: 0.5 each way); relay counted %v lost", len(got), st["lost"])
-	if lost == 0 || len(got) == 0 {
-		t.Errorf("-loss 0.5: %d of 200 probes lost, want some lost and some answered", lost)
+	// A probe is answered when neither it nor its reply is dropped: 1 in
+	// 4, so 50 of 200 with a standard deviation of about 6.
+	if len(got) < 20 || len(got) > 85 || lost == 0 {
+		t.Errorf("-loss 0.5: %d of 200 probes answered (%d lost), want about 50", len(got), lost)
 	}
 	if st["lost"] == 0 || st["notfwd"] != 0 {
 		t.Errorf("-loss 0.5: counters %v", st)

@@ -112,8 +112,8 @@ func header(b *bytes.Buffer, in Input) {
 		return
 	}
 	fmt.Fprintf(b, "# logbook event %d: %s by %s via %s", e.ID, e.Action, oneLine(e.Actor), e.Channel)
-	if e.From != "" {
-		fmt.Fprintf(b, " from %s", oneLine(e.From))
+	if e.Origin != "" {
+		fmt.Fprintf(b, " from %s", oneLine(e.Origin))
 	}
 	fmt.Fprintf(b, " at %s", e.Time.UTC().Format("2006-01-02 15:04:05 UTC"))
 	if e.Reason != "" {

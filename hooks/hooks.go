@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/node-switch/node-switch/nodes"
 )
 
 // DefaultTimeout bounds one hook; a hook that talks to a dead scheduler
@@ -25,9 +27,21 @@ const DefaultTimeout = 60 * time.Second
 // maxOutput is how much of a hook's output is kept for the logbook.
 const maxOutput = 16 << 10
 
-// Event describes the operation hooks run for.
+// Stage says whether hooks run before a change (and may veto it) or after.
+type Stage string
+
+// The stages.
+const (
+	Pre  Stage = "pre"
+	Post Stage = "post"
+)
+
+// Event describes the operation hooks run for. Its name, NODE_SWITCH_EVENT,
+// is the stage and the logbook action: pre-move, post-move, pre-mask,
+// post-mask, pre-unmask, post-unmask, pre-reboot, post-reboot.
 type Event struct {
-	Name   string   // pre-move, post-move, pre-mask, post-mask, pre-unmask, post-unmask, pre-reboot, post-reboot
+	Stage  Stage
+	Action nodes.Action
 	Nodes  []string // expanded node names
 	From   string
 	To     string
@@ -35,13 +49,16 @@ type Event struct {
 	Reason string
 }
 
+// Name is the event as hooks see it: "pre-move".
+func (e Event) Name() string { return string(e.Stage) + "-" + string(e.Action) }
+
 // Pre reports whether the event runs before the change (and may veto it).
-func (e Event) Pre() bool { return strings.HasPrefix(e.Name, "pre-") }
+func (e Event) Pre() bool { return e.Stage == Pre }
 
 // Env is the environment a hook sees on top of the runner's base.
 func (e Event) Env() []string {
 	return []string{
-		"NODE_SWITCH_EVENT=" + e.Name,
+		"NODE_SWITCH_EVENT=" + e.Name(),
 		"NODE_SWITCH_NODES=" + strings.Join(e.Nodes, ","),
 		"NODE_SWITCH_FROM=" + e.From,
 		"NODE_SWITCH_TO=" + e.To,
@@ -82,6 +99,8 @@ func (r Result) Summary() string {
 
 // Runner runs the hooks of one directory.
 type Runner struct {
+	// Dir must be absolute: each hook runs with Dir as its working
+	// directory, where a relative path would no longer name the hook.
 	Dir     string
 	Timeout time.Duration // per hook; 0 = DefaultTimeout
 	// BaseEnv is the environment hooks inherit (os.Environ() when nil), so
@@ -143,6 +162,9 @@ func (e *VetoError) Error() string {
 // hook runs and the error names the ones that failed. Results cover every
 // hook that ran, for the logbook.
 func (r Runner) Run(ctx context.Context, ev Event) ([]Result, error) {
+	if !filepath.IsAbs(r.Dir) {
+		return nil, fmt.Errorf("hooks directory %q is not an absolute path", r.Dir)
+	}
 	names, err := r.List()
 	if err != nil {
 		return nil, err
@@ -156,12 +178,12 @@ func (r Runner) Run(ctx context.Context, ev Event) ([]Result, error) {
 			continue
 		}
 		if ev.Pre() {
-			return results, &VetoError{Event: ev.Name, Result: res}
+			return results, &VetoError{Event: ev.Name(), Result: res}
 		}
 		failed = append(failed, res.Summary())
 	}
 	if len(failed) > 0 {
-		return results, fmt.Errorf("%s hooks failed (the change itself is done): %s", ev.Name, strings.Join(failed, "; "))
+		return results, fmt.Errorf("%s hooks failed (the change itself is done): %s", ev.Name(), strings.Join(failed, "; "))
 	}
 	return results, nil
 }
@@ -174,7 +196,7 @@ func (r Runner) runOne(ctx context.Context, name string, ev Event) Result {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	path := filepath.Join(r.Dir, name)
-	cmd := exec.CommandContext(ctx, path, ev.Name)
+	cmd := exec.CommandContext(ctx, path, ev.Name())
 	cmd.Dir = r.Dir
 	base := r.BaseEnv
 	if base == nil {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/node-switch/node-switch/nodes"
 )
 
 func writeHook(t *testing.T, dir, name, body string, mode os.FileMode) {
@@ -41,7 +43,7 @@ func TestOrderAndEnvironment(t *testing.T) {
 	if want := []string{"10-slurm-drain", "20-second", "50-notify"}; !slices.Equal(names, want) {
 		t.Fatalf("List = %q, want %q", names, want)
 	}
-	ev := Event{Name: "pre-move", Nodes: []string{"umu18", "umu19"}, From: "windows", To: "linux", Actor: "alice (cli from local)", Reason: "night run"}
+	ev := Event{Stage: Pre, Action: nodes.ActionMove, Nodes: []string{"umu18", "umu19"}, From: "windows", To: "linux", Actor: "alice (cli from local)", Reason: "night run"}
 	res, err := r.Run(context.Background(), ev)
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +65,7 @@ func TestPreHookVetoStopsTheRest(t *testing.T) {
 	writeHook(t, dir, "10-ok", "exit 0", 0o755)
 	writeHook(t, dir, "20-veto", "echo 'slurm: jobs still running on umu18' >&2; exit 3", 0o755)
 	writeHook(t, dir, "30-after", "touch "+marker, 0o755)
-	res, err := Runner{Dir: dir}.Run(context.Background(), Event{Name: "pre-move", Nodes: []string{"umu18"}})
+	res, err := Runner{Dir: dir}.Run(context.Background(), Event{Stage: Pre, Action: nodes.ActionMove, Nodes: []string{"umu18"}})
 	var veto *VetoError
 	if !errors.As(err, &veto) || veto.Result.Hook != "20-veto" || veto.Result.Status != 3 {
 		t.Fatalf("want veto by 20-veto status 3, got %v", err)
@@ -83,7 +85,7 @@ func TestPostHookFailureRunsTheRest(t *testing.T) {
 	dir := t.TempDir()
 	writeHook(t, dir, "10-fail", "exit 1", 0o755)
 	writeHook(t, dir, "20-ok", "exit 0", 0o755)
-	res, err := Runner{Dir: dir}.Run(context.Background(), Event{Name: "post-move"})
+	res, err := Runner{Dir: dir}.Run(context.Background(), Event{Stage: Post, Action: nodes.ActionMove})
 	var veto *VetoError
 	if err == nil || errors.As(err, &veto) || !strings.Contains(err.Error(), "10-fail: exit 1") {
 		t.Fatalf("want a plain error naming 10-fail, got %v", err)
@@ -98,7 +100,7 @@ func TestTimeoutKillsTheHookAndItsChildren(t *testing.T) {
 	// The child keeps the output pipe open; only killing the process group
 	// lets Run return.
 	writeHook(t, dir, "10-hang", "sleep 300 & sleep 300", 0o755)
-	res, err := Runner{Dir: dir, Timeout: 200 * time.Millisecond}.Run(context.Background(), Event{Name: "pre-reboot"})
+	res, err := Runner{Dir: dir, Timeout: 200 * time.Millisecond}.Run(context.Background(), Event{Stage: Pre, Action: nodes.ActionReboot})
 	var veto *VetoError
 	if !errors.As(err, &veto) || !veto.Result.TimedOut {
 		t.Fatalf("want a timeout veto, got %v %+v", err, res)
@@ -109,7 +111,7 @@ func TestTimeoutKillsTheHookAndItsChildren(t *testing.T) {
 }
 
 func TestMissingDirectoryRunsNothing(t *testing.T) {
-	res, err := Runner{Dir: filepath.Join(t.TempDir(), "none")}.Run(context.Background(), Event{Name: "pre-move"})
+	res, err := Runner{Dir: filepath.Join(t.TempDir(), "none")}.Run(context.Background(), Event{Stage: Pre, Action: nodes.ActionMove})
 	if err != nil || len(res) != 0 {
 		t.Fatalf("got %v %v", res, err)
 	}
@@ -118,7 +120,7 @@ func TestMissingDirectoryRunsNothing(t *testing.T) {
 func TestOutputIsCapped(t *testing.T) {
 	dir := t.TempDir()
 	writeHook(t, dir, "10-chatty", "head -c 100000 /dev/zero | tr '\\0' x", 0o755)
-	res, err := Runner{Dir: dir}.Run(context.Background(), Event{Name: "post-mask"})
+	res, err := Runner{Dir: dir}.Run(context.Background(), Event{Stage: Post, Action: nodes.ActionMask})
 	if err != nil {
 		t.Fatal(err)
 	}

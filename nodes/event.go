@@ -47,7 +47,7 @@ func (s *Store) Record(ctx context.Context, actor Actor, e Event) (int64, error)
 type LogFilter struct {
 	Nodes  []string  // entries naming any of these nodes; none = all entries
 	Since  time.Time // zero = from the beginning
-	Action string    // exact action, "" = any
+	Action Action    // exact action, "" = any
 	Limit  int       // newest N, 0 = no limit
 }
 
@@ -87,7 +87,7 @@ func (s *Store) Log(ctx context.Context, f LogFilter) ([]Event, error) {
 		var e Event
 		var t int64
 		var nodes string
-		if err := rows.Scan(&e.ID, &t, &e.Actor, &e.Channel, &e.From, &e.Action, &nodes, &e.Source, &e.Target, &e.Reason, &e.Result); err != nil {
+		if err := rows.Scan(&e.ID, &t, &e.Actor, &e.Channel, &e.Origin, &e.Action, &nodes, &e.Source, &e.Target, &e.Reason, &e.Result); err != nil {
 			return nil, fmt.Errorf("read logbook: %w", err)
 		}
 		e.Time = time.UnixMicro(t).UTC()
@@ -114,7 +114,7 @@ func (s *Store) Event(ctx context.Context, id int64) (Event, error) {
 	var t int64
 	var nodes string
 	err := s.db.QueryRowContext(ctx, `SELECT id, time, actor, channel, origin, action, nodes, source, target, reason, result FROM events WHERE id = ?`, id).
-		Scan(&e.ID, &t, &e.Actor, &e.Channel, &e.From, &e.Action, &nodes, &e.Source, &e.Target, &e.Reason, &e.Result)
+		Scan(&e.ID, &t, &e.Actor, &e.Channel, &e.Origin, &e.Action, &nodes, &e.Source, &e.Target, &e.Reason, &e.Result)
 	if err == sql.ErrNoRows {
 		return Event{}, fmt.Errorf("event %d: %w", id, ErrNotFound)
 	}

@@ -134,8 +134,8 @@ func TestNFSRootCatalog(t *testing.T) {
 	}
 	var actions []string
 	for _, e := range evs {
-		if strings.HasPrefix(e.Action, "nfsroot-") {
-			actions = append(actions, e.Action+" "+e.Target+e.Source)
+		if strings.HasPrefix(string(e.Action), "nfsroot-") {
+			actions = append(actions, string(e.Action)+" "+e.Target+e.Source)
 		}
 	}
 	want := "nfsroot-add lab,nfsroot-check lab,nfsroot-check lab,nfsroot-add spare,nfsroot-rm spare"

@@ -18,10 +18,10 @@ var ErrNothingToDo = errors.New("nothing to do")
 // that --force would allow.
 var ErrRefused = errors.New("refused")
 
-// Change is the outcome of a move, mask or unmask.
+// Change is the outcome of a move, mask or unmask, or its plan.
 type Change struct {
 	Event   int64    `json:"event"`
-	Action  string   `json:"action"`
+	Action  Action   `json:"action"`
 	Changed []Node   `json:"changed"`           // nodes as they were before the change
 	Skipped []string `json:"skipped,omitempty"` // already in the requested state
 	To      string   `json:"to,omitempty"`
@@ -45,6 +45,58 @@ func (c Change) From() string {
 	return strings.Join(out, ",")
 }
 
+// differs says how now (computed in the commit's transaction) departs from
+// plan (computed before the pre-hooks ran), or "" when they are the same:
+// the same nodes to change, each still in the cluster and mask state the
+// hooks were told, and the same nodes left alone.
+func (plan Change) differs(now Change) string {
+	var diffs []string
+	was := map[string]Node{}
+	for _, n := range plan.Changed {
+		was[n.Name] = n
+	}
+	is := map[string]Node{}
+	for _, n := range now.Changed {
+		is[n.Name] = n
+		p, ok := was[n.Name]
+		switch {
+		case !ok:
+			diffs = append(diffs, n.Name+" was not in the plan")
+		case p.Cluster != n.Cluster:
+			diffs = append(diffs, fmt.Sprintf("%s is now in cluster %s, not %s", n.Name, n.Cluster, p.Cluster))
+		case p.Masked != n.Masked:
+			diffs = append(diffs, fmt.Sprintf("%s masked is now %v", n.Name, n.Masked))
+		}
+	}
+	for _, n := range plan.Changed {
+		if _, ok := is[n.Name]; !ok {
+			diffs = append(diffs, n.Name+" would no longer change")
+		}
+	}
+	if Compress(plan.Skipped) != Compress(now.Skipped) {
+		diffs = append(diffs, fmt.Sprintf("unchanged nodes were %s, now %s", orNone(plan.Skipped), orNone(now.Skipped)))
+	}
+	return strings.Join(diffs, "; ")
+}
+
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return Compress(names)
+}
+
+// checkPlan fails with ErrChanged when plan is set and now departs from it.
+func checkPlan(plan *Change, now Change) error {
+	if plan == nil {
+		return nil
+	}
+	if d := plan.differs(now); d != "" {
+		return fmt.Errorf("%w while the pre-hooks ran (%s); nothing was changed, run it again", ErrChanged, d)
+	}
+	return nil
+}
+
 // MoveRequest asks for nodes to change logical cluster.
 type MoveRequest struct {
 	Range  string
@@ -53,6 +105,9 @@ type MoveRequest struct {
 	DryRun bool
 	// Force skips the NFS-root health check of the target profile.
 	Force bool
+	// Plan, when set, is what the pre-hooks were told: the move commits
+	// exactly that or fails with ErrChanged, changing nothing.
+	Plan *Change
 }
 
 // Move puts every node of a range into another cluster in one transaction:
@@ -60,11 +115,11 @@ type MoveRequest struct {
 // together, or nothing does. Nodes already in the target are reported as
 // skipped; if that is all of them the move is an error.
 func (s *Store) Move(ctx context.Context, actor Actor, r MoveRequest) (Change, error) {
-	ch := Change{Action: "move", To: r.To, DryRun: r.DryRun}
+	ch := Change{Action: ActionMove, To: r.To, DryRun: r.DryRun}
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		c, err := getCluster(ctx, tx, r.To)
 		if err != nil {
-			return fmt.Errorf("unknown cluster %q", r.To)
+			return Invalid(fmt.Errorf("unknown cluster %q", r.To))
 		}
 		if err := checkBootable(ctx, tx, c, r.Force); err != nil {
 			return err
@@ -80,13 +135,16 @@ func (s *Store) Move(ctx context.Context, actor Actor, r MoveRequest) (Change, e
 				ch.Changed = append(ch.Changed, n)
 			}
 		}
+		if err := checkPlan(r.Plan, ch); err != nil {
+			return err
+		}
 		if len(ch.Changed) == 0 {
 			return fmt.Errorf("%s already in cluster %s: %w", Compress(ch.Skipped), r.To, ErrNothingToDo)
 		}
 		if r.DryRun {
 			return nil
 		}
-		ch.Event, err = s.appendEvent(ctx, tx, actor, Event{Action: "move", Nodes: ch.Names(), Source: ch.From(), Target: r.To,
+		ch.Event, err = s.appendEvent(ctx, tx, actor, Event{Action: ActionMove, Nodes: ch.Names(), Source: ch.From(), Target: r.To,
 			Reason: r.Reason, Result: skippedNote(ch.Skipped, "already in "+r.To)})
 		if err != nil {
 			return err
@@ -125,51 +183,61 @@ func checkBootable(ctx context.Context, q queryer, c Cluster, force bool) error 
 	return nil
 }
 
-// Mask makes the DHCP and TFTP servers ignore nodes so another server (the
-// Windows head's WDS) can reinstall them. A masked node keeps its cluster.
-func (s *Store) Mask(ctx context.Context, actor Actor, expr, reason string) (Change, error) {
-	return s.setMask(ctx, actor, expr, reason, true)
+// MaskRequest asks for nodes to be masked (ignored by our DHCP and TFTP, so
+// the Windows head's WDS can reinstall them; they keep their cluster) or
+// unmasked.
+type MaskRequest struct {
+	Range  string
+	Mask   bool
+	Reason string
+	DryRun bool
+	// Plan, as for MoveRequest: commit exactly what the pre-hooks saw.
+	Plan *Change
 }
 
-// Unmask undoes Mask: the nodes boot their cluster's profile again.
-func (s *Store) Unmask(ctx context.Context, actor Actor, expr, reason string) (Change, error) {
-	return s.setMask(ctx, actor, expr, reason, false)
-}
-
-func (s *Store) setMask(ctx context.Context, actor Actor, expr, reason string, mask bool) (Change, error) {
-	action, state := "mask", "masked"
-	if !mask {
-		action, state = "unmask", "not masked"
+// SetMask masks or unmasks every node of a range in one transaction with its
+// logbook entry. Nodes already in the requested state are skipped; if that is
+// all of them it is an error.
+func (s *Store) SetMask(ctx context.Context, actor Actor, r MaskRequest) (Change, error) {
+	action, state := ActionMask, "masked"
+	if !r.Mask {
+		action, state = ActionUnmask, "not masked"
 	}
-	ch := Change{Action: action}
+	ch := Change{Action: action, DryRun: r.DryRun}
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		ns, err := expandTx(ctx, tx, expr)
+		ns, err := expandTx(ctx, tx, r.Range)
 		if err != nil {
 			return err
 		}
 		for _, n := range ns {
-			if n.Masked == mask {
+			if n.Masked == r.Mask {
 				ch.Skipped = append(ch.Skipped, n.Name)
 			} else {
 				ch.Changed = append(ch.Changed, n)
 			}
 		}
+		if err := checkPlan(r.Plan, ch); err != nil {
+			return err
+		}
 		if len(ch.Changed) == 0 {
 			return fmt.Errorf("%s already %s: %w", Compress(ch.Skipped), state, ErrNothingToDo)
 		}
+		if r.DryRun {
+			return nil
+		}
 		ch.Event, err = s.appendEvent(ctx, tx, actor, Event{Action: action, Nodes: ch.Names(), Source: ch.From(),
-			Reason: reason, Result: skippedNote(ch.Skipped, "already "+state)})
+			Reason: r.Reason, Result: skippedNote(ch.Skipped, "already "+state)})
 		if err != nil {
 			return err
 		}
-		mr := reason
-		if !mask {
+		mr := r.Reason
+		if !r.Mask {
 			mr = ""
 		}
-		return updateNodes(ctx, tx, `UPDATE nodes SET masked = ?, mask_reason = ?, event = ? WHERE name = ?`, ch.Names(), mask, mr, ch.Event)
+		return updateNodes(ctx, tx, `UPDATE nodes SET masked = ?, mask_reason = ?, event = ? WHERE name = ?`, ch.Names(), r.Mask, mr, ch.Event)
 	})
 	if err != nil {
-		return Change{}, fmt.Errorf("%s %s: %w", action, expr, err)
+		return Change{}, fmt.Errorf("%s %s: %w", action, r.Range, err)
 	}
 	return ch, nil
 }

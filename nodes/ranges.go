@@ -161,7 +161,7 @@ func expandHostlist(s string, limit int) ([]string, error) {
 func resolve(ctx context.Context, q queryer, expr string, all []Node) ([]string, error) {
 	terms, err := ParseRange(expr)
 	if err != nil {
-		return nil, err
+		return nil, Invalid(err)
 	}
 	known := make(map[string]bool, len(all))
 	byCluster := map[string][]string{}
@@ -203,10 +203,10 @@ func resolve(ctx context.Context, q queryer, expr string, all []Node) ([]string,
 		}
 	}
 	if len(unknown) > 0 {
-		return nil, fmt.Errorf("range %q: unknown node %s", expr, Compress(unknown))
+		return nil, Invalid(fmt.Errorf("range %q: unknown node %s", expr, Compress(unknown)))
 	}
 	if !included {
-		return nil, fmt.Errorf("range %q only excludes: start from something, e.g. all,%s", expr, expr)
+		return nil, Invalid(fmt.Errorf("range %q only excludes: start from something, e.g. all,%s", expr, expr))
 	}
 	var out []string
 	for n := range include {
@@ -215,7 +215,7 @@ func resolve(ctx context.Context, q queryer, expr string, all []Node) ([]string,
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("range %q names no nodes", expr)
+		return nil, Invalid(fmt.Errorf("range %q names no nodes", expr))
 	}
 	SortNames(out)
 	return out, nil

@@ -55,7 +55,7 @@ func TestSSHKeys(t *testing.T) {
 	}
 	var actions []string
 	for _, e := range log {
-		actions = append(actions, e.Action+" "+e.Result+" by "+e.Actor)
+		actions = append(actions, string(e.Action)+" "+e.Result+" by "+e.Actor)
 	}
 	want := "ssh-key-add SHA256:abc role operate by alice|ssh-key-rm SHA256:abc role operate by alice"
 	if strings.Join(actions, "|") != want {

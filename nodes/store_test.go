@@ -158,7 +158,7 @@ func TestMove(t *testing.T) {
 	}
 	e, err := st.Event(ctx, ch.Event)
 	must(t, err)
-	if e.Action != "move" || e.Source != "windows" || e.Target != "linux" || e.Reason != "script 1" || e.Actor != "tester" || e.From != "local" {
+	if e.Action != "move" || e.Source != "windows" || e.Target != "linux" || e.Reason != "script 1" || e.Actor != "tester" || e.Origin != "local" {
 		t.Errorf("logbook entry = %+v", e)
 	}
 	n, _ := st.Node(ctx, "umu1")
@@ -204,9 +204,9 @@ func TestMaskKeepsCluster(t *testing.T) {
 	st := newTestStore(t)
 	addNodes(t, st, "umu", "linux", 3)
 	ctx := context.Background()
-	_, err := st.Mask(ctx, testActor, "umu2", "reinstall Windows")
+	_, err := st.SetMask(ctx, testActor, MaskRequest{Range: "umu2", Mask: true, Reason: "reinstall Windows"})
 	must(t, err)
-	if _, err := st.Mask(ctx, testActor, "umu2", ""); !errors.Is(err, ErrNothingToDo) {
+	if _, err := st.SetMask(ctx, testActor, MaskRequest{Range: "umu2", Mask: true}); !errors.Is(err, ErrNothingToDo) {
 		t.Errorf("mask of a masked node: %v", err)
 	}
 	d, err := st.Status(ctx)
@@ -222,7 +222,7 @@ func TestMaskKeepsCluster(t *testing.T) {
 	// Moving a masked node changes the cluster it returns to.
 	_, err = st.Move(ctx, testActor, MoveRequest{Range: "umu2", To: "windows"})
 	must(t, err)
-	_, err = st.Unmask(ctx, testActor, "umu2", "")
+	_, err = st.SetMask(ctx, testActor, MaskRequest{Range: "umu2"})
 	must(t, err)
 	n, _ := st.Node(ctx, "umu2")
 	if n.Masked || n.MaskReason != "" || n.Cluster != "windows" {
@@ -231,7 +231,7 @@ func TestMaskKeepsCluster(t *testing.T) {
 	evs, _ := st.Log(ctx, LogFilter{Nodes: []string{"umu2"}})
 	var actions []string
 	for _, e := range evs {
-		actions = append(actions, e.Action)
+		actions = append(actions, string(e.Action))
 	}
 	if strings.Join(actions, ",") != "import,mask,move,unmask" {
 		t.Errorf("umu2's logbook = %v", actions)

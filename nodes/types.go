@@ -181,13 +181,15 @@ type Event struct {
 	Time    time.Time `json:"time"`
 	Actor   string    `json:"actor"`
 	Channel string    `json:"channel"`
-	From    string    `json:"from,omitempty"`
-	Action  string    `json:"action"`
+	Origin  string    `json:"origin,omitempty"` // local, or the client address
+	Action  Action    `json:"action"`
 	Nodes   []string  `json:"nodes"`
-	Source  string    `json:"from_cluster,omitempty"`
-	Target  string    `json:"to_cluster,omitempty"`
-	Reason  string    `json:"reason,omitempty"`
-	Result  string    `json:"result,omitempty"`
+	// Source and Target are clusters, named "from" and "to" as in the
+	// reports of move, mask and unmask.
+	Source string `json:"from,omitempty"`
+	Target string `json:"to,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	Result string `json:"result,omitempty"`
 }
 
 // ParseMAC accepts the spellings operators paste (colons, dashes, dots) and

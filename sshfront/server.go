@@ -3,6 +3,7 @@ package sshfront
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -53,7 +54,10 @@ type Server struct {
 	HostKey ssh.Signer
 	Store   Store
 	Run     RunFunc
-	Log     *slog.Logger
+	// Policy is what each role may run; the CLI derives it from its
+	// command definitions.
+	Policy Policy
+	Log    *slog.Logger
 	// IdleTimeout closes a connection with no traffic and no running
 	// command; HandshakeTimeout bounds the time to authenticate.
 	IdleTimeout      time.Duration
@@ -256,41 +260,44 @@ func sendExit(ch ssh.Channel, status int) {
 }
 
 // exec vets and runs one command line and returns its exit status: 0 ok, 1
-// failed, 2 refused or bad usage (what the CLI uses for usage errors).
+// failed, 2 bad usage, 3 refused by the policy (the CLI's statuses).
 func (s *Server) exec(ctx context.Context, ic *idleConn, id Identity, line string, ptyAsked bool, ch ssh.Channel) int {
 	shown := line
 	if len(shown) > 200 {
 		shown = shown[:200] + "..."
 	}
-	refuse := func(why string) int {
+	refuse := func(why string, status int) int {
 		s.refuse(ctx, id, shown, why)
 		fmt.Fprintln(ch.Stderr(), "node-switch: refused:", why)
-		return 2
+		return status
 	}
 	if ptyAsked {
-		return refuse("no terminals here: run ssh without -t")
+		return refuse("no terminals here: run ssh without -t", 2)
 	}
 	// The role is read again per command, so "ssh-key rm" also stops a
 	// connection that was already open.
 	k, err := s.Store.SSHKey(ctx, id.Fingerprint)
 	if err != nil {
-		return refuse("key is no longer registered")
+		return refuse("key is no longer registered", 3)
 	}
 	id.Role = k.Role
 	words, err := Split(line)
 	if err != nil {
-		return refuse(err.Error())
+		return refuse(err.Error(), 2)
 	}
-	path, err := Check(words, id.Role)
+	path, err := s.Policy.Check(words, id.Role)
+	if errors.Is(err, ErrNotAllowed) {
+		return refuse(err.Error(), 3)
+	}
 	if err != nil {
-		return refuse(err.Error())
+		return refuse(err.Error(), 2)
 	}
 	s.log().Info("ssh command", "command", shown, "path", path, "fingerprint", id.Fingerprint, "from", id.Addr)
 	// A long command (reboot of many nodes) is not idleness.
 	ic.busy(1)
 	status := s.Run(ctx, words, id, ch, ch.Stderr())
 	ic.busy(-1)
-	if _, err := s.Store.Record(context.WithoutCancel(ctx), id.Actor(), nodes.Event{Action: "ssh-command", Reason: shown,
+	if _, err := s.Store.Record(context.WithoutCancel(ctx), id.Actor(), nodes.Event{Action: nodes.ActionSSHCommand, Reason: shown,
 		Result: fmt.Sprintf("exit %d", status)}); err != nil {
 		s.log().Error("logbook", "err", err)
 	}
@@ -299,7 +306,7 @@ func (s *Server) exec(ctx context.Context, ic *idleConn, id Identity, line strin
 
 func (s *Server) refuse(ctx context.Context, id Identity, line, why string) {
 	s.log().Info("ssh command refused", "command", line, "why", why, "fingerprint", id.Fingerprint, "from", id.Addr)
-	if _, err := s.Store.Record(context.WithoutCancel(ctx), id.Actor(), nodes.Event{Action: "ssh-refused", Reason: line,
+	if _, err := s.Store.Record(context.WithoutCancel(ctx), id.Actor(), nodes.Event{Action: nodes.ActionSSHRefused, Reason: line,
 		Result: "refused: " + why}); err != nil {
 		s.log().Error("logbook", "err", err)
 	}

@@ -57,7 +57,7 @@ func newSigner(t *testing.T) ssh.Signer {
 // identity and words it was given.
 func startServer(t *testing.T, st *memStore) (addr string, host ssh.PublicKey) {
 	hk := newSigner(t)
-	srv := &Server{HostKey: hk, Store: st, Run: func(ctx context.Context, args []string, id Identity, stdout, stderr io.Writer) int {
+	srv := &Server{HostKey: hk, Store: st, Policy: testPolicy, Run: func(ctx context.Context, args []string, id Identity, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s|%s|%s", id.Fingerprint, id.Role, strings.Join(args, ","))
 		if args[0] == "mask" {
 			return 1
@@ -119,8 +119,8 @@ func TestServerIdentityIsTheKeyThatAuthenticated(t *testing.T) {
 		t.Fatalf("mask: want exit status 1 passed through, got %v", err)
 	}
 	_, stderr, err := run("serve --ssh-listen :22")
-	if !errors.As(err, &ee) || ee.ExitStatus() != 2 || !strings.Contains(stderr, "not available over SSH") {
-		t.Fatalf("serve: want refusal with status 2, got %v %q", err, stderr)
+	if !errors.As(err, &ee) || ee.ExitStatus() != 3 || !strings.Contains(stderr, "not available over SSH") {
+		t.Fatalf("serve: want refusal with status 3, got %v %q", err, stderr)
 	}
 	if _, err := cl.Dial("tcp", "127.0.0.1:1"); err == nil {
 		t.Fatal("direct-tcpip (port forwarding) was accepted")
@@ -130,7 +130,7 @@ func TestServerIdentityIsTheKeyThatAuthenticated(t *testing.T) {
 	defer st.mu.Unlock()
 	var actions []string
 	for i, e := range st.events {
-		actions = append(actions, e.Action+":"+e.Result)
+		actions = append(actions, string(e.Action)+":"+e.Result)
 		if !strings.Contains(st.actors[i].Name, "win-head") || st.actors[i].Channel != nodes.ChannelSSH || st.actors[i].From != "127.0.0.1" {
 			t.Errorf("event %d actor %+v", i, st.actors[i])
 		}

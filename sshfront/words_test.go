@@ -1,6 +1,7 @@
 package sshfront
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -51,48 +52,67 @@ func TestSplit(t *testing.T) {
 	}
 }
 
+// testPolicy is a policy shaped like the CLI's (which derives the real one
+// from its command definitions and tests it against them).
+var testPolicy = Policy{
+	Commands: map[string]Command{
+		"status":      {Role: nodes.RoleRead, Flags: map[string]Flag{"json": {Role: nodes.RoleRead}}},
+		"node list":   {Role: nodes.RoleRead, Flags: map[string]Flag{"json": {Role: nodes.RoleRead}}},
+		"log":         {Role: nodes.RoleRead, Flags: map[string]Flag{"since": {Role: nodes.RoleRead, TakesValue: true}}},
+		"ssh hostkey": {Role: nodes.RoleRead, Flags: map[string]Flag{"ssh-host-key": {TakesValue: true}}},
+		"move": {Role: nodes.RoleOperate, Flags: map[string]Flag{
+			"to": {Role: nodes.RoleOperate, TakesValue: true}, "reason": {Role: nodes.RoleOperate, TakesValue: true},
+			"json": {Role: nodes.RoleOperate}, "reboot-key": {TakesValue: true}}},
+		"mask":     {Role: nodes.RoleOperate, Flags: map[string]Flag{"reason": {Role: nodes.RoleOperate, TakesValue: true}}},
+		"reboot":   {Role: nodes.RoleOperate, Flags: map[string]Flag{"reboot-command": {TakesValue: true}, "force": {Role: nodes.RoleOperate}}},
+		"power on": {Role: nodes.RoleOperate, Flags: map[string]Flag{}},
+	},
+	Global: map[string]Flag{"db": {TakesValue: true}, "hooks-dir": {TakesValue: true}, "channel": {TakesValue: true}},
+}
+
 func TestCheck(t *testing.T) {
 	r, o := nodes.RoleRead, nodes.RoleOperate
 	tests := []struct {
-		words   string
-		role    string
-		path    string
-		wantErr string
+		words      string
+		role       string
+		path       string
+		wantErr    string
+		notAllowed bool
 	}{
-		{"status --json", r, "status", ""},
-		{"node list --json", r, "node list", ""},
-		{"log umu[18-19]", r, "log", ""},
-		{"ssh hostkey", r, "ssh hostkey", ""},
-		{"move n1 --to linux", r, "", "needs a key with role operate"},
-		{"mask n1", r, "", "needs a key with role operate"},
-		{"reboot n1", r, "", "needs a key with role operate"},
-		{"move n1 --to linux", o, "move", ""},
-		{"power on n1", o, "power on", ""},
-		{"status", "", "", "not read or operate"},
-		{"", o, "", "no command"},
-		{"serve", o, "", "not available over SSH"},
-		{"import dhcpd /etc/dhcp/dhcpd.conf", o, "", "not available over SSH"},
-		{"ssh-key add /tmp/k.pub --role operate", o, "", "not available over SSH"},
-		{"ssh-key rm SHA256:x", o, "", "not available over SSH"},
-		{"node add x --mac 1 --ip 2", o, "", "not available over SSH"},
-		{"node rm x", o, "", "not available over SSH"},
-		{"help", o, "", "not available over SSH"},
-		{"sh -c id", o, "", "not available over SSH"},
-		{"--db /tmp/other.db status", o, "", "global flags"},
-		{"status --db /tmp/other.db", o, "", "not accepted over SSH"},
-		{"status -db=/tmp/other.db", o, "", "not accepted over SSH"},
-		{"move n1 --to linux --hooks-dir=/tmp", o, "", "not accepted over SSH"},
-		{"reboot n1 --reboot-command=id", o, "", "not accepted over SSH"},
-		{"reboot n1 --reboot-key /etc/shadow", o, "", "not accepted over SSH"},
-		{"reboot n1 --known-hosts /dev/null", o, "", "not accepted over SSH"},
-		{"ssh hostkey --ssh-host-key /root/.ssh/id_rsa", r, "", "not accepted over SSH"},
-		{"status --channel timer", r, "", "not accepted over SSH"},
+		{"status --json", r, "status", "", false},
+		{"node list --json", r, "node list", "", false},
+		{"log umu[18-19] --since 24h", r, "log", "", false},
+		{"ssh hostkey", r, "ssh hostkey", "", false},
+		{"move n1 --to linux", r, "", "needs a key with role operate", true},
+		{"mask n1", r, "", "needs a key with role operate", true},
+		{"move n1 --to linux", o, "move", "", false},
+		{"move n1 --to=linux --reason=x", o, "move", "", false},
+		{"move linux,-n1 -n2 --to windows", o, "move", "", false},
+		{"move n1 --to linux -- --db", o, "move", "", false},
+		{"move n1 --reason --json --to linux", o, "move", "", false},
+		{"power on n1", o, "power on", "", false},
+		{"status", "", "", "not read or operate", true},
+		{"", o, "", "no command", false},
+		{"serve", o, "", "not available over SSH", true},
+		{"import dhcpd /etc/dhcp/dhcpd.conf", o, "", "not available over SSH", true},
+		{"help", o, "", "not available over SSH", true},
+		{"sh -c id", o, "", "not available over SSH", true},
+		{"--db /tmp/other.db status", o, "", "global flags", true},
+		{"status --db /tmp/other.db", o, "", "not accepted over SSH", true},
+		{"status -db=/tmp/other.db", o, "", "not accepted over SSH", true},
+		{"move n1 --to linux --hooks-dir=/tmp", o, "", "not accepted over SSH", true},
+		{"move n1 --to linux --reboot-key /etc/shadow", o, "", "--reboot-key is not accepted over SSH", true},
+		{"reboot n1 --reboot-command=id", o, "", "not accepted over SSH", true},
+		{"ssh hostkey --ssh-host-key /root/.ssh/id_rsa", r, "", "not accepted over SSH", true},
+		{"status --channel timer", r, "", "not accepted over SSH", true},
+		{"move n1 --to linux --resaon x", o, "", "unknown flag --resaon", false},
+		{"status --bogus", r, "", "unknown flag --bogus", false},
 	}
 	for _, tc := range tests {
-		path, err := Check(strings.Fields(tc.words), tc.role)
+		path, err := testPolicy.Check(strings.Fields(tc.words), tc.role)
 		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("Check(%q, %s) = %q, %v; want error containing %q", tc.words, tc.role, path, err, tc.wantErr)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || errors.Is(err, ErrNotAllowed) != tc.notAllowed {
+				t.Errorf("Check(%q, %s) = %q, %v; want error containing %q (not allowed: %v)", tc.words, tc.role, path, err, tc.wantErr, tc.notAllowed)
 			}
 			continue
 		}
@@ -132,23 +152,31 @@ func FuzzSplitCheck(f *testing.F) {
 		if err == nil && !slices.Equal(again, words) {
 			t.Fatalf("re-split of %q = %q, want %q", line, again, words)
 		}
-		path, err := Check(words, role)
+		path, err := testPolicy.Check(words, role)
 		if err != nil {
 			return
 		}
-		if aerr := Allowed(path, role); aerr != nil {
+		if aerr := testPolicy.Allowed(path, role); aerr != nil {
 			t.Fatalf("Check accepted %q as %q but Allowed refuses: %v", line, path, aerr)
 		}
 		if !strings.HasPrefix(strings.Join(words, " "), path) {
 			t.Fatalf("Check(%q) = %q, not the command's first words", line, path)
 		}
+		cmd := testPolicy.Commands[path]
+		refused := map[string]bool{"db": true, "hooks-dir": true, "channel": true, "reboot-key": true, "reboot-command": true, "ssh-host-key": true}
+		prevTakesValue := false
 		for _, w := range words[1:] {
-			name, _, _ := strings.Cut(strings.TrimLeft(w, "-"), "=")
-			if strings.HasPrefix(w, "-") && refusedFlags[name] {
+			if w == "--" {
+				break
+			}
+			name, _, hasValue := strings.Cut(strings.TrimLeft(w, "-"), "=")
+			if strings.HasPrefix(w, "-") && refused[name] && !prevTakesValue {
 				t.Fatalf("Check accepted refused flag %q in %q", w, line)
 			}
+			f, ok := cmd.Flags[name]
+			prevTakesValue = !prevTakesValue && strings.HasPrefix(w, "-") && ok && f.TakesValue && !hasValue
 		}
-		if vocabulary[path] == nodes.RoleOperate && role != nodes.RoleOperate {
+		if cmd.Role == nodes.RoleOperate && role != nodes.RoleOperate {
 			t.Fatalf("read key accepted for %q", path)
 		}
 	})

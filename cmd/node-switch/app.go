@@ -2,16 +2,20 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/user"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/node-switch/node-switch/nodes"
+	"github.com/node-switch/node-switch/ops"
+	"github.com/node-switch/node-switch/reboot"
 )
 
 // Env is what one run of the app talks to. The local CLI fills it from the
@@ -24,9 +28,18 @@ type Env struct {
 	// Store, when set, is used instead of opening --db (the daemon shares
 	// its own with SSH sessions).
 	Store *nodes.Store
+	// Ops, when set, runs the operations with the daemon's settings (hooks
+	// directory, reboot key) instead of ones built from this run's flags:
+	// an SSH caller cannot choose them.
+	Ops *ops.Ops
 	// Allow, when set, vets each command before it runs by its full path
 	// ("node list", "move"); the SSH front door enforces key roles here.
 	Allow func(path string) error
+
+	// started is set when a command's action begins: an error before that
+	// is urfave/cli's refusal of the command line (a missing required flag,
+	// a malformed value), which is bad usage.
+	started bool
 }
 
 // registry holds constructors, not commands: urfave/cli keeps parsed flag
@@ -45,10 +58,12 @@ func NewApp(env *Env) *cli.App {
 	for _, f := range registry {
 		cmds = append(cmds, f())
 	}
+	cmds = append(cmds, completionCommand())
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name < cmds[j].Name })
 	if env.Allow != nil {
 		wrapAllow(cmds, "", env.Allow)
 	}
+	markStart(cmds, env)
 	app := &cli.App{
 		Name:                 "node-switch",
 		Usage:                "run one physical cluster as several logical ones, moving nodes by network boot",
@@ -57,19 +72,34 @@ func NewApp(env *Env) *cli.App {
 		Reader:               env.Stdin,
 		Commands:             cmds,
 		EnableBashCompletion: true,
-		HideVersion:          true,
+		Version:              Version,
 		Metadata:             map[string]any{envKey: env},
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "db", Value: nodes.DefaultPath, EnvVars: []string{"NODE_SWITCH_DB"}, Usage: "inventory file"},
-			&cli.StringFlag{Name: "hooks-dir", Value: "/etc/node-switch/hooks.d", EnvVars: []string{"NODE_SWITCH_HOOKS_DIR"},
-				Usage: "executables run in name order before and after each change"},
-			&cli.StringFlag{Name: "channel", Value: nodes.ChannelCLI, EnvVars: []string{"NODE_SWITCH_CHANNEL"}, Hidden: true,
-				Usage: "how the logbook records this run (cli, timer); systemd timers set timer"},
+		Flags:                globalFlags(),
+		Before: func(c *cli.Context) error {
+			if ch := c.String("channel"); ch != nodes.ChannelCLI && ch != nodes.ChannelTimer {
+				return usageError("--channel / NODE_SWITCH_CHANNEL %q: want cli or timer", ch)
+			}
+			return nil
 		},
 		// Errors are printed once, by the caller, with the exit status.
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
 	return app
+}
+
+// Version is set at build time (-ldflags "-X main.Version=...").
+var Version = "dev"
+
+// globalFlags go before the command, or anywhere on the line: Run moves
+// them in front.
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "db", Value: nodes.DefaultPath, EnvVars: []string{"NODE_SWITCH_DB"}, Usage: "inventory file"},
+		&cli.StringFlag{Name: "hooks-dir", Value: "/etc/node-switch/hooks.d", EnvVars: []string{"NODE_SWITCH_HOOKS_DIR"},
+			Usage: "executables run in name order before and after each change"},
+		&cli.StringFlag{Name: "channel", Value: nodes.ChannelCLI, EnvVars: []string{"NODE_SWITCH_CHANNEL"}, Hidden: true,
+			Usage: "how the logbook records this run (cli, timer); systemd timers set timer"},
+	}
 }
 
 func wrapAllow(cmds []*cli.Command, prefix string, allow func(string) error) {
@@ -84,9 +114,21 @@ func wrapAllow(cmds []*cli.Command, prefix string, allow func(string) error) {
 		action := cmd.Action
 		cmd.Action = func(c *cli.Context) error {
 			if err := allow(path); err != nil {
-				return cli.Exit(err.Error(), 3)
+				return cli.Exit(err.Error(), exitRefused)
 			}
 			return action(c)
+		}
+	}
+}
+
+func markStart(cmds []*cli.Command, env *Env) {
+	for _, cmd := range cmds {
+		markStart(cmd.Subcommands, env)
+		if action := cmd.Action; action != nil {
+			cmd.Action = func(c *cli.Context) error {
+				env.started = true
+				return action(c)
+			}
 		}
 	}
 }
@@ -129,28 +171,91 @@ func localActor() nodes.Actor {
 }
 
 // openStore opens the inventory named by --db, or returns the daemon's.
-// The returned func closes what this call opened.
-func openStore(c *cli.Context) (*nodes.Store, func(), error) {
+// Only commands that add to an inventory may create one: a mistyped --db
+// must not show an empty inventory as if it were the site's. The returned
+// func closes what this call opened.
+func openStore(c *cli.Context, create bool) (*nodes.Store, func(), error) {
 	if st := envOf(c).Store; st != nil {
 		return st, func() {}, nil
 	}
-	st, err := nodes.Open(c.String("db"))
+	path := c.String("db")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && !create {
+		return nil, nil, usageError("inventory %s does not exist: check --db / NODE_SWITCH_DB, or create it with 'node-switch import dhcpd' or 'node-switch node add'", path)
+	}
+	st, err := nodes.Open(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	return st, func() { st.Close() }, nil
 }
 
-// withStore runs fn with the inventory open.
+// withStore runs fn with an existing inventory open.
 func withStore(fn func(c *cli.Context, st *nodes.Store) error) cli.ActionFunc {
+	return storeAction(false, fn)
+}
+
+// creatingStore runs fn with the inventory open, creating it if need be:
+// for the commands that put the first things in one.
+func creatingStore(fn func(c *cli.Context, st *nodes.Store) error) cli.ActionFunc {
+	return storeAction(true, fn)
+}
+
+func storeAction(create bool, fn func(c *cli.Context, st *nodes.Store) error) cli.ActionFunc {
 	return func(c *cli.Context) error {
-		st, done, err := openStore(c)
+		st, done, err := openStore(c, create)
 		if err != nil {
 			return err
 		}
 		defer done()
 		return fn(c, st)
 	}
+}
+
+// withOps runs fn with the operations layer: the daemon's for SSH sessions,
+// else one with this run's hooks directory and reboot and wake settings.
+func withOps(fn func(c *cli.Context, o *ops.Ops) error) cli.ActionFunc {
+	return withStore(func(c *cli.Context, st *nodes.Store) error {
+		o := envOf(c).Ops
+		if o == nil {
+			s, err := opsSettings(c)
+			if err != nil {
+				return err
+			}
+			if o, err = ops.New(st, s); err != nil {
+				return err
+			}
+		}
+		return fn(c, o)
+	})
+}
+
+// opsSettings reads the operations' settings from a run's flags: the global
+// --hooks-dir, and the reboot and wake flags where the command has them.
+func opsSettings(c *cli.Context) (ops.Settings, error) {
+	s := ops.Settings{HooksDir: c.String("hooks-dir")}
+	if v := os.Getenv("NODE_SWITCH_HOOK_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return s, usageError("NODE_SWITCH_HOOK_TIMEOUT=%q: want a duration such as 2m", v)
+		}
+		s.HookTimeout = d
+	}
+	s.Reboot = ops.RebootSettings{
+		Config: reboot.Config{
+			User:           c.String("reboot-user"),
+			KeyFile:        c.String("reboot-key"),
+			KnownHostsFile: c.String("known-hosts"),
+			Command:        c.String("reboot-command"),
+			Parallel:       c.Int("parallel"),
+			Timeout:        c.Duration("reboot-timeout"),
+		},
+		Port: c.Int("reboot-port"),
+	}
+	if c.IsSet("parallel") && s.Reboot.Parallel < 1 {
+		return s, usageError("--parallel %d: want at least 1", s.Reboot.Parallel)
+	}
+	s.Wake = ops.WakeSettings{Interface: c.String("wake-interface"), Port: c.Int("wake-port")}
+	return s, nil
 }
 
 var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print JSON (stable field names, for scripts and PowerShell's ConvertFrom-Json)"}
@@ -161,9 +266,17 @@ func printJSON(c *cli.Context, v any) error {
 	return enc.Encode(v)
 }
 
+// Exit statuses, the same for every command and for the SSH front door.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // it ran and failed; nothing changed unless the message says so
+	exitUsage   = 2 // bad usage or input; nothing changed
+	exitRefused = 3 // refused by the SSH front door's policy
+)
+
 // usageError is a mistake in what the operator typed: exit status 2.
 func usageError(format string, args ...any) error {
-	return cli.Exit(fmt.Sprintf(format, args...), 2)
+	return cli.Exit(fmt.Sprintf(format, args...), exitUsage)
 }
 
 // oneArg returns the single positional argument a command takes.

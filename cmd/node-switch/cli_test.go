@@ -18,6 +18,7 @@ import (
 
 	"github.com/node-switch/node-switch/e2e/netlab"
 	"github.com/node-switch/node-switch/nodes"
+	"github.com/node-switch/node-switch/ops"
 )
 
 // run runs one command line in-process against db, as the local CLI would.
@@ -157,11 +158,11 @@ func TestBadInput(t *testing.T) {
 		{[]string{"node", "add", "umu24", "--mac", "zz:18:F3:4E:5D:99", "--ip", "192.168.1.24", "--cluster", "linux"}, 2, `node add umu24: malformed MAC address "zz:18:F3:4E:5D:99"`},
 		{[]string{"node", "add", "umu24", "--mac", "00:18:F3:4E:5D:99", "--ip", "192.168.1", "--cluster", "linux"}, 2, `node add umu24: malformed IPv4 address "192.168.1"`},
 		{[]string{"node", "add", "umu24", "--mac", "00:18:F3:4E:5D:99", "--ip", "192.168.1.24", "--cluster", "solaris"}, 1, `add node umu24: unknown cluster "solaris"`},
-		{[]string{"move", "umu[18-30]", "--to", "linux"}, 1, "unknown node umu[24-30]"},
-		{[]string{"move", "umu18", "--to", "solaris"}, 1, `unknown cluster "solaris"`},
+		{[]string{"move", "umu[18-30]", "--to", "linux"}, 2, "unknown node umu[24-30]"},
+		{[]string{"move", "umu18", "--to", "solaris"}, 2, `unknown cluster "solaris"`},
 		{[]string{"move", "--to", "linux"}, 2, "which nodes?"},
 		{[]string{"move", "umu[20-21]", "--to", "linux"}, 1, "umu[20-21] already in cluster linux"},
-		{[]string{"mask", "nosuch"}, 1, "unknown node nosuch"},
+		{[]string{"mask", "nosuch"}, 2, "unknown node nosuch"},
 		{[]string{"unmask", "umu18"}, 1, "umu18 already not masked"},
 	}
 	before := mustRun(t, db, "node", "list", "--json")
@@ -188,7 +189,7 @@ func TestFlagsAnywhere(t *testing.T) {
 	mustRun(t, db, "move", "--to", "linux", "umu18", "--dry-run")
 	mustRun(t, db, "move", "umu18", "--to=linux", "--reason", "a b c")
 	// windows is only umu19 now, so the exclusion leaves nothing.
-	if _, errs, st := run(t, db, "move", "windows,-umu19", "--json", "--to", "linux"); st != 1 || !strings.Contains(errs, "names no nodes") {
+	if _, errs, st := run(t, db, "move", "windows,-umu19", "--json", "--to", "linux"); st != 2 || !strings.Contains(errs, "names no nodes") {
 		t.Fatalf("move windows,-umu19: exit %d, %q", st, errs)
 	}
 	mustRun(t, db, "move", "all,-linux", "--to", "linux")
@@ -197,7 +198,7 @@ func TestFlagsAnywhere(t *testing.T) {
 func TestMoveJSON(t *testing.T) {
 	db := sourceDB(t)
 	out := mustRun(t, db, "move", "umu[18-20]", "--to", "linux", "--json", "--reason", "nightly")
-	var r changeReport
+	var r ops.Report
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatal(err)
 	}

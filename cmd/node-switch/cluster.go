@@ -23,7 +23,7 @@ func init() {
 						&cli.StringFlag{Name: "profile", Required: true, Usage: "boot profile of its nodes"},
 						&cli.StringFlag{Name: "description"},
 					},
-					Action: withStore(func(c *cli.Context, st *nodes.Store) error {
+					Action: creatingStore(func(c *cli.Context, st *nodes.Store) error {
 						name, err := oneArg(c, "cluster name")
 						if err != nil {
 							return err

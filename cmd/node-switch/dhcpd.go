@@ -27,7 +27,7 @@ func init() {
 					&cli.StringSliceFlag{Name: "kind", Usage: "CLUSTER=KIND: profile kind of a cluster (linux, localdisk, ...)"},
 					reasonFlag,
 				},
-				Action: withStore(importDhcpd),
+				Action: creatingStore(importDhcpd),
 			}},
 		}
 	})

@@ -11,6 +11,10 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/node-switch/node-switch/nodes"
+	"github.com/node-switch/node-switch/ops"
+	"github.com/node-switch/node-switch/sshfront"
 )
 
 func main() {
@@ -22,18 +26,27 @@ func main() {
 }
 
 // exitStatus prints err the way an operator reads it and picks the status:
-// 0 ok, 1 failed, 2 bad usage or input (so scripts can tell them apart).
+// 0 ok, 1 failed, 2 bad usage or input, 3 refused by the SSH policy (so
+// scripts can tell them apart). Once a change has committed the status is
+// never "bad usage", whatever failed after it.
 func exitStatus(env *Env, err error) int {
 	if err == nil {
-		return 0
+		return exitOK
 	}
+	if msg := err.Error(); msg != "" {
+		fmt.Fprintln(env.Stderr, "node-switch:", msg)
+	}
+	var after *ops.AfterCommitError
 	var ec cli.ExitCoder
-	if errors.As(err, &ec) {
-		if msg := err.Error(); msg != "" {
-			fmt.Fprintln(env.Stderr, "node-switch:", msg)
-		}
+	switch {
+	case errors.As(err, &after):
+		return exitFailed
+	case errors.As(err, &ec):
 		return ec.ExitCode()
+	case errors.Is(err, sshfront.ErrNotAllowed):
+		return exitRefused
+	case errors.Is(err, nodes.ErrInvalid):
+		return exitUsage
 	}
-	fmt.Fprintln(env.Stderr, "node-switch:", err)
-	return 1
+	return exitFailed
 }

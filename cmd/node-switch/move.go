@@ -1,57 +1,47 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/node-switch/node-switch/nodes"
+	"github.com/node-switch/node-switch/ops"
 )
 
-// changeReport is what move/mask/unmask print with --json; the PowerShell
-// client on the Windows head parses these names.
-type changeReport struct {
-	Event   int64    `json:"event"`
-	Action  string   `json:"action"`
-	Nodes   []string `json:"nodes"`
-	From    string   `json:"from,omitempty"`
-	To      string   `json:"to,omitempty"`
-	Skipped []string `json:"skipped"`
-	DryRun  bool     `json:"dry_run"`
-}
-
-func reportOf(ch nodes.Change) changeReport {
-	r := changeReport{Event: ch.Event, Action: ch.Action, Nodes: ch.Names(), From: ch.From(), To: ch.To, Skipped: ch.Skipped, DryRun: ch.DryRun}
-	if r.Skipped == nil {
-		r.Skipped = []string{}
-	}
-	return r
-}
-
-func printChange(c *cli.Context, ch nodes.Change) error {
+// printChange prints a move, mask or unmask report: JSON (the names the
+// PowerShell client on the Windows head reads) or a line for people, then
+// each node's wake and reboot result.
+func printChange(c *cli.Context, rep ops.Report) error {
 	if c.Bool("json") {
-		return printJSON(c, reportOf(ch))
+		return printJSON(c, rep)
 	}
 	w := c.App.Writer
-	names := nodes.Compress(ch.Names())
-	verb := map[string]string{"move": "moved", "mask": "masked", "unmask": "unmasked"}[ch.Action]
-	if ch.DryRun {
-		verb = "would " + ch.Action
+	names := nodes.Compress(rep.Nodes)
+	verb := map[nodes.Action]string{nodes.ActionMove: "moved", nodes.ActionMask: "masked", nodes.ActionUnmask: "unmasked"}[rep.Action]
+	if rep.DryRun {
+		verb = "would " + string(rep.Action)
 	}
-	switch ch.Action {
-	case "move":
-		fmt.Fprintf(w, "%s %s from %s to %s", verb, names, ch.From(), ch.To)
+	switch rep.Action {
+	case nodes.ActionMove:
+		fmt.Fprintf(w, "%s %s from %s to %s", verb, names, rep.From, rep.To)
 	default:
 		fmt.Fprintf(w, "%s %s", verb, names)
 	}
-	if ch.Event != 0 {
-		fmt.Fprintf(w, " (logbook #%d)", ch.Event)
+	if rep.Event != 0 {
+		fmt.Fprintf(w, " (logbook #%d)", rep.Event)
 	}
 	fmt.Fprintln(w)
-	if len(ch.Skipped) > 0 {
-		state := map[string]string{"move": "already in " + ch.To, "mask": "already masked", "unmask": "not masked"}[ch.Action]
-		fmt.Fprintf(w, "unchanged %s: %s\n", nodes.Compress(ch.Skipped), state)
+	if len(rep.Skipped) > 0 {
+		state := map[nodes.Action]string{nodes.ActionMove: "already in " + rep.To, nodes.ActionMask: "already masked", nodes.ActionUnmask: "not masked"}[rep.Action]
+		fmt.Fprintf(w, "unchanged %s: %s\n", nodes.Compress(rep.Skipped), state)
+	}
+	for _, warn := range rep.Warnings {
+		fmt.Fprintln(c.App.ErrWriter, "warning:", warn)
+	}
+	printWake(c, rep.Wake)
+	if rep.Reboot != nil {
+		return printRebootTable(c, rep.Reboot)
 	}
 	return nil
 }
@@ -76,10 +66,25 @@ func init() {
 			ArgsUsage: "RANGE",
 			Description: "RANGE: umu[18-23], umu[01-04,09], n1,n2, a cluster name, -name to exclude, or all.\n" +
 				"The move is one transaction with its logbook entry: all nodes move or none.\n" +
-				"Nodes already in the target are reported and left alone; if that is every node,\n" +
-				"the move fails (exit 1) so a script notices.",
-			Flags:  flags,
-			Action: withStore(move),
+				"The pre-move hooks are told exactly the nodes that then move; if the inventory\n" +
+				"changes while they run, nothing moves. Nodes already in the target are reported\n" +
+				"and left alone; if that is every node, the move fails (exit 1) so a script\n" +
+				"notices. With --wake/--reboot, what can be checked (reboot key, known hosts,\n" +
+				"localdisk nodes) is checked before anything changes.",
+			Flags: flags,
+			Action: withOps(func(c *cli.Context, o *ops.Ops) error {
+				expr, err := rangeArg(c)
+				if err != nil {
+					return err
+				}
+				rep, err := o.Move(c.Context, ops.MoveRequest{
+					Request: ops.Request{Actor: actorOf(c), Range: expr, Reason: c.String("reason")},
+					To:      c.String("to"), DryRun: c.Bool("dry-run"), Force: c.Bool("force"),
+					Wake: c.Bool("wake"), Reboot: c.Bool("reboot"), RebootLocalDisk: c.Bool("reboot-localdisk"),
+					Progress: rebootProgress(c),
+				})
+				return printAfter(c, rep, err)
+			}),
 		}
 	})
 	for _, m := range []struct{ name, usage string }{
@@ -91,111 +96,32 @@ func init() {
 				Name:      m.name,
 				Usage:     m.usage,
 				ArgsUsage: "RANGE",
-				Flags:     []cli.Flag{reasonFlag, jsonFlag},
-				Action:    withStore(setMask(m.name == "mask")),
+				Flags: []cli.Flag{reasonFlag, jsonFlag,
+					&cli.BoolFlag{Name: "dry-run", Usage: "check and show what would change; change nothing"}},
+				Action: withOps(func(c *cli.Context, o *ops.Ops) error {
+					expr, err := rangeArg(c)
+					if err != nil {
+						return err
+					}
+					rep, err := o.Mask(c.Context, ops.MaskRequest{
+						Request: ops.Request{Actor: actorOf(c), Range: expr, Reason: c.String("reason")},
+						Mask:    m.name == "mask", DryRun: c.Bool("dry-run"),
+					})
+					return printAfter(c, rep, err)
+				}),
 			}
 		})
 	}
 }
 
-func move(c *cli.Context, st *nodes.Store) error {
-	expr, err := rangeArg(c)
-	if err != nil {
+// printAfter prints a report when something was done or planned (also when
+// a wake or reboot after the change failed) and returns the error.
+func printAfter(c *cli.Context, rep ops.Report, err error) error {
+	if rep.Action == "" {
 		return err
 	}
-	req := nodes.MoveRequest{Range: expr, To: c.String("to"), Reason: c.String("reason"), Force: c.Bool("force"), DryRun: true}
-	// A dry run first validates everything and tells the pre-hooks exactly
-	// which nodes will move, before anything changes.
-	plan, err := st.Move(c.Context, actorOf(c), req)
-	if err != nil {
-		return err
+	if perr := printChange(c, rep); perr != nil && err == nil {
+		return perr
 	}
-	if c.Bool("dry-run") {
-		return printChange(c, plan)
-	}
-	h := hookInfo{Event: "pre-move", Nodes: plan.Names(), From: plan.From(), To: req.To, Reason: req.Reason}
-	if err := runHooks(c, st, h); err != nil {
-		return fmt.Errorf("move %s to %s: vetoed, nothing changed: %w", expr, req.To, err)
-	}
-	req.DryRun = false
-	ch, err := st.Move(c.Context, actorOf(c), req)
-	if err != nil {
-		return err
-	}
-	if err := printChange(c, ch); err != nil {
-		return err
-	}
-	h.Event, h.Nodes, h.From = "post-move", ch.Names(), ch.From()
-	postHooks(c, st, h)
-	return afterChange(c, st, ch)
-}
-
-// postHooks runs post-event hooks; the change has committed, so a failing
-// hook is reported, not undone.
-func postHooks(c *cli.Context, st *nodes.Store, h hookInfo) {
-	if err := runHooks(c, st, h); err != nil {
-		fmt.Fprintf(c.App.ErrWriter, "warning: %s hook: %v (the change stands)\n", h.Event, err)
-	}
-}
-
-// afterChange wakes and reboots the moved nodes when asked; the move has
-// committed either way, and the error names the nodes that failed.
-func afterChange(c *cli.Context, st *nodes.Store, ch nodes.Change) error {
-	var errs []error
-	if c.Bool("wake") {
-		if err := wakeNodes(c, st, ch.Changed); err != nil {
-			errs = append(errs, fmt.Errorf("wake: %w", err))
-		}
-	}
-	if c.Bool("reboot") {
-		if err := rebootNodes(c, st, ch.Changed, c.Bool("reboot-localdisk")); err != nil {
-			errs = append(errs, fmt.Errorf("reboot: %w", err))
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s committed (logbook #%d), but: %w", ch.Action, ch.Event, errors.Join(errs...))
-	}
-	return nil
-}
-
-func setMask(mask bool) func(c *cli.Context, st *nodes.Store) error {
-	return func(c *cli.Context, st *nodes.Store) error {
-		expr, err := rangeArg(c)
-		if err != nil {
-			return err
-		}
-		op, change := "unmask", st.Unmask
-		if mask {
-			op, change = "mask", st.Mask
-		}
-		ns, err := st.Nodes(c.Context, expr)
-		if err != nil {
-			return fmt.Errorf("%s %s: %w", op, expr, err)
-		}
-		// The hooks see the nodes that will change and the clusters they
-		// are in, like a move's pre-hook does.
-		plan := nodes.Change{Action: op}
-		for _, n := range ns {
-			if n.Masked != mask {
-				plan.Changed = append(plan.Changed, n)
-			}
-		}
-		todo := plan.Names()
-		h := hookInfo{Event: "pre-" + op, Nodes: todo, From: plan.From(), Reason: c.String("reason")}
-		if len(todo) > 0 {
-			if err := runHooks(c, st, h); err != nil {
-				return fmt.Errorf("%s %s: vetoed, nothing changed: %w", op, expr, err)
-			}
-		}
-		ch, err := change(c.Context, actorOf(c), expr, c.String("reason"))
-		if err != nil {
-			return err
-		}
-		if err := printChange(c, ch); err != nil {
-			return err
-		}
-		h.Event, h.Nodes, h.From = "post-"+op, ch.Names(), ch.From()
-		postHooks(c, st, h)
-		return nil
-	}
+	return err
 }

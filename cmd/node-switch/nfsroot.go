@@ -33,7 +33,7 @@ func init() {
 						&cli.StringFlag{Name: "kernel-version", Usage: "the root's /lib/modules/VERSION for that kernel (default: from a vmlinuz-VERSION file name)"},
 						&cli.StringFlag{Name: "options", Value: bootprofiles.DefaultNFSOptions, Usage: "NFS mount options for nfsroot="},
 					},
-					Action: withStore(nfsrootAdd),
+					Action: creatingStore(nfsrootAdd),
 				},
 				{
 					Name:   "list",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -28,7 +29,7 @@ func init() {
 						&cli.StringFlag{Name: "cluster", Required: true, Usage: "the logical cluster it boots"},
 						reasonFlag,
 					},
-					Action: withStore(nodeAdd),
+					Action: creatingStore(nodeAdd),
 				},
 				{
 					Name:      "list",
@@ -71,10 +72,8 @@ func nodeAdd(c *cli.Context, st *nodes.Store) error {
 }
 
 func nodeList(c *cli.Context, st *nodes.Store) error {
-	if c.NArg() > 1 {
-		return usageError("node list: want at most one RANGE (join names with commas)")
-	}
-	ns, err := st.Nodes(c.Context, c.Args().First())
+	// No RANGE lists every node; several words are one range, as in move.
+	ns, err := st.Nodes(c.Context, strings.Join(c.Args().Slice(), ","))
 	if err != nil {
 		return err
 	}

@@ -94,7 +94,7 @@ func init() {
 					Usage:     "add a boot profile",
 					ArgsUsage: "NAME",
 					Flags:     profileFlags(true),
-					Action: withStore(func(c *cli.Context, st *nodes.Store) error {
+					Action: creatingStore(func(c *cli.Context, st *nodes.Store) error {
 						name, err := oneArg(c, "profile name")
 						if err != nil {
 							return err

@@ -33,7 +33,7 @@ func init() {
 }
 
 func renderCmd(c *cli.Context, st *nodes.Store) error {
-	expr, err := oneArg(c, "node range")
+	expr, err := rangeArg(c)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,9 @@ import (
 type service struct {
 	name  string
 	flags []cli.Flag
+	// sharedFlags are groups of flags other commands have too; serve gets
+	// each group once.
+	sharedFlags [][]cli.Flag
 	// start begins serving and returns at once; run blocks until ctx is
 	// done and the listener has stopped. A nil run means the service is
 	// disabled by its flags.
@@ -37,8 +40,15 @@ var logLevelFlag = &cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []
 func init() {
 	register(func() *cli.Command {
 		flags := []cli.Flag{logLevelFlag}
+		seen := map[*cli.Flag]bool{}
 		for _, s := range services {
 			flags = append(flags, s.flags...)
+			for _, group := range s.sharedFlags {
+				if !seen[&group[0]] {
+					seen[&group[0]] = true
+					flags = append(flags, group...)
+				}
+			}
 		}
 		return &cli.Command{
 			Name:  "serve",
@@ -47,7 +57,7 @@ func init() {
 				"moves take effect on a node's next boot; the daemon keeps no state and can be\n" +
 				"restarted at any time. Stop it with SIGTERM.",
 			Flags:  flags,
-			Action: withStore(serve),
+			Action: creatingStore(serve),
 		}
 	})
 }

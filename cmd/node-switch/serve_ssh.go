@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/node-switch/node-switch/nodes"
+	"github.com/node-switch/node-switch/ops"
 	"github.com/node-switch/node-switch/sshfront"
 )
 
@@ -24,7 +25,9 @@ func init() {
 			&cli.DurationFlag{Name: "ssh-idle-timeout", Value: sshfront.DefaultIdleTimeout, EnvVars: []string{"NODE_SWITCH_SSH_IDLE_TIMEOUT"},
 				Usage: "close SSH connections idle this long (a running command is not idle)"},
 		},
-		start: startSSH,
+		// Reboots and wakes asked over SSH use the daemon's settings.
+		sharedFlags: [][]cli.Flag{rebootFlags, wakeFlags},
+		start:       startSSH,
 	})
 }
 
@@ -45,10 +48,23 @@ func startSSH(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.Lo
 	if err != nil {
 		return nil, fmt.Errorf("--ssh-listen %s: %w", addr, err)
 	}
+	policy, err := sshPolicy()
+	if err != nil {
+		return nil, err
+	}
+	settings, err := opsSettings(c)
+	if err != nil {
+		return nil, err
+	}
+	o, err := ops.New(st, settings)
+	if err != nil {
+		return nil, err
+	}
 	srv := &sshfront.Server{
 		HostKey:     signer,
 		Store:       st,
-		Run:         sshRunner(st, c.String("hooks-dir")),
+		Run:         sshRunner(o, policy),
+		Policy:      policy,
 		Log:         log,
 		IdleTimeout: c.Duration("ssh-idle-timeout"),
 	}
@@ -56,10 +72,11 @@ func startSSH(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.Lo
 	return func() error { return srv.Serve(ctx, ln) }, nil
 }
 
-// sshRunner runs a vetted command in-process, the same code path as the
-// local CLI, with the key as the actor. The daemon's own hooks directory is
-// passed down because the client may not choose it.
-func sshRunner(st *nodes.Store, hooksDir string) sshfront.RunFunc {
+// sshRunner runs a vetted command in-process with the same command
+// definitions as the local CLI, the key as the actor and the daemon's
+// operations layer: its hooks directory, reboot key and command are the
+// daemon's, whatever the words say.
+func sshRunner(o *ops.Ops, policy sshfront.Policy) sshfront.RunFunc {
 	return func(ctx context.Context, args []string, id sshfront.Identity, stdout, stderr io.Writer) int {
 		actor := id.Actor()
 		env := &Env{
@@ -67,16 +84,16 @@ func sshRunner(st *nodes.Store, hooksDir string) sshfront.RunFunc {
 			Stderr: stderr,
 			Stdin:  strings.NewReader(""),
 			Actor:  actor,
-			Store:  st,
+			Store:  o.Store,
+			Ops:    o,
 			Allow: func(path string) error {
-				if err := sshfront.Allowed(path, id.Role); err != nil {
-					st.Record(context.WithoutCancel(ctx), actor, nodes.Event{Action: "ssh-refused", Reason: path, Result: "refused: " + err.Error()})
+				if err := policy.Allowed(path, id.Role); err != nil {
+					o.Store.Record(context.WithoutCancel(ctx), actor, nodes.Event{Action: nodes.ActionSSHRefused, Reason: path, Result: "refused: " + err.Error()})
 					return err
 				}
 				return nil
 			},
 		}
-		argv := append([]string{"node-switch", "--hooks-dir", hooksDir}, args...)
-		return exitStatus(env, Run(ctx, env, argv))
+		return exitStatus(env, Run(ctx, env, append([]string{"node-switch"}, args...)))
 	}
 }

@@ -54,7 +54,7 @@ func init() {
 						&cli.StringFlag{Name: "comment", Usage: "who holds the key (default: the comment in the key file); shown in the logbook"},
 						jsonFlag,
 					},
-					Action: withStore(sshKeyAdd),
+					Action: creatingStore(sshKeyAdd),
 				},
 				{
 					Name:   "list",

@@ -8,31 +8,64 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/urfave/cli/v2"
-
 	"github.com/node-switch/node-switch/nodes"
+	"github.com/node-switch/node-switch/ops"
 	"github.com/node-switch/node-switch/sshfront"
 )
 
-// The SSH vocabulary names real commands: a renamed command must not
-// silently vanish from (or linger in) what the Windows head may run.
-func TestSSHVocabularyNamesRealCommands(t *testing.T) {
-	app := NewApp(&Env{})
-	paths := map[string]bool{}
-	var walk func(prefix string, cmds []*cli.Command)
-	walk = func(prefix string, cmds []*cli.Command) {
-		for _, c := range cmds {
-			p := strings.TrimSpace(prefix + " " + c.Name)
-			if c.Action != nil {
-				paths[p] = true
-			}
-			walk(p, c.Subcommands)
-		}
+// The SSH policy names real commands and flags: a renamed command or flag
+// must not silently vanish from (or linger in) what the Windows head may run.
+func TestSSHPolicyNamesRealCommands(t *testing.T) {
+	p, err := sshPolicy()
+	if err != nil {
+		t.Fatal(err)
 	}
-	walk("", app.Commands)
-	for _, p := range sshfront.Commands(nodes.RoleOperate) {
-		if !paths[p] {
-			t.Errorf("SSH vocabulary allows %q, which is not a command", p)
+	if len(p.Commands) != len(remote) {
+		t.Errorf("policy has %d commands, the allowlist %d", len(p.Commands), len(remote))
+	}
+}
+
+// What the real policy lets through and refuses, by name.
+func TestSSHPolicy(t *testing.T) {
+	p, err := sshPolicy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, o := nodes.RoleRead, nodes.RoleOperate
+	tests := []struct {
+		line, role, path, wantErr string
+	}{
+		{"status --json", r, "status", ""},
+		{"log umu19 --since 7d --action move --json", r, "log", ""},
+		{"move 'umu[18-19]' --to linux --reason 'x y' --reboot --json", o, "move", ""},
+		{"move linux,-umu20 --to windows --dry-run", o, "move", ""},
+		{"power on lab --json", o, "power on", ""},
+		{"move umu18 --to linux", r, "", "needs a key with role operate"},
+		{"move umu18 --to linux --reboot-key /etc/shadow", o, "", "--reboot-key is not accepted over SSH"},
+		{"move umu18 --to linux --reboot-command id", o, "", "--reboot-command is not accepted over SSH"},
+		{"move umu18 --to linux --wake-interface eth0", o, "", "--wake-interface is not accepted over SSH"},
+		{"reboot umu18 --known-hosts=/dev/null", o, "", "--known-hosts=/dev/null is not accepted over SSH"},
+		{"reboot umu18 --parallel 1000", o, "", "--parallel is not accepted over SSH"},
+		{"status --db /tmp/x.db", o, "", "not accepted over SSH"},
+		{"move umu18 --to linux --hooks-dir /tmp", o, "", "not accepted over SSH"},
+		{"move umu18 --to linux --resaon x", o, "", "unknown flag --resaon"},
+		{"node add x --mac 02:00:00:00:00:01 --ip 10.0.0.9 --cluster linux", o, "", "not available over SSH"},
+		{"serve", o, "", "not available over SSH"},
+	}
+	for _, tc := range tests {
+		words, err := sshfront.Split(tc.line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path, err := p.Check(words, tc.role)
+		if tc.wantErr == "" {
+			if err != nil || path != tc.path {
+				t.Errorf("%q as %s: %q, %v; want %q", tc.line, tc.role, path, err, tc.path)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%q as %s: %q, %v; want error containing %q", tc.line, tc.role, path, err, tc.wantErr)
 		}
 	}
 }
@@ -53,7 +86,15 @@ func TestSSHRunnerEnforcesRoleInTheApp(t *testing.T) {
 	if err := st.AddCluster(ctx, admin, nodes.Cluster{Name: "linux", Profile: "linux"}); err != nil {
 		t.Fatal(err)
 	}
-	run := sshRunner(st, filepath.Join(t.TempDir(), "no-hooks"))
+	policy, err := sshPolicy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := ops.New(st, ops.Settings{HooksDir: filepath.Join(t.TempDir(), "no-hooks")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := sshRunner(o, policy)
 	id := sshfront.Identity{Fingerprint: "SHA256:test", Comment: "monitor", Role: nodes.RoleRead, Addr: "192.0.2.7:50000"}
 
 	var out, errb bytes.Buffer
@@ -70,7 +111,7 @@ func TestSSHRunnerEnforcesRoleInTheApp(t *testing.T) {
 		t.Fatalf("ssh-key add from a read key: exit %d: %s", code, errb.String())
 	}
 	log, err := st.Log(ctx, nodes.LogFilter{Action: "ssh-refused"})
-	if err != nil || len(log) != 1 || log[0].Actor != "key SHA256:test (monitor)" || log[0].Channel != nodes.ChannelSSH || log[0].From != "192.0.2.7" {
+	if err != nil || len(log) != 1 || log[0].Actor != "key SHA256:test (monitor)" || log[0].Channel != nodes.ChannelSSH || log[0].Origin != "192.0.2.7" {
 		t.Fatalf("refusal in the logbook: %+v %v", log, err)
 	}
 }

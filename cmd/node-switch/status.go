@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -25,7 +27,7 @@ func init() {
 			Usage:     "show the logbook: who changed what, from where, and why",
 			ArgsUsage: "[RANGE]",
 			Flags: []cli.Flag{
-				&cli.DurationFlag{Name: "since", Usage: "only entries newer than this, e.g. 24h"},
+				&cli.StringFlag{Name: "since", Usage: "only entries newer than this: an age (90m, 24h, 7d) or a date (2026-11-30)"},
 				&cli.StringFlag{Name: "action", Usage: "only this action (move, mask, unmask, reboot, ssh, hook ...)"},
 				&cli.IntFlag{Name: "limit", Usage: "only the newest N entries"},
 				jsonFlag,
@@ -70,7 +72,13 @@ func status(c *cli.Context, st *nodes.Store) error {
 }
 
 func showLog(c *cli.Context, st *nodes.Store) error {
-	f := nodes.LogFilter{Action: c.String("action"), Limit: c.Int("limit")}
+	f := nodes.LogFilter{Limit: c.Int("limit")}
+	if a := c.String("action"); a != "" {
+		if !nodes.KnownAction(nodes.Action(a)) {
+			return usageError("log --action %q: no such action; actions are %s", a, nodes.ActionList())
+		}
+		f.Action = nodes.Action(a)
+	}
 	if c.NArg() > 0 {
 		expr, err := rangeArg(c)
 		if err != nil {
@@ -94,8 +102,12 @@ func showLog(c *cli.Context, st *nodes.Store) error {
 			f.Nodes = append(f.Nodes, t.Names...)
 		}
 	}
-	if d := c.Duration("since"); d > 0 {
-		f.Since = time.Now().Add(-d)
+	if v := c.String("since"); v != "" {
+		since, err := parseSince(v, time.Now())
+		if err != nil {
+			return usageError("log --since: %v", err)
+		}
+		f.Since = since
 	}
 	evs, err := st.Log(c.Context, f)
 	if err != nil {
@@ -111,8 +123,8 @@ func showLog(c *cli.Context, st *nodes.Store) error {
 	fmt.Fprintln(w, "#\tTIME\tACTOR\tCHANNEL\tACTION\tNODES\tFROM → TO\tREASON\tRESULT")
 	for _, e := range evs {
 		actor := e.Actor
-		if e.From != "" {
-			actor += "@" + e.From
+		if e.Origin != "" {
+			actor += "@" + e.Origin
 		}
 		fromTo := ""
 		if e.Source != "" || e.Target != "" {
@@ -122,4 +134,24 @@ func showLog(c *cli.Context, st *nodes.Store) error {
 			nodes.Compress(e.Nodes), fromTo, e.Reason, e.Result)
 	}
 	return w.Flush()
+}
+
+// parseSince reads an age (Go durations plus days, "7d", the unit admins
+// reach for) or a local date, as the start of the entries to show.
+func parseSince(v string, now time.Time) (time.Time, error) {
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
+			return now.AddDate(0, 0, -n), nil
+		}
+	}
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	if t, err := time.ParseInLocation(time.DateOnly, v, time.Local); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation(time.DateTime, v, time.Local); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%q: want an age such as 90m, 24h or 7d (units s, m, h, d), or a date such as 2026-11-30", v)
 }

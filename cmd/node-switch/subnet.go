@@ -28,7 +28,7 @@ func init() {
 						&cli.StringFlag{Name: "next-server", Usage: "TFTP server (default: the serving address)"},
 						&cli.DurationFlag{Name: "lease-time", Usage: "e.g. 12h (default: the DHCP server's)"},
 					},
-					Action: withStore(func(c *cli.Context, st *nodes.Store) error {
+					Action: creatingStore(func(c *cli.Context, st *nodes.Store) error {
 						arg, err := oneArg(c, "subnet such as 192.168.1.0/24")
 						if err != nil {
 							return err

@@ -1,4 +1,4 @@
-package sshfront
+package main
 
 import (
 	"os"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/node-switch/node-switch/nodes"
+	"github.com/node-switch/node-switch/sshfront"
 )
 
 // psCommands reads the command table of the Windows head's PowerShell
@@ -33,9 +34,13 @@ func psCommands(t *testing.T, path string, values map[string]string) map[string]
 }
 
 func TestWindowsHeadCommandsAreInTheVocabulary(t *testing.T) {
-	cmds := psCommands(t, "../hooks/windows-head/Switch-ClusterNode.ps1", map[string]string{
+	cmds := psCommands(t, "../../hooks/windows-head/Switch-ClusterNode.ps1", map[string]string{
 		"range": "umu[18-19],umu23", "linux": "linux", "windows": "windows", "reason": `Switch-ClusterNode ToLinux by UM64W\o'brien`,
 	})
+	policy, err := sshPolicy()
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := map[string]string{
 		"ToLinuxPlan": "move", "ToLinux": "move", "ToWindows": "move", "Mask": "mask", "Unmask": "unmask", "Status": "status", "Reboot": "reboot",
 	}
@@ -45,12 +50,12 @@ func TestWindowsHeadCommandsAreInTheVocabulary(t *testing.T) {
 			t.Errorf("operation %s missing from the script's table (have %v)", op, cmds)
 			continue
 		}
-		words, err := Split(line)
+		words, err := sshfront.Split(line)
 		if err != nil {
 			t.Errorf("%s: %q does not split: %v", op, line, err)
 			continue
 		}
-		got, err := Check(words, nodes.RoleOperate)
+		got, err := policy.Check(words, nodes.RoleOperate)
 		if err != nil || got != path {
 			t.Errorf("%s: %q checked as %q, %v; want %q", op, line, got, err, path)
 		}

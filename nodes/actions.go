@@ -1,0 +1,80 @@
+package nodes
+
+import (
+	"errors"
+	"slices"
+	"strings"
+)
+
+// Action names a kind of logbook entry. Every action the code writes is one
+// of the constants below, so a typo cannot create an action that "log
+// --action" never finds, and hooks are named after the same values.
+type Action string
+
+// Logbook actions.
+const (
+	ActionMove    Action = "move"
+	ActionMask    Action = "mask"
+	ActionUnmask  Action = "unmask"
+	ActionReboot  Action = "reboot"
+	ActionPowerOn Action = "power-on"
+	ActionHook    Action = "hook"
+
+	ActionNodeAdd        Action = "node-add"
+	ActionNodeRemove     Action = "node-rm"
+	ActionClusterAdd     Action = "cluster-add"
+	ActionClusterProfile Action = "cluster-profile"
+	ActionClusterRemove  Action = "cluster-rm"
+	ActionProfileAdd     Action = "profile-add"
+	ActionProfileSet     Action = "profile-set"
+	ActionProfileRemove  Action = "profile-rm"
+	ActionSubnetSet      Action = "subnet-set"
+	ActionSubnetRemove   Action = "subnet-rm"
+	ActionNFSRootAdd     Action = "nfsroot-add"
+	ActionNFSRootRemove  Action = "nfsroot-rm"
+	ActionNFSRootCheck   Action = "nfsroot-check"
+	ActionImport         Action = "import"
+	ActionSSHKeyAdd      Action = "ssh-key-add"
+	ActionSSHKeyRemove   Action = "ssh-key-rm"
+	ActionSSHCommand     Action = "ssh-command"
+	ActionSSHRefused     Action = "ssh-refused"
+)
+
+// actions lists every Action, for checking a filter ("log --action").
+var actions = []Action{
+	ActionMove, ActionMask, ActionUnmask, ActionReboot, ActionPowerOn, ActionHook,
+	ActionNodeAdd, ActionNodeRemove, ActionClusterAdd, ActionClusterProfile, ActionClusterRemove,
+	ActionProfileAdd, ActionProfileSet, ActionProfileRemove, ActionSubnetSet, ActionSubnetRemove,
+	ActionNFSRootAdd, ActionNFSRootRemove, ActionNFSRootCheck, ActionImport,
+	ActionSSHKeyAdd, ActionSSHKeyRemove, ActionSSHCommand, ActionSSHRefused,
+}
+
+// KnownAction reports whether a is one of the logbook's actions.
+func KnownAction(a Action) bool { return slices.Contains(actions, a) }
+
+// ActionList names every action, for messages.
+func ActionList() string {
+	out := make([]string, len(actions))
+	for i, a := range actions {
+		out[i] = string(a)
+	}
+	return strings.Join(out, ", ")
+}
+
+// ErrInvalid is wrapped by errors in what the operator asked for (a
+// malformed or unknown range, a bad value): the CLI exits 2 for them, 1 for
+// an operation that was well formed but failed.
+var ErrInvalid = errors.New("invalid input")
+
+// ErrChanged is wrapped when the inventory changed between an operation's
+// plan (what its pre-hooks were told) and its commit: nothing is changed, so
+// a node the hooks never saw (never drained) cannot move.
+var ErrChanged = errors.New("the inventory changed underneath")
+
+// Invalid marks err as bad input (errors.Is(err, ErrInvalid)) without
+// changing its message.
+func Invalid(err error) error { return invalidError{err} }
+
+type invalidError struct{ error }
+
+func (e invalidError) Unwrap() []error { return []error{e.error, ErrInvalid} }

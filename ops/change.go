@@ -1,0 +1,128 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/node-switch/node-switch/hooks"
+	"github.com/node-switch/node-switch/nodes"
+	"github.com/node-switch/node-switch/reboot"
+)
+
+// MoveRequest moves nodes to another logical cluster.
+type MoveRequest struct {
+	Request
+	To     string
+	DryRun bool
+	Force  bool // even to an NFS root whose last check failed
+	// Wake and Reboot start the moved nodes into their new cluster.
+	// Nodes running a localdisk profile are the Windows head's to reboot
+	// unless RebootLocalDisk is set.
+	Wake, Reboot, RebootLocalDisk bool
+	// Progress, when set, is told of each reboot as it finishes.
+	Progress func(done, total int, r reboot.Result) `json:"-"`
+}
+
+// Move plans the move, lets the pre-move hooks veto it, commits exactly the
+// plan the hooks were told (or nothing, if the inventory changed meanwhile),
+// runs the post-move hooks and then wakes and reboots as asked. Everything
+// that can be checked before the commit is: a move never commits and then
+// finds that its reboot could not have run.
+func (o *Ops) Move(ctx context.Context, r MoveRequest) (Report, error) {
+	req := nodes.MoveRequest{Range: r.Range, To: r.To, Reason: r.Reason, Force: r.Force, DryRun: true}
+	plan, err := o.Store.Move(ctx, r.Actor, req)
+	if err != nil {
+		return Report{}, err
+	}
+	if r.DryRun {
+		return reportOf(plan), nil
+	}
+	what := fmt.Sprintf("move %s to %s", r.Range, r.To)
+	var rc *reboot.Client
+	if r.Reboot {
+		// The nodes as they are now decide which would be refused: a
+		// node leaving Windows runs Windows until it restarts.
+		if rc, err = o.rebootClient(ctx, plan.Changed, r.RebootLocalDisk, "--reboot-localdisk"); err != nil {
+			return Report{}, fmt.Errorf("%s: nothing changed: --reboot: %w", what, err)
+		}
+	}
+	if r.Wake {
+		if err := o.canWake(); err != nil {
+			return Report{}, fmt.Errorf("%s: nothing changed: --wake: %w", what, err)
+		}
+	}
+	ev := hooks.Event{Stage: hooks.Pre, Action: nodes.ActionMove, Nodes: plan.Names(), From: plan.From(), To: r.To, Reason: r.Reason}
+	if err := o.runHooks(ctx, r.Actor, ev); err != nil {
+		return Report{}, fmt.Errorf("%s: vetoed, nothing changed: %w", what, err)
+	}
+	req.DryRun, req.Plan = false, &plan
+	ch, err := o.Store.Move(ctx, r.Actor, req)
+	if err != nil {
+		return Report{}, err
+	}
+	rep := reportOf(ch)
+	ev.Stage = hooks.Post
+	o.postHooks(ctx, r.Actor, ev, &rep)
+	var errs []error
+	if r.Wake {
+		res, err := o.wake(ctx, r.Actor, r.Reason, ch.Changed)
+		rep.Wake = res
+		if err != nil {
+			errs = append(errs, fmt.Errorf("wake: %w", err))
+		}
+	}
+	if rc != nil {
+		res, err := o.reboot(ctx, r.Actor, r.Reason, ch.Changed, rc, r.Progress)
+		rep.Reboot = res
+		if err != nil {
+			errs = append(errs, fmt.Errorf("reboot: %w", err))
+		}
+	}
+	if len(errs) > 0 {
+		return rep, &AfterCommitError{Action: ch.Action, Event: ch.Event, Err: errors.Join(errs...)}
+	}
+	return rep, nil
+}
+
+// postHooks runs post-event hooks; the change has committed, so a failing
+// hook is reported as a warning, not undone.
+func (o *Ops) postHooks(ctx context.Context, actor nodes.Actor, ev hooks.Event, rep *Report) {
+	if err := o.runHooks(ctx, actor, ev); err != nil {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s hook: %v (the change stands)", ev.Name(), err))
+	}
+}
+
+// MaskRequest masks nodes (our DHCP and TFTP ignore them so the Windows
+// head's WDS can reinstall them; they keep their cluster) or unmasks them.
+type MaskRequest struct {
+	Request
+	Mask   bool
+	DryRun bool
+}
+
+// Mask masks or unmasks nodes with the same plan, hooks and exact commit as
+// Move.
+func (o *Ops) Mask(ctx context.Context, r MaskRequest) (Report, error) {
+	req := nodes.MaskRequest{Range: r.Range, Mask: r.Mask, Reason: r.Reason, DryRun: true}
+	plan, err := o.Store.SetMask(ctx, r.Actor, req)
+	if err != nil {
+		return Report{}, err
+	}
+	if r.DryRun {
+		return reportOf(plan), nil
+	}
+	ev := hooks.Event{Stage: hooks.Pre, Action: plan.Action, Nodes: plan.Names(), From: plan.From(), Reason: r.Reason}
+	if err := o.runHooks(ctx, r.Actor, ev); err != nil {
+		return Report{}, fmt.Errorf("%s %s: vetoed, nothing changed: %w", plan.Action, r.Range, err)
+	}
+	req.DryRun, req.Plan = false, &plan
+	ch, err := o.Store.SetMask(ctx, r.Actor, req)
+	if err != nil {
+		return Report{}, err
+	}
+	rep := reportOf(ch)
+	ev.Stage = hooks.Post
+	o.postHooks(ctx, r.Actor, ev, &rep)
+	return rep, nil
+}

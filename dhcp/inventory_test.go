@@ -90,7 +90,7 @@ func TestCachedInventoryFollowsCommits(t *testing.T) {
 	if r, _ := cached.Lookup(ctx, testNodeMAC(0)); r.Profile.Name != "windows" {
 		t.Fatalf("the lookup right after a committed move still says %s", r.Profile.Name)
 	}
-	if _, err := cli.Mask(ctx, testActor, "n00001", "reinstall"); err != nil {
+	if _, err := cli.SetMask(ctx, testActor, nodes.MaskRequest{Range: "n00001", Mask: true, Reason: "reinstall"}); err != nil {
 		t.Fatal(err)
 	}
 	check("after mask")

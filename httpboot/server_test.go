@@ -38,7 +38,7 @@ func setup(t *testing.T) *Handler {
 		_, err := st.AddNode(ctx, nodestest.Actor, n, "")
 		check(err)
 	}
-	_, err := st.Mask(ctx, nodestest.Actor, "umu21", "reinstall")
+	_, err := st.SetMask(ctx, nodestest.Actor, nodes.MaskRequest{Range: "umu21", Mask: true, Reason: "reinstall"})
 	check(err)
 	root := filepath.Join(dir, "boot")
 	check(os.MkdirAll(filepath.Join(root, "linux"), 0o755))

@@ -123,7 +123,7 @@ func TestServe(t *testing.T) {
 	}
 
 	// Masking takes effect on the next request: no restart.
-	if _, err := st.Mask(ctx, nodestest.Actor, "umu21", "reinstall"); err != nil {
+	if _, err := st.SetMask(ctx, nodestest.Actor, nodes.MaskRequest{Range: "umu21", Mask: true, Reason: "reinstall"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"linux/vmlinuz", "pxelinux.cfg/default", "pxelinux.cfg/01-52-54-00-00-00-21"} {

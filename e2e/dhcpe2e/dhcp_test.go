@@ -84,7 +84,7 @@ func TestReservedUnknownMaskedMove(t *testing.T) {
 		}
 	})
 	t.Run("masked node gets nothing, unmasked gets its lease back", func(t *testing.T) {
-		if _, err := st.Mask(ctx, actor, "umu21", "reinstall from the Windows head"); err != nil {
+		if _, err := st.SetMask(ctx, actor, nodes.MaskRequest{Range: "umu21", Mask: true, Reason: "reinstall from the Windows head"}); err != nil {
 			t.Fatal(err)
 		}
 		if l, ok := udhcpc(t, c21, uefiPXE...); ok {
@@ -94,7 +94,7 @@ func TestReservedUnknownMaskedMove(t *testing.T) {
 			t.Fatalf("masked node got %+v", l)
 		}
 		requireNoReplyLogged(t, srv, "02:77:00:00:00:21", "node is masked")
-		if _, err := st.Unmask(ctx, actor, "umu21", ""); err != nil {
+		if _, err := st.SetMask(ctx, actor, nodes.MaskRequest{Range: "umu21"}); err != nil {
 			t.Fatal(err)
 		}
 		if l, ok := udhcpc(t, c21, uefiPXE...); !ok || l.IP != "10.77.0.21" {

@@ -14,6 +14,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
 	"github.com/node-switch/node-switch/e2e/netlab"
+	"github.com/node-switch/node-switch/nodes"
 )
 
 // TestTwoServers reproduces the source system's two-server segment: the
@@ -29,7 +30,7 @@ func TestTwoServers(t *testing.T) {
 		node("umu21", "02:79:00:00:00:21", "10.77.0.21", "linux"),
 		node("umu18", "02:79:00:00:00:18", "10.77.0.18", "windows"),
 	)
-	if _, err := st.Mask(t.Context(), actor, "umu18", "reinstall Windows from the Windows head"); err != nil {
+	if _, err := st.SetMask(t.Context(), actor, nodes.MaskRequest{Range: "umu18", Mask: true, Reason: "reinstall Windows from the Windows head"}); err != nil {
 		t.Fatal(err)
 	}
 	// The Windows head: its own machine on the segment.

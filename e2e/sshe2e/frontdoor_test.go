@@ -173,7 +173,7 @@ func TestFrontDoor(t *testing.T) {
 			if e.Channel != nodes.ChannelSSH {
 				continue
 			}
-			if e.From != "127.0.0.1" || !strings.HasPrefix(e.Actor, "key SHA256:") {
+			if e.Origin != "127.0.0.1" || !strings.HasPrefix(e.Actor, "key SHA256:") {
 				t.Errorf("ssh entry without key or address: %+v", e)
 			}
 			switch {

@@ -81,7 +81,7 @@ func setup(t *testing.T) *env {
 		_, err := st.AddNode(ctx, actor, n, "e2e")
 		must(t, err)
 	}
-	_, err = st.Mask(ctx, actor, "umu21", "reinstall by WDS")
+	_, err = st.SetMask(ctx, actor, nodes.MaskRequest{Range: "umu21", Mask: true, Reason: "reinstall by WDS"})
 	must(t, err)
 
 	srv := lab.Namespace("srv")

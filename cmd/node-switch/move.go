@@ -14,7 +14,15 @@ import (
 // each node's wake and reboot result.
 func printChange(c *cli.Context, rep ops.Report) error {
 	if c.Bool("json") {
-		return printJSON(c, rep)
+		if err := printJSON(c, rep); err != nil {
+			return err
+		}
+		// The per-node lines also go to stderr, for the operator's eyes.
+		printWake(c, rep.Wake)
+		if rep.Reboot != nil {
+			return printRebootTable(c, rep.Reboot)
+		}
+		return nil
 	}
 	w := c.App.Writer
 	names := nodes.Compress(rep.Nodes)

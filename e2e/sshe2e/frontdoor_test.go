@@ -124,18 +124,20 @@ func TestFrontDoor(t *testing.T) {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
 	})
-	for _, cmd := range []string{"serve", "ssh-key add /dev/stdin --role operate", "node rm n01", "status; id", "--db /tmp/other.db status",
-		"status --db=/tmp/other.db", "reboot n01 --reboot-command id", "sh -c id"} {
-		t.Run("outside the vocabulary: "+cmd, func(t *testing.T) {
+	// 3: refused by the policy; 2: not a command line at all.
+	for cmd, status := range map[string]int{"serve": 3, "ssh-key add /dev/stdin --role operate": 3, "node rm n01": 3, "status; id": 2,
+		"--db /tmp/other.db status": 3, "status --db=/tmp/other.db": 3, "reboot n01 --reboot-command id": 3, "sh -c id": 3,
+		"move n01 --to windows --hooks-dir /tmp": 3, "move n01 --to windows --resaon x": 2} {
+		t.Run("outside the allowlist: "+cmd, func(t *testing.T) {
 			_, errOut, code := ssh(operate, host, "--", cmd)
-			if code != 2 || !strings.Contains(errOut, "refused") {
+			if code != status || !strings.Contains(errOut, "refused") {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
 		})
 	}
 	t.Run("read key cannot move", func(t *testing.T) {
 		_, errOut, code := ssh(read, host, "move n01 --to windows")
-		if code != 2 || !strings.Contains(errOut, "needs a key with role operate") {
+		if code != 3 || !strings.Contains(errOut, "needs a key with role operate") {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
 		out, _, _ := ssh(read, host, "node list --json")

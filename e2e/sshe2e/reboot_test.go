@@ -180,7 +180,7 @@ LogLevel ERROR
 	})
 	t.Run("windows nodes are the Windows head's", func(t *testing.T) {
 		_, errOut, code := reboot("w01", "--reboot-command", markCmd)
-		if code != 2 || !strings.Contains(errOut, "Restart-HpcNode") || !strings.Contains(errOut, "--force") {
+		if code != 1 || !strings.Contains(errOut, "Restart-HpcNode") || !strings.Contains(errOut, "--force") {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
 	})
@@ -215,10 +215,22 @@ LogLevel ERROR
 		if _, err := os.Stat(filepath.Join(markers, addrOf(4).String())); err != nil {
 			t.Fatalf("n04 not rebooted: %v", err)
 		}
-		// Back to Linux: n04 is running Windows now, the Windows head restarts it.
+		if !strings.Contains(out, `"status": "ok"`) {
+			t.Fatalf("move --reboot --json lacks the per-node reboot result:\n%s", out)
+		}
+		// Back to Linux: n04 is running Windows now, the Windows head
+		// restarts it, so the move is refused before anything changes.
 		_, errOut, code = run(t, head.Command(bin, append([]string{"--db", db, "move", "n04", "--to", "linux", "--reboot"}, flags...)...))
-		if code == 0 || !strings.Contains(errOut, "Restart-HpcNode") || !strings.Contains(errOut, "committed") {
+		if code != 1 || !strings.Contains(errOut, "Restart-HpcNode") || !strings.Contains(errOut, "nothing changed") {
 			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		st, err := nodes.Open(db)
+		must(t, err)
+		defer st.Close()
+		n, err := st.Node(t.Context(), "n04")
+		must(t, err)
+		if n.Cluster != "windows" {
+			t.Fatalf("n04 moved to %s although its reboot was refused", n.Cluster)
 		}
 	})
 	t.Run("pre-reboot hook vetoes", func(t *testing.T) {

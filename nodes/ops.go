@@ -99,32 +99,6 @@ func (s *Store) Move(ctx context.Context, actor Actor, r MoveRequest) (Change, e
 	return ch, nil
 }
 
-// checkBootable refuses a move to a cluster whose NFS root has not passed
-// its last check: a node pointed at a broken root hangs at boot.
-func checkBootable(ctx context.Context, q queryer, c Cluster, force bool) error {
-	p, err := getProfile(ctx, q, c.Profile)
-	if err != nil {
-		return fmt.Errorf("cluster %s: profile %s: %w", c.Name, c.Profile, err)
-	}
-	if p.Kind != KindNFSRoot || force {
-		return nil
-	}
-	var ok bool
-	var checkedAt int64
-	var result string
-	err = q.QueryRowContext(ctx, `SELECT check_ok, checked_at, check_result FROM nfsroots WHERE name = ?`, p.NFSRoot).Scan(&ok, &checkedAt, &result)
-	if err != nil {
-		return fmt.Errorf("cluster %s: NFS root %s: %w", c.Name, p.NFSRoot, err)
-	}
-	switch {
-	case checkedAt == 0:
-		return fmt.Errorf("cluster %s boots NFS root %s, which was never checked: run 'node-switch nfsroot check %s' or pass --force: %w", c.Name, p.NFSRoot, p.NFSRoot, ErrRefused)
-	case !ok:
-		return fmt.Errorf("cluster %s boots NFS root %s, whose last check failed (%s): fix it and run 'node-switch nfsroot check %s', or pass --force: %w", c.Name, p.NFSRoot, result, p.NFSRoot, ErrRefused)
-	}
-	return nil
-}
-
 // Mask makes the DHCP and TFTP servers ignore nodes so another server (the
 // Windows head's WDS) can reinstall them. A masked node keeps its cluster.
 func (s *Store) Mask(ctx context.Context, actor Actor, expr, reason string) (Change, error) {

@@ -76,7 +76,8 @@ func validateCluster(ctx context.Context, q queryer, c Cluster) error {
 	return nil
 }
 
-// AddCluster adds a logical cluster booting profile.
+// AddCluster adds a logical cluster booting profile. A new cluster has no
+// nodes, so it passes the boot guard whatever its profile boots.
 func (s *Store) AddCluster(ctx context.Context, actor Actor, c Cluster) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		if err := validateCluster(ctx, tx, c); err != nil {
@@ -127,8 +128,10 @@ func (s *Store) SetClusterProfile(ctx context.Context, actor Actor, cluster, pro
 		if _, err := tx.ExecContext(ctx, `UPDATE clusters SET profile = ? WHERE name = ?`, profile, cluster); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE nodes SET event = ? WHERE cluster = ?`, id, cluster)
-		return err
+		if _, err := tx.ExecContext(ctx, `UPDATE nodes SET event = ? WHERE cluster = ?`, id, cluster); err != nil {
+			return err
+		}
+		return s.guardClusters(ctx, tx, []string{cluster})
 	})
 	if err != nil {
 		return fmt.Errorf("cluster %s: set profile %s: %w", cluster, profile, err)

@@ -176,7 +176,10 @@ func (s *Store) AddNode(ctx context.Context, actor Actor, n Node, reason string)
 			return err
 		}
 		n.Event = id
-		return insertNode(ctx, tx, n, id)
+		if err := insertNode(ctx, tx, n, id); err != nil {
+			return err
+		}
+		return s.guardClusters(ctx, tx, []string{n.Cluster})
 	})
 	if err != nil {
 		return Node{}, fmt.Errorf("add node %s: %w", n.Name, err)

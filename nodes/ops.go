@@ -157,32 +157,6 @@ func (s *Store) Move(ctx context.Context, actor Actor, r MoveRequest) (Change, e
 	return ch, nil
 }
 
-// checkBootable refuses a move to a cluster whose NFS root has not passed
-// its last check: a node pointed at a broken root hangs at boot.
-func checkBootable(ctx context.Context, q queryer, c Cluster, force bool) error {
-	p, err := getProfile(ctx, q, c.Profile)
-	if err != nil {
-		return fmt.Errorf("cluster %s: profile %s: %w", c.Name, c.Profile, err)
-	}
-	if p.Kind != KindNFSRoot || force {
-		return nil
-	}
-	var ok bool
-	var checkedAt int64
-	var result string
-	err = q.QueryRowContext(ctx, `SELECT check_ok, checked_at, check_result FROM nfsroots WHERE name = ?`, p.NFSRoot).Scan(&ok, &checkedAt, &result)
-	if err != nil {
-		return fmt.Errorf("cluster %s: NFS root %s: %w", c.Name, p.NFSRoot, err)
-	}
-	switch {
-	case checkedAt == 0:
-		return fmt.Errorf("cluster %s boots NFS root %s, which was never checked: run 'node-switch nfsroot check %s' or pass --force: %w", c.Name, p.NFSRoot, p.NFSRoot, ErrRefused)
-	case !ok:
-		return fmt.Errorf("cluster %s boots NFS root %s, whose last check failed (%s): fix it and run 'node-switch nfsroot check %s', or pass --force: %w", c.Name, p.NFSRoot, result, p.NFSRoot, ErrRefused)
-	}
-	return nil
-}
-
 // MaskRequest asks for nodes to be masked (ignored by our DHCP and TFTP, so
 // the Windows head's WDS can reinstall them; they keep their cluster) or
 // unmasked.
@@ -191,6 +165,9 @@ type MaskRequest struct {
 	Mask   bool
 	Reason string
 	DryRun bool
+	// Force unmasks even into a cluster whose NFS root has not passed its
+	// check (an unmasked node boots its cluster at once).
+	Force bool
 	// Plan, as for MoveRequest: commit exactly what the pre-hooks saw.
 	Plan *Change
 }
@@ -221,6 +198,22 @@ func (s *Store) SetMask(ctx context.Context, actor Actor, r MaskRequest) (Change
 		}
 		if len(ch.Changed) == 0 {
 			return fmt.Errorf("%s already %s: %w", Compress(ch.Skipped), state, ErrNothingToDo)
+		}
+		if !r.Mask {
+			checked := map[string]bool{}
+			for _, n := range ch.Changed {
+				if checked[n.Cluster] {
+					continue
+				}
+				checked[n.Cluster] = true
+				c, err := getCluster(ctx, tx, n.Cluster)
+				if err != nil {
+					return fmt.Errorf("%s: cluster %s: %w", n.Name, n.Cluster, err)
+				}
+				if err := checkBootable(ctx, tx, c, r.Force); err != nil {
+					return err
+				}
+			}
 		}
 		if r.DryRun {
 			return nil

@@ -189,7 +189,8 @@ func (s *Store) AddProfile(ctx context.Context, actor Actor, p Profile) error {
 
 // UpdateProfile applies change to a stored profile in one transaction. The
 // nodes booting it get the new event number, so their rendered configs say
-// which change they follow.
+// which change they follow. A new kind or NFS root passes the boot guard
+// for the clusters booting the profile.
 func (s *Store) UpdateProfile(ctx context.Context, actor Actor, name, reason string, change func(*Profile) error) (Profile, error) {
 	var p Profile
 	err := s.write(ctx, func(tx *sql.Tx) error {
@@ -198,6 +199,7 @@ func (s *Store) UpdateProfile(ctx context.Context, actor Actor, name, reason str
 		if err != nil {
 			return err
 		}
+		old := p
 		if err := change(&p); err != nil {
 			return err
 		}
@@ -207,6 +209,14 @@ func (s *Store) UpdateProfile(ctx context.Context, actor Actor, name, reason str
 		}
 		if err := writeProfile(ctx, tx, p); err != nil {
 			return err
+		}
+		// Only a new root (or a new kind) points nodes somewhere new; a
+		// changed description of a profile on a root that failed since
+		// does not need --force.
+		if p.Kind != old.Kind || p.NFSRoot != old.NFSRoot {
+			if err := s.guardProfileUsers(ctx, tx, name); err != nil {
+				return err
+			}
 		}
 		names, err := queryNames(ctx, tx, `SELECT n.name FROM nodes n JOIN clusters c ON n.cluster = c.name WHERE c.profile = ?`, name)
 		if err != nil {

@@ -25,6 +25,8 @@ type Store struct {
 	db   *sql.DB
 	path string
 	now  func() time.Time
+	// force lets changes through the boot guard (see WithForce).
+	force bool
 }
 
 // Open opens (creating if needed) the inventory at path and brings its

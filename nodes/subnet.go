@@ -213,7 +213,7 @@ func (s *Store) Import(ctx context.Context, actor Actor, inv Inventory, reason s
 				return fmt.Errorf("node %s: %w", n.Name, err)
 			}
 		}
-		return nil
+		return s.guardClusters(ctx, tx, clustersOf(inv.Nodes))
 	})
 	if err != nil {
 		return 0, fmt.Errorf("import: %w", err)

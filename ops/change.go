@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/node-switch/node-switch/bootprofiles"
 	"github.com/node-switch/node-switch/hooks"
 	"github.com/node-switch/node-switch/nodes"
 	"github.com/node-switch/node-switch/reboot"
@@ -35,10 +36,16 @@ func (o *Ops) Move(ctx context.Context, r MoveRequest) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	if r.DryRun {
-		return reportOf(plan), nil
-	}
 	what := fmt.Sprintf("move %s to %s", r.Range, r.To)
+	warning, err := o.checkProfile(ctx, r.To, r.Force)
+	if err != nil {
+		return Report{}, fmt.Errorf("%s: nothing changed: %w", what, err)
+	}
+	if r.DryRun {
+		rep := reportOf(plan)
+		rep.Warnings = warning
+		return rep, nil
+	}
 	var rc *reboot.Client
 	if r.Reboot {
 		// The nodes as they are now decide which would be refused: a
@@ -62,6 +69,7 @@ func (o *Ops) Move(ctx context.Context, r MoveRequest) (Report, error) {
 		return Report{}, err
 	}
 	rep := reportOf(ch)
+	rep.Warnings = warning
 	ev.Stage = hooks.Post
 	o.postHooks(ctx, r.Actor, ev, &rep)
 	var errs []error
@@ -85,6 +93,36 @@ func (o *Ops) Move(ctx context.Context, r MoveRequest) (Report, error) {
 	return rep, nil
 }
 
+// checkProfile refuses a move into a cluster whose boot profile cannot boot
+// a node: a template that does not render always, a kernel or initrd missing
+// from the boot root unless forced. A boot root that does not exist here (a
+// head node that serves from elsewhere) is only a warning.
+func (o *Ops) checkProfile(ctx context.Context, cluster string, force bool) ([]string, error) {
+	c, err := o.Store.Cluster(ctx, cluster)
+	if err != nil {
+		return nil, nodes.Invalid(fmt.Errorf("unknown cluster %q", cluster))
+	}
+	p, err := o.Store.Profile(ctx, c.Profile)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: profile %s: %w", c.Name, c.Profile, err)
+	}
+	if o.settings.BootRoot == "" {
+		return nil, nil
+	}
+	err = bootprofiles.Check(p, o.settings.BootRoot)
+	switch {
+	case err == nil:
+		return nil, nil
+	case errors.Is(err, bootprofiles.ErrNoBootRoot):
+		return []string{err.Error()}, nil
+	case errors.Is(err, bootprofiles.ErrMissingFile) && force:
+		return []string{err.Error() + " (forced)"}, nil
+	case errors.Is(err, bootprofiles.ErrMissingFile):
+		return nil, fmt.Errorf("cluster %s: %w: %w", c.Name, err, nodes.ErrRefused)
+	}
+	return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
+}
+
 // postHooks runs post-event hooks; the change has committed, so a failing
 // hook is reported as a warning, not undone.
 func (o *Ops) postHooks(ctx context.Context, actor nodes.Actor, ev hooks.Event, rep *Report) {
@@ -99,12 +137,15 @@ type MaskRequest struct {
 	Request
 	Mask   bool
 	DryRun bool
+	// Force unmasks even into a cluster whose NFS root has not passed its
+	// check.
+	Force bool
 }
 
 // Mask masks or unmasks nodes with the same plan, hooks and exact commit as
 // Move.
 func (o *Ops) Mask(ctx context.Context, r MaskRequest) (Report, error) {
-	req := nodes.MaskRequest{Range: r.Range, Mask: r.Mask, Reason: r.Reason, DryRun: true}
+	req := nodes.MaskRequest{Range: r.Range, Mask: r.Mask, Reason: r.Reason, DryRun: true, Force: r.Force}
 	plan, err := o.Store.SetMask(ctx, r.Actor, req)
 	if err != nil {
 		return Report{}, err

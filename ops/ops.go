@@ -21,7 +21,10 @@ import (
 // flags, or the daemon's configuration for requests arriving over SSH (an
 // SSH caller cannot choose the hooks, the reboot key or its command).
 type Settings struct {
-	HooksDir    string
+	HooksDir string
+	// BootRoot is where the boot servers find kernels and initrds: a move
+	// checks that its target profile's files are there ("" skips that).
+	BootRoot    string
 	HookTimeout time.Duration // per hook; 0 = hooks.DefaultTimeout
 	Reboot      RebootSettings
 	Wake        WakeSettings

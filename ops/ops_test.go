@@ -225,3 +225,40 @@ func TestRelativeHooksDir(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A move into a cluster whose kernel is missing from the boot root is
+// refused unless forced; a boot root that is not here only warns.
+func TestMoveChecksTheTargetProfile(t *testing.T) {
+	st, _ := lab(t)
+	ctx := context.Background()
+	must(t, st.AddProfile(ctx, nodestest.Actor, nodes.Profile{Name: "k", Kind: nodes.KindLinux, Kernel: "sl63/vmlinuz", Initrd: "sl63/initrd.img"}))
+	must(t, st.AddCluster(ctx, nodestest.Actor, nodes.Cluster{Name: "sl63", Profile: "k"}))
+	root := t.TempDir()
+	tests := []struct {
+		name, bootRoot string
+		force          bool
+		wantErr        string
+		wantWarning    string
+	}{
+		{"kernel missing", root, false, "files missing", ""},
+		{"kernel missing, forced", root, true, "", "(forced)"},
+		{"no boot root here", filepath.Join(root, "none"), false, "", "boot root does not exist"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := New(st, Settings{HooksDir: t.TempDir(), BootRoot: tt.bootRoot})
+			must(t, err)
+			rep, err := o.Move(ctx, MoveRequest{Request: Request{Actor: nodestest.Actor, Range: "n2"}, To: "sl63", Force: tt.force, DryRun: true})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, nodes.ErrRefused) {
+					t.Fatalf("err = %v; want %q, refused", err, tt.wantErr)
+				}
+				return
+			}
+			must(t, err)
+			if len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], tt.wantWarning) {
+				t.Errorf("warnings = %q; want %q", rep.Warnings, tt.wantWarning)
+			}
+		})
+	}
+}

@@ -232,7 +232,7 @@ func withOps(fn func(c *cli.Context, o *ops.Ops) error) cli.ActionFunc {
 // opsSettings reads the operations' settings from a run's flags: the global
 // --hooks-dir, and the reboot and wake flags where the command has them.
 func opsSettings(c *cli.Context) (ops.Settings, error) {
-	s := ops.Settings{HooksDir: c.String("hooks-dir")}
+	s := ops.Settings{HooksDir: c.String("hooks-dir"), BootRoot: c.String("boot-root")}
 	if v := os.Getenv("NODE_SWITCH_HOOK_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {

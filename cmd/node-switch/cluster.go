@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"text/tabwriter"
 
@@ -22,15 +23,22 @@ func init() {
 					Flags: []cli.Flag{
 						&cli.StringFlag{Name: "profile", Required: true, Usage: "boot profile of its nodes"},
 						&cli.StringFlag{Name: "description"},
+						bootRootFlag(),
+						&cli.BoolFlag{Name: "force", Usage: "accept a profile whose kernel or initrd is missing from --boot-root"},
 					},
 					Action: creatingStore(func(c *cli.Context, st *nodes.Store) error {
 						name, err := oneArg(c, "cluster name")
 						if err != nil {
 							return err
 						}
+						warning, err := vetClusterProfile(c, st, c.String("profile"))
+						if err != nil {
+							return fmt.Errorf("add cluster %s: %w", name, err)
+						}
 						if err := st.AddCluster(c.Context, actorOf(c), nodes.Cluster{Name: name, Profile: c.String("profile"), Description: c.String("description")}); err != nil {
 							return err
 						}
+						warn(c, warning)
 						fmt.Fprintf(c.App.Writer, "added cluster %s booting profile %s\n", name, c.String("profile"))
 						return nil
 					}),
@@ -42,15 +50,22 @@ func init() {
 					Flags: []cli.Flag{
 						&cli.StringFlag{Name: "profile", Required: true},
 						reasonFlag,
+						bootRootFlag(),
+						&cli.BoolFlag{Name: "force", Usage: "accept a profile whose kernel or initrd is missing from --boot-root, or whose NFS root has not passed its check"},
 					},
 					Action: withStore(func(c *cli.Context, st *nodes.Store) error {
 						name, err := oneArg(c, "cluster name")
 						if err != nil {
 							return err
 						}
-						if err := st.SetClusterProfile(c.Context, actorOf(c), name, c.String("profile"), c.String("reason")); err != nil {
+						warning, err := vetClusterProfile(c, st, c.String("profile"))
+						if err != nil {
+							return fmt.Errorf("cluster %s: set profile %s: %w", name, c.String("profile"), err)
+						}
+						if err := st.WithForce(c.Bool("force")).SetClusterProfile(c.Context, actorOf(c), name, c.String("profile"), c.String("reason")); err != nil {
 							return err
 						}
+						warn(c, warning)
 						fmt.Fprintf(c.App.Writer, "cluster %s now boots profile %s\n", name, c.String("profile"))
 						return nil
 					}),
@@ -119,4 +134,19 @@ func init() {
 			},
 		}
 	})
+}
+
+// vetClusterProfile checks the profile a cluster is pointed at as profile
+// add/set would: one stored before those checks existed (or whose kernel
+// has since gone) must not reach nodes either. An unknown profile is left
+// to the store, which names it.
+func vetClusterProfile(c *cli.Context, st *nodes.Store, profile string) (warning string, err error) {
+	p, err := st.Profile(c.Context, profile)
+	if errors.Is(err, nodes.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return vetProfile(c, p)
 }

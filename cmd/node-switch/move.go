@@ -60,12 +60,13 @@ func init() {
 			&cli.StringFlag{Name: "to", Required: true, Usage: "target cluster"},
 			reasonFlag,
 			&cli.BoolFlag{Name: "dry-run", Usage: "check and show what would change; change nothing"},
-			&cli.BoolFlag{Name: "force", Usage: "move even to an NFS root whose last check failed"},
+			&cli.BoolFlag{Name: "force", Usage: "move even to an NFS root whose last check failed, or a profile whose kernel or initrd is missing from --boot-root"},
 			&cli.BoolFlag{Name: "wake", Usage: "after the move, send Wake-on-LAN to the moved nodes (lab PCs switched off)"},
 			&cli.BoolFlag{Name: "reboot", Usage: "after the move, reboot the moved nodes over SSH so they boot their new cluster"},
 			&cli.BoolFlag{Name: "reboot-localdisk", Usage: "with --reboot, also reboot nodes now running a localdisk profile (a lab whose day OS runs sshd); by default the Windows head reboots those"},
 			jsonFlag,
 		}
+		flags = append(flags, bootRootFlag())
 		flags = append(flags, wakeFlags...)
 		flags = append(flags, rebootFlags...)
 		return &cli.Command{
@@ -105,7 +106,8 @@ func init() {
 				Usage:     m.usage,
 				ArgsUsage: "RANGE",
 				Flags: []cli.Flag{reasonFlag, jsonFlag,
-					&cli.BoolFlag{Name: "dry-run", Usage: "check and show what would change; change nothing"}},
+					&cli.BoolFlag{Name: "dry-run", Usage: "check and show what would change; change nothing"},
+					&cli.BoolFlag{Name: "force", Usage: "unmask: even into a cluster whose NFS root has not passed its check"}},
 				Action: withOps(func(c *cli.Context, o *ops.Ops) error {
 					expr, err := rangeArg(c)
 					if err != nil {
@@ -113,7 +115,7 @@ func init() {
 					}
 					rep, err := o.Mask(c.Context, ops.MaskRequest{
 						Request: ops.Request{Actor: actorOf(c), Range: expr, Reason: c.String("reason")},
-						Mask:    m.name == "mask", DryRun: c.Bool("dry-run"),
+						Mask:    m.name == "mask", DryRun: c.Bool("dry-run"), Force: c.Bool("force"),
 					})
 					return printAfter(c, rep, err)
 				}),

@@ -28,6 +28,7 @@ func init() {
 						&cli.StringFlag{Name: "ip", Required: true, Usage: "the reserved IPv4 address"},
 						&cli.StringFlag{Name: "cluster", Required: true, Usage: "the logical cluster it boots"},
 						reasonFlag,
+						&cli.BoolFlag{Name: "force", Usage: "add it even to a cluster whose NFS root has not passed its check"},
 					},
 					Action: creatingStore(nodeAdd),
 				},
@@ -63,7 +64,7 @@ func nodeAdd(c *cli.Context, st *nodes.Store) error {
 	if err != nil {
 		return usageError("node add %s: %v", name, err)
 	}
-	n, err := st.AddNode(c.Context, actorOf(c), nodes.Node{Name: name, MAC: mac, IP: ip, Cluster: c.String("cluster")}, c.String("reason"))
+	n, err := st.WithForce(c.Bool("force")).AddNode(c.Context, actorOf(c), nodes.Node{Name: name, MAC: mac, IP: ip, Cluster: c.String("cluster")}, c.String("reason"))
 	if err != nil {
 		return err
 	}

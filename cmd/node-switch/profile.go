@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/node-switch/node-switch/bootprofiles"
 	"github.com/node-switch/node-switch/nodes"
 )
 
@@ -29,6 +31,38 @@ func profileFlags(add bool) []cli.Flag {
 		&cli.StringFlag{Name: "template-uefi", Usage: "file holding a text/template for GRUB (template)"},
 		&cli.BoolFlag{Name: "http", Usage: "load kernel and initrd over HTTP instead of TFTP"},
 		&cli.StringFlag{Name: "description"},
+		bootRootFlag(),
+		&cli.BoolFlag{Name: "force", Usage: "accept a kernel or initrd missing from --boot-root, and point nodes at an NFS root that has not passed its check"},
+	}
+}
+
+// bootRootFlag is where profile checks look for kernels and initrds: the
+// directory serve serves, from the same default and variable.
+func bootRootFlag() cli.Flag {
+	return &cli.StringFlag{Name: "boot-root", Value: defaultBootRoot, EnvVars: []string{"NODE_SWITCH_BOOT_ROOT"},
+		Usage: "boot root in which to look for the profile's kernel and initrd (as serve's --boot-root)"}
+}
+
+// vetProfile refuses a profile its nodes could not boot (bootprofiles.Check):
+// a template that does not render, always; a kernel or initrd missing from
+// --boot-root, unless --force. What it could not check comes back as a
+// warning, printed once the change has committed.
+func vetProfile(c *cli.Context, p nodes.Profile) (warning string, err error) {
+	err = bootprofiles.Check(p, c.String("boot-root"))
+	switch {
+	case err == nil:
+		return "", nil
+	case errors.Is(err, bootprofiles.ErrNoBootRoot):
+		return err.Error(), nil
+	case errors.Is(err, bootprofiles.ErrMissingFile) && c.Bool("force"):
+		return err.Error() + " (accepted: --force)", nil
+	}
+	return "", err
+}
+
+func warn(c *cli.Context, warning string) {
+	if warning != "" {
+		fmt.Fprintf(c.App.ErrWriter, "node-switch: warning: %s\n", warning)
 	}
 }
 
@@ -103,9 +137,14 @@ func init() {
 						if err := applyProfileFlags(c, &p); err != nil {
 							return err
 						}
+						warning, err := vetProfile(c, p)
+						if err != nil {
+							return fmt.Errorf("add profile %s: %w", name, err)
+						}
 						if err := st.AddProfile(c.Context, actorOf(c), p); err != nil {
 							return err
 						}
+						warn(c, warning)
 						fmt.Fprintf(c.App.Writer, "added profile %s (%s)\n", name, p.Kind)
 						return nil
 					}),
@@ -120,12 +159,18 @@ func init() {
 						if err != nil {
 							return err
 						}
-						_, err = st.UpdateProfile(c.Context, actorOf(c), name, c.String("reason"), func(p *nodes.Profile) error {
-							return applyProfileFlags(c, p)
+						var warning string
+						_, err = st.WithForce(c.Bool("force")).UpdateProfile(c.Context, actorOf(c), name, c.String("reason"), func(p *nodes.Profile) error {
+							if err := applyProfileFlags(c, p); err != nil {
+								return err
+							}
+							warning, err = vetProfile(c, *p)
+							return err
 						})
 						if err != nil {
 							return err
 						}
+						warn(c, warning)
 						fmt.Fprintf(c.App.Writer, "updated profile %s\n", name)
 						return nil
 					}),

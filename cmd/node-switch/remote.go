@@ -34,7 +34,7 @@ var remote = map[string]struct {
 
 	"move":     {nodes.RoleOperate, []string{"to", "reason", "dry-run", "force", "wake", "reboot", "reboot-localdisk", "json"}},
 	"mask":     {nodes.RoleOperate, []string{"reason", "dry-run", "json"}},
-	"unmask":   {nodes.RoleOperate, []string{"reason", "dry-run", "json"}},
+	"unmask":   {nodes.RoleOperate, []string{"reason", "dry-run", "force", "json"}},
 	"reboot":   {nodes.RoleOperate, []string{"reason", "force", "json"}},
 	"power on": {nodes.RoleOperate, []string{"reason", "json"}},
 }

@@ -60,8 +60,8 @@ func newNodeSwitchLab(t *testing.T, a bootAssets) (*Lab, *NodeSwitch) {
 	copyFile(t, a.Diskless, filepath.Join(n.BootRoot, "diskless.gz"))
 
 	n.MustCLI(t, "subnet", "set", fmt.Sprintf("10.99.0.0/%d", PrefixLen), "--router", ServerIP)
-	n.MustCLI(t, "profile", "add", "linux", "--kind", "linux", "--kernel", "vmlinuz", "--initrd", "initrd.gz", "--append", consoleAppend)
-	n.MustCLI(t, "profile", "add", "linux-http", "--kind", "linux", "--http", "--kernel", "vmlinuz", "--initrd", "initrd.gz", "--append", consoleAppend)
+	n.MustCLI(t, "profile", "add", "linux", "--kind", "linux", "--kernel", "vmlinuz", "--initrd", "initrd.gz", "--append", consoleAppend, "--boot-root", n.BootRoot)
+	n.MustCLI(t, "profile", "add", "linux-http", "--kind", "linux", "--http", "--kernel", "vmlinuz", "--initrd", "initrd.gz", "--append", consoleAppend, "--boot-root", n.BootRoot)
 	n.MustCLI(t, "profile", "add", "windows", "--kind", "localdisk", "--local-boot", "localboot", "--uefi-local-boot", uefiLocalBootMethod)
 	n.MustCLI(t, "cluster", "add", "linux", "--profile", "linux")
 	n.MustCLI(t, "cluster", "add", "linux-http", "--profile", "linux-http")

@@ -267,6 +267,9 @@ func TestInclude(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add("group {\nfilename \"a/pxelinux.0\";\nhost n1 {hardware ethernet 00:18:F3:4E:5D:59;\nfixed-address 10.0.0.1; }\n#host n2 {hardware ethernet 00:18:F3:4E:5D:5a;\n#fixed-address 10.0.0.2; }\n}\n")
 	f.Add("subnet 10.0.0.0 netmask 255.255.255.0 { option routers 10.0.0.1; }")
+	if site, err := os.ReadFile(filepath.Join("..", "testdata", "dhcpd-site", "dhcpd.conf")); err == nil {
+		f.Add(string(site))
+	}
 	f.Fuzz(func(t *testing.T, src string) {
 		cfg, err := parse("f.conf", src, noIncludes)
 		if err != nil {

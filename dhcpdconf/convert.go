@@ -23,9 +23,10 @@ type ImportOptions struct {
 
 // clusterOf names the cluster a boot file stands for: its directory, as
 // the source system kept one pxelinux per logical cluster in um64_win/ and
-// um64_linux/.
-func clusterOf(file string, o ImportOptions) (string, error) {
+// um64_linux/. used records the --name-map keys that matched.
+func clusterOf(file string, o ImportOptions, used map[string]bool) (string, error) {
 	if n, ok := o.NameMap[file]; ok {
+		used[file] = true
 		return n, nil
 	}
 	dir := path.Dir(strings.TrimPrefix(file, "/"))
@@ -33,6 +34,7 @@ func clusterOf(file string, o ImportOptions) (string, error) {
 		return "", fmt.Errorf("boot file %q has no directory to name a cluster after: pass --name-map %s=CLUSTER", file, file)
 	}
 	if n, ok := o.NameMap[dir]; ok {
+		used[dir] = true
 		return n, nil
 	}
 	return strings.ReplaceAll(dir, "/", "_"), nil
@@ -41,6 +43,8 @@ func clusterOf(file string, o ImportOptions) (string, error) {
 // ToInventory turns a parsed file into inventory records: each group (each
 // distinct boot file) a cluster with a profile of the same name, each host a
 // node, each commented-out host a masked node. notes says what was guessed.
+// A --name-map or --kind entry that matches nothing is an error: a typo
+// there would otherwise import under the wrong name or kind.
 func ToInventory(file string, cfg *Config, o ImportOptions) (inv nodes.Inventory, notes []string, err error) {
 	type cl struct {
 		profile nodes.Profile
@@ -49,12 +53,13 @@ func ToInventory(file string, cfg *Config, o ImportOptions) (inv nodes.Inventory
 	}
 	clusters := map[string]*cl{}
 	var order []string
-	addCluster := func(file, name, profile, kind string, line int) (string, error) {
+	usedName, usedKind := map[string]bool{}, map[string]bool{}
+	addCluster := func(file, name, profile, kind, nfsroot string, line int) (string, error) {
 		if name == "" {
 			if file == "" {
 				return "", fmt.Errorf("no filename (boot file) in force here, so no cluster to put it in: give its group a filename")
 			}
-			n, err := clusterOf(file, o)
+			n, err := clusterOf(file, o, usedName)
 			if err != nil {
 				return "", err
 			}
@@ -71,9 +76,12 @@ func ToInventory(file string, cfg *Config, o ImportOptions) (inv nodes.Inventory
 		}
 		k := nodes.ProfileKind(kind)
 		switch {
-		case k != "":
 		case o.KindMap[name] != "":
+			// The operator's word wins over an export's annotation: it is
+			// how a profile whose kind dhcpd.conf cannot carry is imported.
 			k = o.KindMap[name]
+			usedKind[name] = true
+		case k != "":
 		case strings.Contains(strings.ToLower(name), "win"):
 			k = nodes.KindLocalDisk
 			notes = append(notes, fmt.Sprintf("cluster %s: profile %s boots the local disk (its name says Windows; --kind %s=linux to change)", name, profile, name))
@@ -84,7 +92,16 @@ func ToInventory(file string, cfg *Config, o ImportOptions) (inv nodes.Inventory
 		if _, err := nodes.ParseProfileKind(string(k)); err != nil {
 			return "", fmt.Errorf("cluster %s: %w", name, err)
 		}
-		p := nodes.Profile{Name: profile, Kind: k, BootFiles: map[string]string{nodes.BootBIOS: file}}
+		if k != nodes.KindNFSRoot {
+			nfsroot = ""
+		}
+		switch {
+		case k == nodes.KindNFSRoot && nfsroot == "":
+			return "", fmt.Errorf("cluster %s: profile %s of kind nfsroot needs an NFS root, which this file does not name: pass --kind %s=linux and 'profile set %s --kind nfsroot --nfsroot NAME' after the import", name, profile, name, profile)
+		case k == nodes.KindTemplate:
+			return "", fmt.Errorf("cluster %s: profile %s of kind template needs its templates, which dhcpd.conf does not carry: pass --kind %s=linux and 'profile set %s --kind template ...' after the import", name, profile, name, profile)
+		}
+		p := nodes.Profile{Name: profile, Kind: k, NFSRoot: nfsroot, BootFiles: map[string]string{nodes.BootBIOS: file}}
 		clusters[name] = &cl{profile: p, cluster: nodes.Cluster{Name: name, Profile: profile}, line: line}
 		order = append(order, name)
 		return name, nil
@@ -93,18 +110,18 @@ func ToInventory(file string, cfg *Config, o ImportOptions) (inv nodes.Inventory
 		if g.Filename == "" && g.Cluster == "" {
 			continue
 		}
-		if _, err := addCluster(g.Filename, g.Cluster, g.Profile, g.Kind, g.Line); err != nil {
-			return nodes.Inventory{}, nil, wrapLine(file, g.Line, err)
+		if _, err := addCluster(g.Filename, g.Cluster, g.Profile, g.Kind, g.NFSRoot, g.Line); err != nil {
+			return nodes.Inventory{}, nil, wrapLine(g.File, g.Line, err)
 		}
 	}
 	for _, h := range cfg.Hosts {
-		name, err := addCluster(h.Filename, h.Cluster, h.Profile, h.Kind, h.Line)
+		name, err := addCluster(h.Filename, h.Cluster, h.Profile, h.Kind, h.NFSRoot, h.Line)
 		if err != nil {
-			return nodes.Inventory{}, nil, wrapLine(file, h.Line, fmt.Errorf("host %s: %w", h.Name, err))
+			return nodes.Inventory{}, nil, wrapLine(h.File, h.Line, fmt.Errorf("host %s: %w", h.Name, err))
 		}
 		mac, err := nodes.ParseMAC(h.MAC)
 		if err != nil {
-			return nodes.Inventory{}, nil, wrapLine(file, h.Line, fmt.Errorf("host %s: %w", h.Name, err))
+			return nodes.Inventory{}, nil, wrapLine(h.File, h.Line, fmt.Errorf("host %s: %w", h.Name, err))
 		}
 		n := nodes.Node{Name: h.Name, MAC: mac, IP: h.IP, Cluster: name, Masked: h.Masked}
 		if h.Masked {
@@ -115,6 +132,12 @@ func ToInventory(file string, cfg *Config, o ImportOptions) (inv nodes.Inventory
 		}
 		inv.Nodes = append(inv.Nodes, n)
 	}
+	if err := unused("name-map", o.NameMap, usedName, "no group or host has a boot file in that directory (or of that name)"); err != nil {
+		return nodes.Inventory{}, nil, err
+	}
+	if err := unused("kind", o.KindMap, usedKind, "no cluster of that name (clusters: "+strings.Join(order, ", ")+")"); err != nil {
+		return nodes.Inventory{}, nil, err
+	}
 	profiles := map[string]bool{}
 	for _, name := range order {
 		c := clusters[name]
@@ -124,11 +147,31 @@ func ToInventory(file string, cfg *Config, o ImportOptions) (inv nodes.Inventory
 		}
 		inv.Clusters = append(inv.Clusters, c.cluster)
 	}
+	for _, a := range cfg.NFSRoots {
+		f := a.Fields
+		inv.NFSRoots = append(inv.NFSRoots, nodes.NFSRoot{Name: f["name"], Server: f["server"], Export: f["export"], Kernel: f["kernel"],
+			Initrd: f["initrd"], KernelVersion: f["kernel-version"], Options: f["options"]})
+	}
 	inv.Subnets, err = subnetsOf(file, cfg)
 	if err != nil {
 		return nodes.Inventory{}, nil, err
 	}
 	return inv, notes, nil
+}
+
+// unused fails on the first (sorted) key of m that matched nothing.
+func unused[V any](flag string, m map[string]V, used map[string]bool, why string) error {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		if !used[k] {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	sort.Strings(keys)
+	return fmt.Errorf("--%s %s=%v: %s", flag, keys[0], m[keys[0]], why)
 }
 
 func wrapLine(file string, line int, err error) error {

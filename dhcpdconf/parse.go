@@ -2,12 +2,19 @@
 // PXE cluster's reservations live in: groups with a boot file, host
 // declarations, subnets and their shared options. It lets a site move from
 // the classic dhcpd setup to node-switch and back without retyping a MAC.
+//
+// A real site's file holds much more (pools, classes, failover, DDNS keys,
+// event hooks, conditionals); Parse reads all of it, keeps what node-switch
+// has a place for and reports every other statement as a Note, so only
+// malformed text stops an import.
 package dhcpdconf
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -34,34 +41,56 @@ type Host struct {
 	Masked   bool   // the declaration was commented out
 	// MaskReason comes from a "# masked: REASON" line written by export.
 	MaskReason string
+	File       string
 	Line       int
-	// Cluster, Profile and Kind come from a "# node-switch" annotation left
-	// by an export; empty when the file was written by hand.
-	Cluster, Profile, Kind string
+	// Cluster, Profile, Kind and NFSRoot come from a "# node-switch"
+	// annotation left by an export; empty when the file was written by hand.
+	Cluster, Profile, Kind, NFSRoot string
 }
 
 // Subnet is one "subnet A netmask M" declaration.
 type Subnet struct {
 	Prefix  netip.Prefix
 	Options Options
+	File    string
 	Line    int
 }
 
 // Group is one "group" block: the source system kept one per logical
 // cluster, with the cluster's boot file.
 type Group struct {
-	Filename               string
-	Cluster, Profile, Kind string // from a "# node-switch" annotation
-	Line                   int
+	Filename                        string
+	Cluster, Profile, Kind, NFSRoot string // from a "# node-switch" annotation
+	File                            string
+	Line                            int
 }
 
-// Config is what Parse understood of a file.
+// Annotation is a "# node-switch-nfsroot key=value ..." line written by
+// export: a catalog entry that dhcpd.conf has no statement for.
+type Annotation struct {
+	Fields map[string]string
+	File   string
+	Line   int
+}
+
+// Note is a statement that is valid dhcpd.conf but not imported: what it
+// was and why node-switch has no place for it.
+type Note struct {
+	File      string
+	Line      int
+	What, Why string
+}
+
+func (n Note) String() string { return fmt.Sprintf("%s:%d: %s: %s", n.File, n.Line, n.What, n.Why) }
+
+// Config is what Parse understood of a file and the files it includes.
 type Config struct {
 	Global   Options
 	Groups   []Group
 	Subnets  []Subnet
 	Hosts    []Host
-	Warnings []string // statements that were understood but have no place in node-switch
+	NFSRoots []Annotation
+	Skipped  []Note // in file order, included files at their include
 }
 
 // Error is a parse error at a line of a file.
@@ -99,21 +128,24 @@ func lex(file, src string) ([]token, error) {
 			toks = append(toks, token{text: src[i+1 : i+j], line: line, comment: true})
 			i += j
 		case c == '"':
+			// dhcpd lets a string run over several lines; the token keeps
+			// the line it starts on.
+			start := line
 			j := i + 1
 			var b strings.Builder
 			for ; j < len(src) && src[j] != '"'; j++ {
-				if src[j] == '\n' {
-					return nil, &Error{file, line, "string not closed before the end of the line"}
-				}
 				if src[j] == '\\' && j+1 < len(src) {
 					j++
+				}
+				if src[j] == '\n' {
+					line++
 				}
 				b.WriteByte(src[j])
 			}
 			if j >= len(src) {
-				return nil, &Error{file, line, "string not closed"}
+				return nil, &Error{file, start, "string opened here is not closed (missing '\"')"}
 			}
-			toks = append(toks, token{text: b.String(), line: line, quoted: true})
+			toks = append(toks, token{text: b.String(), line: start, quoted: true})
 			i = j + 1
 		case c == '{' || c == '}' || c == ';' || c == ',':
 			toks = append(toks, token{text: string(c), line: line})
@@ -136,48 +168,80 @@ type parser struct {
 	toks       []token
 	pos        int
 	cfg        *Config
+	// read loads an included file; nil where includes cannot be followed
+	// (inside a commented-out host).
+	read func(string) ([]byte, error)
+	// chain is the files being parsed, outermost first, to catch cycles.
+	chain []string
 }
 
-// Parse reads a dhcpd.conf. Any error names file:line and nothing of the
-// file is returned, so an import is all or nothing.
-func Parse(file, src string) (*Config, error) {
+// ParseFile reads a dhcpd.conf and the files it includes. A relative
+// include is looked up in the directory of the file that includes it.
+func ParseFile(file string) (*Config, error) {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return parse(file, string(src), os.ReadFile)
+}
+
+// Parse reads a dhcpd.conf given as text; its includes are read from disk
+// relative to file's directory. Any error names file:line and nothing is
+// returned, so an import is all or nothing.
+func Parse(file, src string) (*Config, error) { return parse(file, src, os.ReadFile) }
+
+func parse(file, src string, read func(string) ([]byte, error)) (*Config, error) {
 	toks, err := lex(file, src)
 	if err != nil {
 		return nil, err
 	}
-	p := &parser{file: file, toks: toks, cfg: &Config{}}
-	if _, err := p.block(&p.cfg.Global, false, nil); err != nil {
+	p := &parser{file: file, toks: toks, cfg: &Config{}, read: read, chain: []string{canonical(file)}}
+	if _, err := p.block(&p.cfg.Global, 0, nil); err != nil {
 		return nil, err
 	}
-	seen := map[string]int{}
+	type at struct {
+		file string
+		line int
+	}
+	seen := map[string]at{}
 	for _, h := range p.cfg.Hosts {
-		if l, dup := seen[h.Name]; dup {
-			return nil, &Error{file, h.Line, fmt.Sprintf("host %s declared twice (first at line %d)", h.Name, l)}
+		if first, dup := seen[h.Name]; dup {
+			return nil, &Error{h.File, h.Line, fmt.Sprintf("host %s declared twice (first at %s:%d)", h.Name, first.file, first.line)}
 		}
-		seen[h.Name] = h.Line
+		seen[h.Name] = at{h.File, h.Line}
 	}
 	return p.cfg, nil
+}
+
+// canonical names a file for cycle detection: the same file reached by two
+// spellings (or a symlink) is one file.
+func canonical(file string) string {
+	if abs, err := filepath.Abs(file); err == nil {
+		file = abs
+	}
+	if real, err := filepath.EvalSymlinks(file); err == nil {
+		file = real
+	}
+	return file
 }
 
 func (p *parser) errf(line int, format string, args ...any) error {
 	return &Error{p.file, line, fmt.Sprintf(format, args...)}
 }
 
-func (p *parser) lastLine() int {
-	if len(p.toks) == 0 {
-		return 1
-	}
-	return p.toks[len(p.toks)-1].line
+func (p *parser) note(line int, what, why string) {
+	p.cfg.Skipped = append(p.cfg.Skipped, Note{p.file, line, what, why})
 }
 
-// block parses statements until the closing brace (nested) or end of file
-// (top level). opts is the scope's options, inherited from the enclosing
-// scope; annot is the "# node-switch" annotation in force.
-func (p *parser) block(opts *Options, nested bool, annot map[string]string) (map[string]string, error) {
+// block parses statements until the closing brace of a block opened at
+// line open, or to the end of the file when open is 0. opts is the scope's
+// options, inherited from the enclosing scope; annot is the "# node-switch"
+// annotation in force.
+func (p *parser) block(opts *Options, open int, annot map[string]string) (map[string]string, error) {
 	for {
 		if p.pos >= len(p.toks) {
-			if nested {
-				return nil, p.errf(p.lastLine(), "missing '}' at end of file")
+			if open > 0 {
+				return nil, p.errf(open, "missing '}': the block opened on this line is not closed by the end of the file")
 			}
 			return annot, nil
 		}
@@ -190,7 +254,7 @@ func (p *parser) block(opts *Options, nested bool, annot map[string]string) (map
 			continue
 		}
 		if t.text == "}" && !t.quoted {
-			if !nested {
+			if open == 0 {
 				return nil, p.errf(t.line, "'}' without a matching '{'")
 			}
 			p.pos++
@@ -202,19 +266,54 @@ func (p *parser) block(opts *Options, nested bool, annot map[string]string) (map
 	}
 }
 
-// comment handles the two kinds of comment that carry meaning: a
-// commented-out host (a masked node, as the source system's mask script
-// left them) and an annotation written by export.
+// annotationFields splits "k=v k2=\"v 2\"" into a map.
+func annotationFields(s string) (map[string]string, bool) {
+	m := map[string]string{}
+	for s = strings.TrimSpace(s); s != ""; s = strings.TrimSpace(s) {
+		k, rest, ok := strings.Cut(s, "=")
+		if !ok || k == "" || strings.ContainsAny(k, " \t") {
+			return nil, false
+		}
+		var v string
+		if strings.HasPrefix(rest, `"`) {
+			q, err := strconv.QuotedPrefix(rest)
+			if err != nil {
+				return nil, false
+			}
+			v, _ = strconv.Unquote(q)
+			rest = rest[len(q):]
+		} else {
+			end := strings.IndexAny(rest, " \t")
+			if end < 0 {
+				end = len(rest)
+			}
+			v, rest = rest[:end], rest[end:]
+		}
+		m[k] = v
+		s = rest
+	}
+	return m, true
+}
+
+// comment handles the kinds of comment that carry meaning: a commented-out
+// host (a masked node, as the source system's mask script left them) and
+// annotations written by export. Any other comment is just a comment.
 func (p *parser) comment(t token, opts *Options, annot *map[string]string) error {
 	text := strings.TrimSpace(t.text)
+	if rest, ok := strings.CutPrefix(text, "node-switch-nfsroot "); ok {
+		m, ok := annotationFields(rest)
+		if !ok {
+			p.note(t.line, "comment "+strconv.Quote(text), "not a node-switch annotation (want key=value words); ignored")
+			return nil
+		}
+		p.cfg.NFSRoots = append(p.cfg.NFSRoots, Annotation{Fields: m, File: p.file, Line: t.line})
+		return nil
+	}
 	if rest, ok := strings.CutPrefix(text, "node-switch "); ok {
-		m := map[string]string{}
-		for _, f := range strings.Fields(rest) {
-			k, v, ok := strings.Cut(f, "=")
-			if !ok {
-				return p.errf(t.line, "node-switch annotation %q: want key=value words", text)
-			}
-			m[k] = v
+		m, ok := annotationFields(rest)
+		if !ok {
+			p.note(t.line, "comment "+strconv.Quote(text), "not a node-switch annotation (want key=value words); ignored")
+			return nil
 		}
 		*annot = m
 		return nil
@@ -236,24 +335,50 @@ func (p *parser) comment(t token, opts *Options, annot *map[string]string) error
 		depth += strings.Count(more, "{") - strings.Count(more, "}")
 		p.pos++
 	}
-	toks, err := lex(p.file, src)
-	if err != nil {
-		return err
+	if !strings.Contains(src, "{") {
+		return nil // prose that starts with "host", not a declaration
 	}
-	for i := range toks {
-		toks[i].line += t.line - 1
-	}
-	sub := &parser{file: p.file, toks: toks, cfg: &Config{}}
-	local := *opts
-	if _, err := sub.block(&local, false, *annot); err != nil {
-		return p.errf(t.line, "commented-out host does not parse: %v", err)
-	}
-	for _, h := range sub.cfg.Hosts {
-		h.Masked, h.MaskReason = true, p.maskReason
-		p.cfg.Hosts = append(p.cfg.Hosts, h)
-	}
+	reason := p.maskReason
 	p.maskReason = ""
+	toks, err := lex(p.file, src)
+	if err == nil {
+		for i := range toks {
+			toks[i].line += t.line - 1
+		}
+		sub := &parser{file: p.file, toks: toks, cfg: &Config{}, chain: p.chain}
+		local := *opts
+		if _, err = sub.block(&local, 0, *annot); err == nil {
+			for _, h := range sub.cfg.Hosts {
+				h.Masked, h.MaskReason = true, reason
+				p.cfg.Hosts = append(p.cfg.Hosts, h)
+			}
+			for _, n := range sub.cfg.Skipped {
+				n.What = "commented-out " + n.What
+				p.cfg.Skipped = append(p.cfg.Skipped, n)
+			}
+			return nil
+		}
+	}
+	// It is a comment to dhcpd whatever it holds, so it cannot stop the
+	// import; it just does not become a masked node.
+	p.note(t.line, "commented-out "+firstLine(src), fmt.Sprintf("does not parse as a host (%v), so it is not imported as a masked node", stripPos(err)))
 	return nil
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	if len(l) > 60 {
+		l = l[:57] + "..."
+	}
+	return l
+}
+
+func stripPos(err error) string {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Msg
+	}
+	return err.Error()
 }
 
 // words reads a statement's words up to ';' or '{'.
@@ -270,19 +395,125 @@ func (p *parser) words() ([]token, string, error) {
 			return ws, t.text, nil
 		}
 		if !t.quoted && t.text == "}" {
-			return nil, "", p.errf(t.line, "missing ';' after %q", joinTokens(ws))
+			if len(ws) == 0 {
+				return nil, "", p.errf(t.line, "'}' without a matching '{'")
+			}
+			return nil, "", p.errf(ws[len(ws)-1].line, "missing ';' after %s", render(ws))
 		}
 		ws = append(ws, t)
 	}
-	return nil, "", p.errf(start, "missing ';' after %q at end of file", joinTokens(ws))
+	if len(ws) == 0 {
+		return nil, "", p.errf(start, "unexpected end of file")
+	}
+	return nil, "", p.errf(ws[len(ws)-1].line, "missing ';' after %s at end of file", render(ws))
 }
 
-func joinTokens(ts []token) string {
-	s := make([]string, len(ts))
+// render writes words back as dhcpd.conf text, for messages.
+func render(ts []token) string {
+	var b strings.Builder
 	for i, t := range ts {
-		s[i] = t.text
+		if i > 0 && t.text != "," {
+			b.WriteByte(' ')
+		}
+		if t.quoted {
+			b.WriteString(strconv.Quote(t.text))
+		} else {
+			b.WriteString(t.text)
+		}
 	}
-	return strings.Join(s, " ")
+	s := b.String()
+	if len(s) > 80 {
+		s = s[:77] + "..."
+	}
+	return s
+}
+
+// starters are words that begin a statement or declaration: found at the
+// start of a line in the middle of a statement, they mean the previous line
+// lacks its ';'.
+var starters = map[string]bool{
+	"host": true, "group": true, "subnet": true, "subnet6": true, "shared-network": true, "pool": true,
+	"class": true, "subclass": true, "failover": true, "key": true, "zone": true, "include": true,
+	"filename": true, "next-server": true, "default-lease-time": true, "max-lease-time": true,
+	"range": true, "hardware": true, "fixed-address": true, "option": true, "authoritative": true,
+	"ddns-update-style": true, "on": true,
+}
+
+// continues are words after which a statement naturally goes on to the
+// next line (expressions in match/if statements).
+var continues = map[string]bool{"if": true, "and": true, "or": true, "not": true, "=": true, "!=": true, "~=": true, "~~": true, ",": true, "exists": true}
+
+// runOn finds two statements run together by a missing ';': a statement
+// keyword at the start of a line, inside one statement.
+func (p *parser) runOn(ws []token) error {
+	for i := 1; i < len(ws); i++ {
+		prev, w := ws[i-1], ws[i]
+		if w.quoted || w.line == prev.line || !starters[strings.ToLower(w.text)] {
+			continue
+		}
+		if !prev.quoted && (continues[strings.ToLower(prev.text)] || strings.HasSuffix(prev.text, "(")) {
+			continue
+		}
+		return p.errf(prev.line, "missing ';' after %s", render(ws[:i]))
+	}
+	return nil
+}
+
+// skippedBlocks are dhcpd declarations node-switch has no place for, with
+// the reason given for each.
+var skippedBlocks = map[string]string{
+	"pool":         "node-switch serves reservations only, no dynamic pool",
+	"pool6":        "node-switch serves reservations only, no dynamic pool",
+	"class":        "classes are not imported; boot file comes from the node's cluster",
+	"subclass":     "classes are not imported; boot file comes from the node's cluster",
+	"vendor-class": "classes are not imported; boot file comes from the node's cluster",
+	"user-class":   "classes are not imported; boot file comes from the node's cluster",
+	"if":           "conditional statements are not imported; boot file comes from the node's cluster, by firmware from its profile",
+	"elsif":        "conditional statements are not imported; boot file comes from the node's cluster, by firmware from its profile",
+	"else":         "conditional statements are not imported; boot file comes from the node's cluster, by firmware from its profile",
+	"switch":       "conditional statements are not imported; boot file comes from the node's cluster, by firmware from its profile",
+	"on":           "lease event actions are not imported: node-switch keeps no leases (its logbook and hooks record changes)",
+	"failover":     "node-switch has no failover pair: every head node serving the inventory answers",
+	"key":          "node-switch does no dynamic DNS updates",
+	"zone":         "node-switch does no dynamic DNS updates",
+	"subnet6":      "node-switch serves DHCPv4 only",
+	"group":        "", // ours; listed so a run-on with it is caught
+	"subnet":       "",
+	"host":         "",
+}
+
+// skippedStatements are dhcpd statements node-switch has no use for, with
+// the reason given for each (see option for "option").
+var skippedStatements = map[string]string{
+	"range":                    "node-switch serves reservations only, no dynamic pool",
+	"range6":                   "node-switch serves reservations only, no dynamic pool",
+	"prefix6":                  "node-switch serves reservations only, no dynamic pool",
+	"authoritative":            "node-switch answers only nodes it holds a reservation for",
+	"not":                      "node-switch answers only nodes it holds a reservation for",
+	"allow":                    "node-switch answers only nodes it holds a reservation for",
+	"deny":                     "node-switch answers only nodes it holds a reservation for",
+	"ignore":                   "node-switch answers only nodes it holds a reservation for",
+	"boot-unknown-clients":     "node-switch answers only nodes it holds a reservation for",
+	"max-lease-time":           "node-switch keeps one lease time per subnet, from default-lease-time",
+	"min-lease-time":           "node-switch keeps one lease time per subnet, from default-lease-time",
+	"dynamic-bootp-lease-time": "node-switch keeps one lease time per subnet, from default-lease-time",
+	"subclass":                 "classes are not imported; boot file comes from the node's cluster",
+	"match":                    "classes are not imported; boot file comes from the node's cluster",
+	"spawn":                    "classes are not imported; boot file comes from the node's cluster",
+	"lease":                    "classes are not imported; boot file comes from the node's cluster",
+	"failover":                 "node-switch has no failover pair: every head node serving the inventory answers",
+	"set":                      "executable statements are not imported",
+	"unset":                    "executable statements are not imported",
+	"execute":                  "executable statements are not imported",
+	"log":                      "executable statements are not imported",
+	"eval":                     "executable statements are not imported",
+	"return":                   "executable statements are not imported",
+	"primary":                  "node-switch does no dynamic DNS updates",
+	"secondary":                "node-switch does no dynamic DNS updates",
+	"algorithm":                "node-switch does no dynamic DNS updates",
+	"secret":                   "node-switch does no dynamic DNS updates",
+	"hardware":                 "a hardware address outside a host declaration reserves nothing",
+	"fixed-address":            "an address outside a host declaration reserves nothing",
 }
 
 func (p *parser) statement(opts *Options, annot map[string]string) error {
@@ -297,16 +528,19 @@ func (p *parser) statement(opts *Options, annot map[string]string) error {
 		}
 		return nil // a stray ';' is legal in dhcpd.conf
 	}
+	if err := p.runOn(ws); err != nil {
+		return err
+	}
 	kw := strings.ToLower(ws[0].text)
 	if end == "{" {
 		local := *opts
 		switch kw {
 		case "group":
-			a, err := p.block(&local, true, annot)
+			a, err := p.block(&local, line, annot)
 			if err != nil {
 				return err
 			}
-			p.cfg.Groups = append(p.cfg.Groups, Group{Filename: local.Filename, Cluster: a["cluster"], Profile: a["profile"], Kind: a["kind"], Line: line})
+			p.cfg.Groups = append(p.cfg.Groups, Group{Filename: local.Filename, Cluster: a["cluster"], Profile: a["profile"], Kind: a["kind"], NFSRoot: a["nfsroot"], File: p.file, Line: line})
 			return nil
 		case "subnet":
 			if len(ws) != 4 || strings.ToLower(ws[2].text) != "netmask" {
@@ -316,32 +550,138 @@ func (p *parser) statement(opts *Options, annot map[string]string) error {
 			if err != nil {
 				return p.errf(line, "%v", err)
 			}
-			if _, err := p.block(&local, true, annot); err != nil {
+			if _, err := p.block(&local, line, annot); err != nil {
 				return err
 			}
-			p.cfg.Subnets = append(p.cfg.Subnets, Subnet{Prefix: prefix, Options: local, Line: line})
+			p.cfg.Subnets = append(p.cfg.Subnets, Subnet{Prefix: prefix, Options: local, File: p.file, Line: line})
 			return nil
+		case "shared-network":
+			// Its subnets, groups and hosts are ours; only the grouping of
+			// subnets on one wire has no place in node-switch.
+			p.note(line, render(ws), "the grouping is not kept; its subnets, groups and hosts are imported")
+			_, err := p.block(&local, line, annot)
+			return err
 		case "host":
 			if len(ws) != 2 {
 				return p.errf(line, "want 'host NAME {'")
 			}
 			return p.host(ws[1].text, line, local, annot)
-		case "shared-network", "pool", "class", "subclass", "if", "elsif", "else":
-			return p.errf(line, "%s blocks are not supported: node-switch keeps reservations only", kw)
-		default:
-			for _, w := range ws[1:] {
-				if b := strings.ToLower(w.text); !w.quoted && (b == "host" || b == "group" || b == "subnet") {
-					return p.errf(line, "missing ';' after %q", joinTokens(ws[:slices.Index(ws, w)]))
+		}
+		if why, ok := skippedBlocks[kw]; ok {
+			if err := p.skipBlock(line); err != nil {
+				return err
+			}
+			if kw == "if" {
+				if err := p.skipElse(); err != nil {
+					return err
 				}
 			}
-			return p.errf(line, "unknown block %q", kw)
+			p.note(line, render(ws)+" { ... }", why)
+			return nil
 		}
+		for i, w := range ws[1:] {
+			if _, block := skippedBlocks[strings.ToLower(w.text)]; block && !w.quoted {
+				return p.errf(ws[i].line, "missing ';' after %s", render(ws[:i+1]))
+			}
+		}
+		return p.errf(line, "unknown declaration %q: dhcpd.conf has no such block", ws[0].text)
+	}
+	if kw == "include" {
+		return p.include(ws, line, opts, annot)
 	}
 	return p.option(ws, line, opts)
 }
 
+// skipBlock passes over a block whose '{' was just read, nested blocks,
+// strings and comments included.
+func (p *parser) skipBlock(open int) error {
+	depth := 1
+	for ; p.pos < len(p.toks); p.pos++ {
+		t := p.toks[p.pos]
+		if t.quoted || t.comment {
+			continue
+		}
+		switch t.text {
+		case "{":
+			depth++
+		case "}":
+			depth--
+			if depth == 0 {
+				p.pos++
+				return nil
+			}
+		}
+	}
+	return p.errf(open, "missing '}': the block opened on this line is not closed by the end of the file")
+}
+
+// skipElse passes over the "elsif ... { }" and "else { }" arms that belong
+// to an if just skipped, so they are part of its note.
+func (p *parser) skipElse() error {
+	for {
+		i := p.pos
+		for i < len(p.toks) && p.toks[i].comment {
+			i++
+		}
+		if i >= len(p.toks) || p.toks[i].quoted {
+			return nil
+		}
+		if w := strings.ToLower(p.toks[i].text); w != "else" && w != "elsif" {
+			return nil
+		}
+		p.pos = i
+		line := p.toks[i].line
+		ws, end, err := p.words()
+		if err != nil {
+			return err
+		}
+		if end != "{" {
+			return p.errf(line, "want '{' after %s", render(ws))
+		}
+		if err := p.skipBlock(line); err != nil {
+			return err
+		}
+	}
+}
+
+// include parses another file in the current scope, as dhcpd does.
+func (p *parser) include(ws []token, line int, opts *Options, annot map[string]string) error {
+	if len(ws) != 2 || !ws[1].quoted {
+		return p.errf(line, "want 'include \"FILE\";'")
+	}
+	if p.read == nil {
+		p.note(line, render(ws), "not followed inside a comment")
+		return nil
+	}
+	path := ws[1].text
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(filepath.Dir(p.file), path)
+	}
+	c := canonical(path)
+	for _, f := range p.chain {
+		if f == c {
+			return p.errf(line, "include %q: include cycle (%s includes itself through %s)", ws[1].text, path, strings.Join(p.chain, " -> "))
+		}
+	}
+	src, err := p.read(path)
+	if err != nil {
+		return p.errf(line, "include %q: %v", ws[1].text, err)
+	}
+	toks, err := lex(path, string(src))
+	if err == nil {
+		child := &parser{file: path, toks: toks, cfg: p.cfg, read: p.read, chain: append(p.chain[:len(p.chain):len(p.chain)], c)}
+		_, err = child.block(opts, 0, annot)
+	}
+	var pe *Error
+	if errors.As(err, &pe) && pe.File != p.file && !strings.Contains(pe.Msg, "(included from") {
+		pe.Msg += fmt.Sprintf(" (included from %s:%d)", p.file, line)
+	}
+	return err
+}
+
 func (p *parser) host(name string, line int, opts Options, annot map[string]string) error {
-	h := Host{Name: name, Line: line, Cluster: annot["cluster"], Profile: annot["profile"], Kind: annot["kind"]}
+	h := Host{Name: name, File: p.file, Line: line, Cluster: annot["cluster"], Profile: annot["profile"], Kind: annot["kind"], NFSRoot: annot["nfsroot"]}
+	skip := "" // why the whole host is not imported
 	for {
 		if p.pos >= len(p.toks) {
 			return p.errf(line, "host %s: missing '}'", name)
@@ -360,42 +700,101 @@ func (p *parser) host(name string, line int, opts Options, annot map[string]stri
 		if err != nil {
 			return err
 		}
-		if end == "{" {
-			return p.errf(sl, "host %s: unexpected block inside a host", name)
-		}
 		if len(ws) == 0 {
+			if end == "{" {
+				return p.errf(sl, "host %s: '{' without a declaration before it", name)
+			}
 			continue
+		}
+		if err := p.runOn(ws); err != nil {
+			return err
+		}
+		if end == "{" {
+			kw := strings.ToLower(ws[0].text)
+			if why := skippedBlocks[kw]; why != "" {
+				if err := p.skipBlock(sl); err != nil {
+					return err
+				}
+				if kw == "if" {
+					if err := p.skipElse(); err != nil {
+						return err
+					}
+				}
+				p.note(sl, fmt.Sprintf("host %s: %s { ... }", name, render(ws)), why)
+				continue
+			}
+			return p.errf(sl, "host %s: %s cannot be declared inside a host (missing '}' before it?)", name, render(ws))
 		}
 		switch strings.ToLower(ws[0].text) {
 		case "hardware":
-			if len(ws) != 3 || strings.ToLower(ws[1].text) != "ethernet" {
-				return p.errf(sl, "host %s: want 'hardware ethernet MAC;'", name)
+			if len(ws) != 3 {
+				return p.errf(sl, "host %s: want 'hardware TYPE ADDRESS;'", name)
+			}
+			if strings.ToLower(ws[1].text) != "ethernet" {
+				skip = fmt.Sprintf("hardware %s: node-switch reserves by Ethernet MAC only", ws[1].text)
+				continue
 			}
 			h.MAC = ws[2].text
 		case "fixed-address":
 			if len(ws) != 2 {
-				return p.errf(sl, "host %s: want one address after fixed-address (node-switch reserves one per node)", name)
+				skip = "several fixed addresses: node-switch reserves one address per node"
+				continue
 			}
-			ip, err := netip.ParseAddr(ws[1].text)
-			if err != nil || !ip.Is4() {
-				return p.errf(sl, "host %s: fixed-address %q is not an IPv4 address (host names are not resolved)", name, ws[1].text)
+			ip, name, err := addrOrName(ws[1])
+			if err != nil {
+				return p.errf(sl, "host %s: fixed-address %v", h.Name, err)
+			}
+			if name {
+				skip = fmt.Sprintf("fixed-address %s is a host name: node-switch does not resolve names; write the IPv4 address", ws[1].text)
+				continue
 			}
 			h.IP = ip
+		case "include":
+			if err := p.include(ws, sl, &opts, annot); err != nil {
+				return err
+			}
 		default:
 			if err := p.option(ws, sl, &opts); err != nil {
 				return err
 			}
 		}
 	}
-	if h.MAC == "" {
-		return p.errf(line, "host %s: no 'hardware ethernet'", name)
+	switch {
+	case skip != "":
+	case h.MAC == "":
+		skip = "no 'hardware ethernet': node-switch reserves by MAC"
+	case !h.IP.IsValid():
+		skip = "no fixed-address: node-switch serves reservations only, no dynamic pool"
 	}
-	if !h.IP.IsValid() {
-		return p.errf(line, "host %s: no fixed-address (node-switch has no pool; every node needs one)", name)
+	if skip != "" {
+		p.note(line, "host "+name, skip)
+		return nil
 	}
 	h.Filename = opts.Filename
 	p.cfg.Hosts = append(p.cfg.Hosts, h)
 	return nil
+}
+
+// addrOrName reads an address that dhcpd would also take as a host name.
+// A dotted number that is not an IPv4 address is an error, as in dhcpd.
+func addrOrName(t token) (a netip.Addr, name bool, err error) {
+	if a, err := netip.ParseAddr(t.text); err == nil && a.Is4() {
+		return a, false, nil
+	}
+	if strings.Trim(t.text, "0123456789.") == "" || t.quoted || !isName(t.text) {
+		return netip.Addr{}, false, fmt.Errorf("%q is not an IPv4 address", t.text)
+	}
+	return netip.Addr{}, true, nil
+}
+
+// isName says whether s is a DNS name as dhcpd accepts one.
+func isName(s string) bool {
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '-' && r != '.' && r != '_' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func parsePrefix(addr, mask string) (netip.Prefix, error) {
@@ -425,69 +824,77 @@ func maskBits(m netip.Addr) (int, bool) {
 	return bits, v == 0
 }
 
-func (p *parser) addrList(ws []token, line int, what string) ([]netip.Addr, error) {
-	var out []netip.Addr
+// addrList reads a comma-separated address list. A host name in it (legal
+// in dhcpd, resolved by dhcpd at startup) is returned as name: node-switch
+// does not resolve names, so the statement is noted instead of kept.
+func (p *parser) addrList(ws []token, line int, what string) (out []netip.Addr, name string, err error) {
 	for _, w := range ws {
-		if w.text == "," {
+		if w.text == "," && !w.quoted {
 			continue
 		}
-		a, err := netip.ParseAddr(w.text)
-		if err != nil || !a.Is4() {
-			return nil, p.errf(line, "%s: %q is not an IPv4 address", what, w.text)
+		a, isName, err := addrOrName(w)
+		if err != nil {
+			return nil, "", p.errf(line, "%s: %v", what, err)
+		}
+		if isName {
+			return nil, w.text, nil
 		}
 		out = append(out, a)
 	}
 	if len(out) == 0 {
-		return nil, p.errf(line, "%s: no address", what)
+		return nil, "", p.errf(line, "%s: no address", what)
 	}
-	return out, nil
+	return out, "", nil
 }
 
-// ignored statements are legal dhcpd.conf that node-switch has no use for;
-// they are reported as warnings rather than errors so a real site's file
-// imports.
-var ignored = map[string]bool{
-	"authoritative": true, "not": true, "ddns-update-style": true, "ddns-updates": true, "allow": true,
-	"deny": true, "ignore": true, "log-facility": true, "max-lease-time": true, "min-lease-time": true,
-	"use-host-decl-names": true, "get-lease-hostnames": true, "one-lease-per-client": true,
-	"ping-check": true, "server-name": true, "server-identifier": true, "local-address": true,
-	"always-broadcast": true, "update-static-leases": true,
-}
+// keptOptions are the options node-switch has a place for, in the words
+// the notes use.
+const keptOptions = "node-switch keeps only the options routers, domain-name-servers, domain-name and subnet-mask"
 
 func (p *parser) option(ws []token, line int, opts *Options) error {
 	kw := strings.ToLower(ws[0].text)
+	if strings.HasPrefix(kw, "ddns-") || kw == "update-static-leases" || kw == "update-optimization" || kw == "update-conflict-detection" {
+		kw = "ddns-"
+	}
 	args := ws[1:]
-	one := func(what string) (string, error) {
+	one := func() (token, error) {
 		if len(args) != 1 {
-			return "", p.errf(line, "%s: want one value", what)
+			return token{}, p.errf(line, "%s: want one value, got %s", kw, render(args))
 		}
-		return args[0].text, nil
+		return args[0], nil
+	}
+	unresolved := func(name string) {
+		p.note(line, render(ws), fmt.Sprintf("%s is a host name and node-switch does not resolve names: set the address with 'subnet set'", name))
 	}
 	switch kw {
 	case "filename":
-		v, err := one("filename")
+		v, err := one()
 		if err != nil {
 			return err
 		}
-		opts.Filename = v
+		opts.Filename = v.text
 	case "next-server":
-		v, err := one("next-server")
+		v, err := one()
 		if err != nil {
 			return err
 		}
-		a, err := netip.ParseAddr(v)
-		if err != nil || !a.Is4() {
-			return p.errf(line, "next-server %q is not an IPv4 address", v)
+		a, name, err := addrOrName(v)
+		if err != nil {
+			return p.errf(line, "next-server %v", err)
+		}
+		if name {
+			unresolved(v.text)
+			return nil
 		}
 		opts.NextServer = a
 	case "default-lease-time":
-		v, err := one("default-lease-time")
+		v, err := one()
 		if err != nil {
 			return err
 		}
-		n, err := strconv.Atoi(v)
+		n, err := strconv.Atoi(v.text)
 		if err != nil || n <= 0 {
-			return p.errf(line, "default-lease-time %q is not a positive number of seconds", v)
+			return p.errf(line, "default-lease-time %q is not a positive number of seconds", v.text)
 		}
 		opts.LeaseTime = time.Duration(n) * time.Second
 	case "option":
@@ -495,44 +902,68 @@ func (p *parser) option(ws []token, line int, opts *Options) error {
 			return p.errf(line, "option: want a name and a value")
 		}
 		name, vals := strings.ToLower(args[0].text), args[1:]
+		if name == "space" || strings.ToLower(vals[0].text) == "code" {
+			p.note(line, render(ws), "option definitions are not needed: node-switch sends only the options it keeps")
+			return nil
+		}
+		var (
+			as     []netip.Addr
+			host   string
+			err    error
+			target *[]netip.Addr
+		)
 		switch name {
 		case "routers":
-			as, err := p.addrList(vals, line, "option routers")
-			if err != nil {
-				return err
-			}
-			opts.Routers = as
+			target = &opts.Routers
 		case "domain-name-servers":
-			as, err := p.addrList(vals, line, "option domain-name-servers")
-			if err != nil {
-				return err
-			}
-			opts.DNS = as
-		case "domain-name":
-			if len(vals) != 1 {
-				return p.errf(line, "option domain-name: want one quoted name")
-			}
-			opts.Domain = vals[0].text
+			target = &opts.DNS
 		case "subnet-mask":
-			as, err := p.addrList(vals, line, "option subnet-mask")
+			as, host, err = p.addrList(vals, line, "option subnet-mask")
 			if err != nil {
 				return err
+			}
+			if host != "" || len(as) != 1 {
+				return p.errf(line, "option subnet-mask: want one IPv4 mask")
 			}
 			if _, ok := maskBits(as[0]); !ok {
 				return p.errf(line, "option subnet-mask %s is not contiguous", as[0])
 			}
 			opts.Mask = as[0]
-		default:
-			p.cfg.Warnings = append(p.cfg.Warnings, fmt.Sprintf("%s:%d: option %s ignored", p.file, line, name))
-		}
-	default:
-		if !ignored[kw] {
-			if !isWord(kw) {
-				return p.errf(line, "unexpected %q", ws[0].text)
+			return nil
+		case "domain-name":
+			if len(vals) != 1 {
+				return p.errf(line, "option domain-name: want one quoted name")
 			}
-			return p.errf(line, "unknown statement %q (missing ';' on the line before?)", ws[0].text)
+			opts.Domain = vals[0].text
+			return nil
+		default:
+			p.note(line, render(ws), keptOptions)
+			return nil
 		}
-		p.cfg.Warnings = append(p.cfg.Warnings, fmt.Sprintf("%s:%d: %s ignored", p.file, line, kw))
+		as, host, err = p.addrList(vals, line, "option "+name)
+		if err != nil {
+			return err
+		}
+		if host != "" {
+			unresolved(host)
+			return nil
+		}
+		*target = as
+	case "ddns-":
+		p.note(line, render(ws), "node-switch does no dynamic DNS updates")
+	default:
+		why, ok := skippedStatements[kw]
+		switch {
+		case ok:
+		case !isWord(kw):
+			return p.errf(line, "unexpected %q at the start of a statement", ws[0].text)
+		default:
+			// dhcpd has well over a hundred server parameters; one this
+			// list does not know is still no reason to refuse a file dhcpd
+			// accepts.
+			why = "not used by node-switch"
+		}
+		p.note(line, render(ws), why)
 	}
 	return nil
 }

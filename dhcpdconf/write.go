@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ type ExportCluster struct {
 	Name     string
 	Profile  string
 	Kind     nodes.ProfileKind
+	NFSRoot  string // the catalog entry of an nfsroot profile
 	Filename string // the BIOS boot file of its profile
 	Nodes    []nodes.Node
 }
@@ -23,11 +25,20 @@ type ExportCluster struct {
 // Write renders the inventory in the source system's shape: one group per
 // cluster with its boot file, a host per node, masked nodes commented out.
 // Annotations in comments ("# node-switch cluster=...") make an import of
-// the output lossless; ISC dhcpd ignores them.
-func Write(out io.Writer, header []string, subnets []nodes.Subnet, clusters []ExportCluster) error {
+// an import of the output give the same output again; ISC dhcpd ignores
+// them. NFS root catalog entries have no dhcpd statement, so they are
+// annotations only.
+func Write(out io.Writer, header []string, nfsroots []nodes.NFSRoot, subnets []nodes.Subnet, clusters []ExportCluster) error {
 	w := bufio.NewWriter(out)
 	for _, h := range header {
 		fmt.Fprintf(w, "# %s\n", h)
+	}
+	if len(nfsroots) > 0 {
+		fmt.Fprintln(w)
+	}
+	for _, r := range nfsroots {
+		fmt.Fprintf(w, "# node-switch-nfsroot%s\n", fields("name", r.Name, "server", r.Server, "export", r.Export, "kernel", r.Kernel,
+			"initrd", r.Initrd, "kernel-version", r.KernelVersion, "options", r.Options))
 	}
 	for _, s := range subnets {
 		mask := netip.AddrFrom4(maskOf(s.Prefix.Bits()))
@@ -50,7 +61,7 @@ func Write(out io.Writer, header []string, subnets []nodes.Subnet, clusters []Ex
 		fmt.Fprintln(w, "}")
 	}
 	for _, c := range clusters {
-		fmt.Fprintf(w, "\ngroup {\n# node-switch cluster=%s profile=%s kind=%s\n", c.Name, c.Profile, c.Kind)
+		fmt.Fprintf(w, "\ngroup {\n# node-switch%s\n", fields("cluster", c.Name, "profile", c.Profile, "kind", string(c.Kind), "nfsroot", c.NFSRoot))
 		if c.Filename != "" {
 			fmt.Fprintf(w, "filename %q;\n", c.Filename)
 		}
@@ -69,6 +80,23 @@ func Write(out io.Writer, header []string, subnets []nodes.Subnet, clusters []Ex
 		fmt.Fprintln(w, "}")
 	}
 	return w.Flush()
+}
+
+// fields writes annotation words " k=v", quoting a value only where a
+// space or quote would split it, and leaving out empty values.
+func fields(kv ...string) string {
+	var b strings.Builder
+	for i := 0; i+1 < len(kv); i += 2 {
+		v := kv[i+1]
+		if v == "" {
+			continue
+		}
+		if strings.ContainsAny(v, " \t\"\\") {
+			v = strconv.Quote(v)
+		}
+		fmt.Fprintf(&b, " %s=%s", kv[i], v)
+	}
+	return b.String()
 }
 
 func maskOf(bits int) [4]byte {

@@ -160,6 +160,9 @@ func (s *Store) RemoveSubnet(ctx context.Context, actor Actor, prefix netip.Pref
 
 // Inventory is a whole set of records to import at once.
 type Inventory struct {
+	// NFSRoots are catalog entries the profiles need; they start unchecked,
+	// as with 'nfsroot add'.
+	NFSRoots []NFSRoot
 	Subnets  []Subnet
 	Profiles []Profile
 	Clusters []Cluster
@@ -180,6 +183,18 @@ func (s *Store) Import(ctx context.Context, actor Actor, inv Inventory, reason s
 			Result: fmt.Sprintf("%d subnets, %d profiles, %d clusters, %d nodes", len(inv.Subnets), len(inv.Profiles), len(inv.Clusters), len(inv.Nodes))})
 		if err != nil {
 			return err
+		}
+		for _, r := range inv.NFSRoots {
+			if err := ValidateNFSRoot(r); err != nil {
+				return fmt.Errorf("NFS root %s: %w", r.Name, err)
+			}
+			if _, err := getNFSRoot(ctx, tx, r.Name); err == nil {
+				return fmt.Errorf("NFS root %s already exists", r.Name)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO nfsroots (name, server, export, kernel, initrd, kernel_version, options) VALUES (?,?,?,?,?,?,?)`,
+				r.Name, r.Server, r.Export, r.Kernel, r.Initrd, r.KernelVersion, r.Options); err != nil {
+				return fmt.Errorf("NFS root %s: %w", r.Name, err)
+			}
 		}
 		for _, sn := range inv.Subnets {
 			if err := writeSubnet(ctx, tx, sn); err != nil {

@@ -22,9 +22,33 @@ func init() {
 				Name:      "dhcpd",
 				Usage:     "import an ISC dhcpd.conf: each group a cluster, each host a node, commented-out hosts masked",
 				ArgsUsage: "FILE",
+				Description: `Reads FILE and every file it includes (a relative include is looked up next to
+the file that includes it; dhcpd itself opens it relative to its working
+directory, so write absolute paths for dhcpd). Imported: hosts with
+'hardware ethernet' and one IPv4 'fixed-address' (inside groups, subnets and
+shared-networks alike; commented out: masked), each group's or host's
+filename (one cluster per boot file directory), and per subnet the options
+routers, domain-name-servers, domain-name, next-server and
+default-lease-time. Every other statement (range, pool, class, subclass, if,
+on commit, failover peer, key, zone, other options, server settings ...) is
+skipped and listed, with its file:line and why, in the output; --dry-run
+lists the same and changes nothing. Malformed text (unbalanced braces, a
+missing ';', a bad address or MAC) is an error naming file:line, and nothing
+is imported.
+
+Of an 'export dhcpd', import restores: subnets with the options above, NFS
+root catalog entries (unchecked: run 'nfsroot check'), each cluster with its
+profile's name, kind, NFS root and BIOS boot file, and each node's name, MAC,
+IP, cluster and mask reason. It does not restore what dhcpd.conf has no place
+for: profiles' kernel, initrd, append, UEFI/ARM64/iPXE boot files, local boot
+methods and templates (kind template: pass --kind CLUSTER=linux), profiles
+no cluster uses, descriptions, extra subnet options, last-seen data, NFS
+root check results and the logbook. So export, import, export gives the same
+dhcpd.conf text, not the same inventory.`,
 				Flags: []cli.Flag{
-					&cli.StringSliceFlag{Name: "name-map", Usage: "DIR=CLUSTER: name the cluster of boot files in DIR (e.g. um64_win=windows)"},
-					&cli.StringSliceFlag{Name: "kind", Usage: "CLUSTER=KIND: profile kind of a cluster (linux, localdisk, ...)"},
+					&cli.StringSliceFlag{Name: "name-map", Usage: "DIR=CLUSTER: name the cluster of boot files in DIR (e.g. um64_win=windows); a DIR no boot file is in is an error"},
+					&cli.StringSliceFlag{Name: "kind", Usage: "CLUSTER=KIND: profile kind of a cluster (linux, localdisk, ...), over the file's own; an unknown CLUSTER is an error"},
+					&cli.BoolFlag{Name: "dry-run", Usage: "read and convert FILE, print what would be imported and every note; changes nothing (conflicts with records already in the inventory show only in a real import)"},
 					reasonFlag,
 				},
 				Action: creatingStore(importDhcpd),
@@ -62,10 +86,6 @@ func importDhcpd(c *cli.Context, st *nodes.Store) error {
 	if err != nil {
 		return err
 	}
-	src, err := os.ReadFile(file)
-	if err != nil {
-		return fmt.Errorf("import %s: %w", file, err)
-	}
 	o := dhcpdconf.ImportOptions{KindMap: map[string]nodes.ProfileKind{}}
 	if o.NameMap, err = pairs(c, "name-map"); err != nil {
 		return err
@@ -81,13 +101,32 @@ func importDhcpd(c *cli.Context, st *nodes.Store) error {
 		}
 		o.KindMap[k] = kind
 	}
-	cfg, err := dhcpdconf.Parse(file, string(src))
+	cfg, err := dhcpdconf.ParseFile(file)
 	if err != nil {
 		return fmt.Errorf("import: %w (nothing imported)", err)
 	}
 	inv, notes, err := dhcpdconf.ToInventory(file, cfg, o)
 	if err != nil {
 		return fmt.Errorf("import: %w (nothing imported)", err)
+	}
+	masked := 0
+	for _, n := range inv.Nodes {
+		if n.Masked {
+			masked++
+		}
+	}
+	w := c.App.Writer
+	for _, n := range cfg.Skipped {
+		fmt.Fprintln(w, "skipped", n)
+	}
+	for _, n := range notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+	what := fmt.Sprintf("%d nodes (%d masked) in %d clusters, %d subnets, %d NFS roots from %s",
+		len(inv.Nodes), masked, len(inv.Clusters), len(inv.Subnets), len(inv.NFSRoots), file)
+	if c.Bool("dry-run") {
+		fmt.Fprintf(w, "would import %s; %d statements skipped (dry run: nothing changed)\n", what, len(cfg.Skipped))
+		return nil
 	}
 	reason := c.String("reason")
 	if reason == "" {
@@ -97,20 +136,7 @@ func importDhcpd(c *cli.Context, st *nodes.Store) error {
 	if err != nil {
 		return fmt.Errorf("%w (nothing imported)", err)
 	}
-	for _, w := range cfg.Warnings {
-		fmt.Fprintln(c.App.ErrWriter, "note:", w)
-	}
-	for _, n := range notes {
-		fmt.Fprintln(c.App.ErrWriter, "note:", n)
-	}
-	masked := 0
-	for _, n := range inv.Nodes {
-		if n.Masked {
-			masked++
-		}
-	}
-	fmt.Fprintf(c.App.Writer, "imported %d nodes (%d masked) in %d clusters, %d subnets from %s (logbook #%d)\n",
-		len(inv.Nodes), masked, len(inv.Clusters), len(inv.Subnets), file, id)
+	fmt.Fprintf(w, "imported %s; %d statements skipped (logbook #%d)\n", what, len(cfg.Skipped), id)
 	return nil
 }
 
@@ -134,9 +160,13 @@ func exportDhcpd(c *cli.Context, st *nodes.Store) error {
 			return err
 		}
 		file, _ := bootprofiles.BootFile(p, nodes.BootBIOS, false)
-		groups = append(groups, dhcpdconf.ExportCluster{Name: cl.Name, Profile: p.Name, Kind: p.Kind, Filename: file, Nodes: byCluster[cl.Name]})
+		groups = append(groups, dhcpdconf.ExportCluster{Name: cl.Name, Profile: p.Name, Kind: p.Kind, NFSRoot: p.NFSRoot, Filename: file, Nodes: byCluster[cl.Name]})
 	}
 	sns, err := st.Subnets(c.Context)
+	if err != nil {
+		return err
+	}
+	roots, err := st.NFSRoots(c.Context)
 	if err != nil {
 		return err
 	}
@@ -154,5 +184,5 @@ func exportDhcpd(c *cli.Context, st *nodes.Store) error {
 		defer fh.Close()
 		out = fh
 	}
-	return dhcpdconf.Write(out, header, sns, groups)
+	return dhcpdconf.Write(out, header, roots, sns, groups)
 }

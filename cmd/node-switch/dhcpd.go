@@ -48,6 +48,7 @@ dhcpd.conf text, not the same inventory.`,
 				Flags: []cli.Flag{
 					&cli.StringSliceFlag{Name: "name-map", Usage: "DIR=CLUSTER: name the cluster of boot files in DIR (e.g. um64_win=windows); a DIR no boot file is in is an error"},
 					&cli.StringSliceFlag{Name: "kind", Usage: "CLUSTER=KIND: profile kind of a cluster (linux, localdisk, ...), over the file's own; an unknown CLUSTER is an error"},
+					&cli.BoolFlag{Name: "force", Usage: "import nodes into clusters whose NFS root has not passed its check (an imported root never has: check it next with 'node-switch nfsroot check')"},
 					&cli.BoolFlag{Name: "dry-run", Usage: "read and convert FILE, print what would be imported and every note; changes nothing (conflicts with records already in the inventory show only in a real import)"},
 					reasonFlag,
 				},
@@ -132,7 +133,7 @@ func importDhcpd(c *cli.Context, st *nodes.Store) error {
 	if reason == "" {
 		reason = "import " + file
 	}
-	id, err := st.Import(c.Context, actorOf(c), inv, reason)
+	id, err := st.WithForce(c.Bool("force")).Import(c.Context, actorOf(c), inv, reason)
 	if err != nil {
 		return fmt.Errorf("%w (nothing imported)", err)
 	}

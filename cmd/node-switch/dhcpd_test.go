@@ -78,8 +78,8 @@ func TestExportImportNFSRoot(t *testing.T) {
 		"--kernel", "lab/vmlinuz-6.1.0-18-amd64", "--initrd", "lab/initrd img", "--kernel-version", "6.1.0-18-amd64")
 	mustRun(t, db, "profile", "add", "diskless", "--kind", "nfsroot", "--nfsroot", "lab")
 	mustRun(t, db, "cluster", "add", "lab", "--profile", "diskless")
-	mustRun(t, db, "node", "add", "n1", "--mac", "00:11:22:33:44:55", "--ip", "10.20.0.11", "--cluster", "lab")
-	mustRun(t, db, "node", "add", "n2", "--mac", "00:11:22:33:44:56", "--ip", "10.20.0.12", "--cluster", "lab")
+	mustRun(t, db, "node", "add", "n1", "--mac", "00:11:22:33:44:55", "--ip", "10.20.0.11", "--cluster", "lab", "--force")
+	mustRun(t, db, "node", "add", "n2", "--mac", "00:11:22:33:44:56", "--ip", "10.20.0.12", "--cluster", "lab", "--force")
 	mustRun(t, db, "mask", "n2", "--reason", "fan")
 	first := filepath.Join(dir, "first.conf")
 	mustRun(t, db, "export", "dhcpd", "-o", first)
@@ -89,7 +89,7 @@ func TestExportImportNFSRoot(t *testing.T) {
 		}
 	}
 	db2 := filepath.Join(dir, "b.db")
-	mustRun(t, db2, "import", "dhcpd", first)
+	mustRun(t, db2, "import", "dhcpd", first, "--force")
 	again := headerRE.ReplaceAllString(mustRun(t, db2, "export", "dhcpd"), "")
 	src, err := os.ReadFile(first)
 	if err != nil {

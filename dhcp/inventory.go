@@ -44,51 +44,60 @@ func (s StoreInventory) Lookup(ctx context.Context, mac string) (Record, error) 
 // taken.
 //
 // Every lookup first asks whether anything at all was committed since the
-// last look, from SQLite's shared WAL index (nodes.Commits: a few memory
-// loads, no query). Only when something was, and at least once a second
-// whatever the WAL index says, does it confirm with SQLite's PRAGMA
-// data_version on a connection of our own, which changes when any other
-// connection (a CLI process, the SSH front door, our own sightings flush)
-// commits; it reads no table. When that has changed, the newest logbook id
-// tells a change that matters from one that does not: every inventory
-// operation appends its logbook entry in the same transaction (nodes'
-// rule), while the sightings flush (last-seen time, firmware) appends none
-// and would otherwise force a reload of every node every few seconds under
-// a boot storm. A change outside node-switch (a hand-made sqlite3 UPDATE)
-// has no logbook entry either; it is picked up when the copy is older than
-// maxQuietAge.
+// copy was last confirmed, from SQLite's shared WAL index (nodes.Commits: a
+// few memory loads, no query, no lock). Only when something was, and at
+// least once a second whatever the WAL index says, does it read the
+// inventory's generation (nodes.GenerationQuery, one row) on a connection of
+// its own; SQLite's triggers bump the generation for every change to what a
+// boot answer is made of, whoever commits it (a CLI process, the SSH front
+// door, a hand-run sqlite3), and for nothing else: logbook entries (every SSH
+// command, hook output, reboot result) and our own sightings flush commit
+// without moving it. Only a new generation rereads the copy.
 //
-// Because a check that started after the request arrived is part of every
-// lookup, a move committed before a request arrives is always in the answer
-// to that request. Lookups waiting on the same check share it.
+// The copy, the WAL-index stamp and the generation it was confirmed at form
+// one immutable view, swapped atomically: a lookup that finds the WAL index
+// where the view saw it answers from the view and never waits, even while
+// another lookup rereads the inventory.
+//
+// A lookup that finds the WAL index moved has seen a commit that its answer
+// must reflect (a move committed before a request arrives is always in the
+// answer to that request). It waits for the one check-or-reload at a time
+// (mu) and then reads the WAL index again: if the view published meanwhile
+// saw it in that state, no commit came between, and the lookup answers from
+// it without a query; otherwise it checks, and reloads if need be, itself.
+// So lookups that saw the same commit share one reload, and none can answer
+// from a check that began before the commit it saw. A periodic confirmation
+// with no commit in sight is done by whichever lookup gets mu first; the
+// others keep answering meanwhile.
 type CachedInventory struct {
 	store *nodes.Store
 	db    *sql.DB
 
-	started atomic.Uint64 // checks begun; a lookup needs one begun after it
+	view atomic.Pointer[view] // nil until the first load, and after Close
 
-	mu           sync.Mutex // serializes checks and reloads on conn
+	mu           sync.Mutex // one check or reload at a time; guards the fields below
 	conn         *sql.Conn
-	versionStmt  *sql.Stmt // PRAGMA data_version, prepared once: the per-lookup cost
-	lastEv       *sql.Stmt
-	checked      uint64         // number of the last completed check
-	commits      *nodes.Commits // nil: confirm with SQLite on every lookup
-	stamp        nodes.Stamp    // WAL index when data_version was last read
-	confirmedAt  time.Time      // when data_version was last read
-	confirmEvery time.Duration
-	version      int64 // data_version at that check
-	event        int64 // newest logbook id in the copy
-	loadedAt     time.Time
-	valid        bool
-	snap         map[string]Record
-	reloads      int
-	confirms     int   // data_version reads
+	genStmt      *sql.Stmt      // the generation, prepared once: the per-commit cost
+	commits      *nodes.Commits // nil: ask SQLite on every lookup
+	retired      []*nodes.Commits
 	watchErr     error // why commits is nil
+	confirmEvery time.Duration
+
+	reloads  atomic.Uint64
+	confirms atomic.Uint64 // generation reads
 }
 
-// maxQuietAge bounds how long a copy is kept across commits that added no
-// logbook entry.
-const maxQuietAge = 30 * time.Second
+// view is what lookups answer from; it is never changed once published.
+type view struct {
+	recs     map[string]Record
+	complete bool           // every node's cluster and profile were found
+	commits  *nodes.Commits // the WAL index stamp was read from; nil: none
+	stamp    nodes.Stamp
+	gen      int64 // generation recs reflect (at least)
+	// confirmedAt is when gen was read, after stamp was: recs reflect every
+	// commit made before the WAL index last read stamp.
+	confirmedAt time.Time
+}
 
 // confirmEvery bounds how long the WAL index alone is trusted: should it
 // ever miss a commit, the answer is at most this late.
@@ -96,8 +105,9 @@ const confirmEvery = time.Second
 
 // NewCachedInventory opens its own connection to the store's file.
 func NewCachedInventory(ctx context.Context, st *nodes.Store) (*CachedInventory, error) {
-	// A plain connection to the same file: data_version is per connection
-	// and must be asked on the same one each time.
+	// A connection held for as long as the cache lives keeps the WAL index
+	// (-shm) in place for nodes.Commits, and keeps the generation reads
+	// off the store's pool.
 	db, err := sql.Open("sqlite3", "file:"+url.PathEscape(st.Path())+"?_busy_timeout=30000")
 	if err != nil {
 		return nil, fmt.Errorf("inventory cache: open %s: %w", st.Path(), err)
@@ -109,10 +119,7 @@ func NewCachedInventory(ctx context.Context, st *nodes.Store) (*CachedInventory,
 		return nil, fmt.Errorf("inventory cache: connect to %s: %w", st.Path(), err)
 	}
 	c := &CachedInventory{store: st, db: db, conn: conn, confirmEvery: confirmEvery}
-	if c.versionStmt, err = conn.PrepareContext(ctx, "PRAGMA data_version"); err == nil {
-		c.lastEv, err = conn.PrepareContext(ctx, "SELECT coalesce(max(id), 0) FROM events")
-	}
-	if err != nil {
+	if c.genStmt, err = conn.PrepareContext(ctx, nodes.GenerationQuery); err != nil {
 		conn.Close()
 		db.Close()
 		return nil, fmt.Errorf("inventory cache: %s: %w", st.Path(), err)
@@ -122,16 +129,19 @@ func NewCachedInventory(ctx context.Context, st *nodes.Store) (*CachedInventory,
 }
 
 // watch (re)maps the WAL index. Without one the cache still works, with a
-// query per lookup; FastCheck tells which.
+// query per lookup; FastCheck tells which. The caller holds mu (or is
+// NewCachedInventory).
 func (c *CachedInventory) watch() {
 	if c.commits != nil {
-		c.commits.Close()
+		// A lookup may still be reading the old mapping through its view;
+		// it is unmapped on Close.
+		c.retired = append(c.retired, c.commits)
 		c.commits = nil
 	}
-	// Our own connection keeps the -shm file in place; reading through it
-	// once makes sure SQLite has created it.
-	var v int64
-	if err := c.versionStmt.QueryRowContext(context.Background()).Scan(&v); err != nil {
+	// Reading through our own connection once makes sure SQLite has
+	// created the -shm file.
+	var g int64
+	if err := c.genStmt.QueryRowContext(context.Background()).Scan(&g); err != nil {
 		c.watchErr = err
 		return
 	}
@@ -146,26 +156,33 @@ func (c *CachedInventory) FastCheck() error {
 	return c.watchErr
 }
 
-// Close releases the cache's connection.
+// Reloads is how many times the copy was reread from the inventory.
+func (c *CachedInventory) Reloads() uint64 { return c.reloads.Load() }
+
+// Close releases the cache's connection. Lookups must have returned: the
+// WAL-index mapping they read without a lock goes away.
 func (c *CachedInventory) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.commits != nil {
-		c.commits.Close()
+	c.view.Store(nil)
+	for _, w := range append(c.retired, c.commits) {
+		if w != nil {
+			w.Close()
+		}
 	}
-	c.versionStmt.Close()
-	c.lastEv.Close()
+	c.commits, c.retired = nil, nil
+	c.genStmt.Close()
 	c.conn.Close()
 	return c.db.Close()
 }
 
 // Lookup implements Inventory.
 func (c *CachedInventory) Lookup(ctx context.Context, mac string) (Record, error) {
-	snap, err := c.current(ctx)
+	v, err := c.current(ctx)
 	if err != nil {
 		return Record{}, err
 	}
-	r, ok := snap[mac]
+	r, ok := v.recs[mac]
 	if !ok {
 		return Record{}, fmt.Errorf("mac %s: %w", mac, nodes.ErrNotFound)
 	}
@@ -175,65 +192,70 @@ func (c *CachedInventory) Lookup(ctx context.Context, mac string) (Record, error
 	return r, nil
 }
 
-func (c *CachedInventory) current(ctx context.Context) (map[string]Record, error) {
-	need := c.started.Load() + 1
-	c.mu.Lock()
+func (c *CachedInventory) current(ctx context.Context) (*view, error) {
+	if v := c.view.Load(); v != nil && v.complete && v.commits != nil && v.commits.Stamp() == v.stamp {
+		// Nothing committed anywhere since the view was confirmed.
+		if time.Since(v.confirmedAt) < c.confirmEvery {
+			return v, nil
+		}
+		if !c.mu.TryLock() {
+			// Another lookup is checking or reloading; v is as good as
+			// anything it can find for this request.
+			return v, nil
+		}
+	} else {
+		// A commit this answer must reflect, or no usable view: wait
+		// for our turn to check.
+		c.mu.Lock()
+	}
 	defer c.mu.Unlock()
-	if c.valid && c.checked >= need {
-		// A check that began after this lookup did has just completed.
-		return c.snap, nil
-	}
-	n := c.started.Add(1)
-	if c.valid && c.commits != nil && time.Since(c.confirmedAt) < c.confirmEvery && c.commits.Stamp() == c.stamp {
-		// Nothing committed anywhere since data_version was read.
-		c.checked = n
-		return c.snap, nil
-	}
-	// The stamp is read before data_version, so a commit landing between
-	// the two changes the stamp again and is looked at next time.
+	return c.check(ctx)
+}
+
+// check confirms the view, or reloads it; the caller holds mu.
+func (c *CachedInventory) check(ctx context.Context) (*view, error) {
 	if c.commits != nil && c.commits.Stale() {
 		c.watch()
 	}
+	old := c.view.Load()
+	var stamp nodes.Stamp
 	if c.commits != nil {
-		c.stamp = c.commits.Stamp()
+		// Read after the caller's lookup began, so a view that saw the
+		// same stamp saw every commit the caller may have seen.
+		stamp = c.commits.Stamp()
+		if old != nil && old.complete && old.commits == c.commits && old.stamp == stamp && time.Since(old.confirmedAt) < c.confirmEvery {
+			return old, nil
+		}
 	}
-	c.confirmedAt = time.Now()
-	c.confirms++
+	// The stamp is read before the generation, so a commit landing between
+	// the two moves the WAL index again and is looked at next time.
+	c.confirms.Add(1)
 	// Without a cancel channel go-sqlite3 starts no watcher goroutine per
-	// query; the check is too short to need cancelling (the profile showed
+	// query; the read is too short to need cancelling (the profile showed
 	// the goroutine churn).
-	qctx := context.WithoutCancel(ctx)
-	var v int64
-	if err := c.versionStmt.QueryRowContext(qctx).Scan(&v); err != nil {
-		c.valid = false
+	var gen int64
+	if err := c.genStmt.QueryRowContext(context.WithoutCancel(ctx)).Scan(&gen); err != nil {
 		return nil, fmt.Errorf("inventory %s: check for changes: %w", c.store.Path(), err)
 	}
-	if c.valid && v == c.version {
-		c.checked = n
-		return c.snap, nil
+	if old != nil && old.complete && gen == old.gen {
+		// Only the logbook, sightings, or nothing DHCP serves changed.
+		v := &view{recs: old.recs, complete: true, commits: c.commits, stamp: stamp, gen: gen, confirmedAt: time.Now()}
+		c.view.Store(v)
+		return v, nil
 	}
-	var ev int64
-	if err := c.lastEv.QueryRowContext(qctx).Scan(&ev); err != nil {
-		c.valid = false
-		return nil, fmt.Errorf("inventory %s: read the logbook: %w", c.store.Path(), err)
-	}
-	if c.valid && ev == c.event && time.Since(c.loadedAt) < maxQuietAge {
-		// Only sightings (or nothing DHCP serves) changed.
-		c.version, c.checked = v, n
-		return c.snap, nil
-	}
-	snap, complete, err := loadSnapshot(ctx, c.store)
+	// The copy is read in several queries, after the generation: a commit
+	// landing meanwhile may be half in it (a node pointing at a cluster the
+	// copy missed). It then reflects more than gen says and is reread when
+	// the WAL index shows that commit; an incomplete copy serves this
+	// request but is reread by the next one.
+	recs, complete, err := loadSnapshot(ctx, c.store)
 	if err != nil {
-		c.valid = false
 		return nil, fmt.Errorf("inventory %s: reload: %w", c.store.Path(), err)
 	}
-	// The snapshot is read in several queries; a commit landing between
-	// them can leave a node pointing at a cluster the snapshot missed.
-	// Such a snapshot serves this request but is reread next time.
-	c.snap, c.version, c.event, c.checked, c.valid = snap, v, ev, n, complete
-	c.loadedAt = time.Now()
-	c.reloads++
-	return snap, nil
+	c.reloads.Add(1)
+	v := &view{recs: recs, complete: complete, commits: c.commits, stamp: stamp, gen: gen, confirmedAt: time.Now()}
+	c.view.Store(v)
+	return v, nil
 }
 
 func loadSnapshot(ctx context.Context, st *nodes.Store) (map[string]Record, bool, error) {

@@ -318,12 +318,14 @@ func (s *Server) handle(ctx context.Context, l *link, from netip.AddrPort, data 
 // sighted notes that a node asked; the write happens in flush.
 func (s *Server) sighted(n nodes.Node, fw Firmware) {
 	label := fw.Label()
+	s.seenMu.Lock()
 	if label == "" {
 		// An OS's DHCP client says nothing about firmware; keep what the
-		// firmware said last time instead of erasing it.
-		label = n.Firmware
+		// firmware said, still pending here or already stored (RecordSeen
+		// leaves it alone). n.Firmware is no guide: the cached inventory is
+		// not reread for sightings.
+		label = s.seen[n.MAC].Firmware
 	}
-	s.seenMu.Lock()
 	s.seen[n.MAC] = nodes.Seen{MAC: n.MAC, Time: time.Now(), Firmware: label}
 	s.seenMu.Unlock()
 }

@@ -1,6 +1,7 @@
 package nodes
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -24,8 +25,9 @@ import (
 // mxFrame and the salts move with every frame appended or checkpoint reset.
 // The header is a documented file format, shared with other SQLite
 // versions, so it is stable; still, callers must treat a Stamp as a hint
-// to skip work, never as the data, and confirm with SQLite now and then
-// (see dhcp.CachedInventory).
+// to skip work, never as the data: when it moves they ask SQLite whether
+// the change matters (GenerationQuery), and they confirm now and then
+// anyway (see dhcp.CachedInventory).
 //
 // The -shm file lives as long as one connection has the database open;
 // whoever holds a Commits must also hold a connection (SQLite deletes the
@@ -52,6 +54,23 @@ const walIndexVersion = 3007000
 
 // errNotWAL means the inventory has no WAL index to watch.
 var errNotWAL = errors.New("no WAL index (the inventory is not in WAL mode or no connection has it open)")
+
+// GenerationQuery reads the inventory's generation: a number that changes
+// with every commit that changes what a DHCP, TFTP or HTTP answer is made
+// of, from node-switch or from a hand-run sqlite3, and with no other (the
+// triggers of migration 2 keep it). A reader that cached those tables
+// compares it, prepared on a connection of its own, after its Commits
+// Stamp moved.
+const GenerationQuery = "SELECT n FROM generation"
+
+// Generation reads the generation (see GenerationQuery).
+func (s *Store) Generation(ctx context.Context) (int64, error) {
+	var g int64
+	if err := s.db.QueryRowContext(ctx, GenerationQuery).Scan(&g); err != nil {
+		return 0, fmt.Errorf("inventory %s: read generation: %w", s.path, err)
+	}
+	return g, nil
+}
 
 // WatchCommits maps the inventory's WAL index read-only. The store must
 // have been used at least once (Open does), so that SQLite created it.

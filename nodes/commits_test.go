@@ -3,10 +3,13 @@ package nodes_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/node-switch/node-switch/nodes"
 	"github.com/node-switch/node-switch/nodes/nodestest"
@@ -143,5 +146,122 @@ func TestCommitsStaleWhenTheIndexIsReplaced(t *testing.T) {
 	defer w2.Close()
 	if w2.Stale() {
 		t.Error("a fresh watch is Stale")
+	}
+}
+
+// TestGenerationMovesOnlyForBootAnswers walks through every kind of write,
+// through node-switch, by hand over a plain connection and through the
+// sqlite3 shell: exactly those that change what a DHCP, TFTP or HTTP answer
+// is made of move the generation.
+func TestGenerationMovesOnlyForBootAnswers(t *testing.T) {
+	ctx := context.Background()
+	st := nodestest.Open(t)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(st.AddProfile(ctx, nodestest.Actor, nodes.Profile{Name: "linux", Kind: nodes.KindLinux,
+		BootFiles: map[string]string{nodes.BootBIOS: "lx/pxelinux.0"}}))
+	must(st.AddProfile(ctx, nodestest.Actor, nodes.Profile{Name: "windows", Kind: nodes.KindLocalDisk}))
+	must(st.AddCluster(ctx, nodestest.Actor, nodes.Cluster{Name: "linux", Profile: "linux"}))
+	must(st.AddCluster(ctx, nodestest.Actor, nodes.Cluster{Name: "windows", Profile: "windows"}))
+	for i, name := range []string{"a1", "a2"} {
+		_, err := st.AddNode(ctx, nodestest.Actor, nodes.Node{Name: name, MAC: fmt.Sprintf("02:00:00:00:00:%02x", i+1),
+			IP: netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}), Cluster: "linux"}, "")
+		must(err)
+	}
+	must(st.AddNFSRoot(ctx, nodestest.Actor, nodes.NFSRoot{Name: "lab", Server: "10.0.0.250", Export: "/srv/lab",
+		Kernel: "lab/vmlinuz", Initrd: "lab/initrd.img"}))
+
+	raw, err := sql.Open("sqlite3", "file:"+st.Path()+"?_busy_timeout=30000")
+	must(err)
+	defer raw.Close()
+	hand := func(q string) func() error {
+		return func() error { _, err := raw.Exec(q); return err }
+	}
+	shell := func(q string) func() error {
+		return func() error {
+			bin, err := exec.LookPath("sqlite3")
+			if err != nil {
+				t.Skip("sqlite3 shell not installed (Debian package sqlite3)")
+			}
+			if out, err := exec.Command(bin, "-cmd", ".timeout 30000", st.Path(), q).CombinedOutput(); err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			return nil
+		}
+	}
+
+	steps := []struct {
+		name  string
+		do    func() error
+		moves bool
+	}{
+		{"a logbook entry", func() error {
+			_, err := st.Record(ctx, nodestest.Actor, nodes.Event{Action: "note", Nodes: []string{"a1"}})
+			return err
+		}, false},
+		{"a sightings flush", func() error {
+			return st.RecordSeen(ctx, []nodes.Seen{{MAC: "02:00:00:00:00:01", Time: time.Unix(1e9, 0), Firmware: "uefi"}})
+		}, false},
+		{"an NFS-root check result", func() error { return st.RecordNFSRootCheck(ctx, nodestest.Actor, "lab", true, "ok") }, false},
+		{"an SSH key", func() error {
+			_, err := st.AddSSHKey(ctx, nodestest.Actor, nodes.SSHKey{Fingerprint: "SHA256:x", PublicKey: "ssh-ed25519 AAAA", Role: nodes.RoleRead})
+			return err
+		}, false},
+		{"a logbook entry by hand", hand(`INSERT INTO events (time, actor, channel, action) VALUES (0, 'me', 'cli', 'note')`), false},
+		{"last seen and firmware by hand", hand(`UPDATE nodes SET last_seen = 5, firmware = 'bios'`), false},
+		{"a rolled-back move by hand", func() error {
+			tx, err := raw.Begin()
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(`UPDATE nodes SET cluster = 'windows'`); err != nil {
+				return err
+			}
+			return tx.Rollback()
+		}, false},
+		{"a move", func() error {
+			_, err := st.Move(ctx, nodestest.Actor, nodes.MoveRequest{Range: "a1", To: "windows"})
+			return err
+		}, true},
+		{"a mask", func() error { _, err := st.Mask(ctx, nodestest.Actor, "a2", "reinstall"); return err }, true},
+		{"a profile change", func() error {
+			_, err := st.UpdateProfile(ctx, nodestest.Actor, "linux", "", func(p *nodes.Profile) error { p.Append = "quiet"; return nil })
+			return err
+		}, true},
+		{"a cluster's profile", func() error { return st.SetClusterProfile(ctx, nodestest.Actor, "windows", "linux", "") }, true},
+		{"a subnet", func() error {
+			return st.SetSubnet(ctx, nodestest.Actor, nodes.Subnet{Prefix: netip.MustParsePrefix("10.0.0.0/24")})
+		}, true},
+		{"a node's address by hand", hand(`UPDATE nodes SET ip = '10.0.0.9' WHERE name = 'a1'`), true},
+		{"a boot file by hand", hand(`UPDATE boot_files SET file = 'lx/lpxelinux.0'`), true},
+		{"a subnet's routers by hand", hand(`UPDATE subnets SET routers = '10.0.0.254'`), true},
+		{"an NFS root's export by hand", hand(`UPDATE nfsroots SET export = '/srv/lab2'`), true},
+		{"a node removed", func() error { _, err := st.RemoveNodes(ctx, nodestest.Actor, "a2", ""); return err }, true},
+		{"a logbook entry from the sqlite3 shell", shell(`INSERT INTO events (time, actor, channel, action) VALUES (0, 'me', 'cli', 'note')`), false},
+		{"a sighting from the sqlite3 shell", shell(`UPDATE nodes SET last_seen = 7`), false},
+		{"a mask from the sqlite3 shell", shell(`UPDATE nodes SET masked = 1 WHERE name = 'a1'`), true},
+		{"a cluster's description from the sqlite3 shell", shell(`UPDATE clusters SET description = 'by hand'`), true},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			before, err := st.Generation(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.do(); err != nil {
+				t.Fatal(err)
+			}
+			after, err := st.Generation(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := after != before; got != s.moves {
+				t.Errorf("generation %d -> %d: moved = %v, want %v", before, after, got, s.moves)
+			}
+		})
 	}
 }

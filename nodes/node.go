@@ -223,13 +223,13 @@ type Seen struct {
 // RecordSeen stores a batch of sightings in one transaction; the DHCP server
 // collects them in memory and flushes periodically so a boot storm does not
 // turn into a write per packet. It is not logged: it changes nothing a node
-// boots.
+// boots. An empty Firmware keeps the one stored.
 func (s *Store) RecordSeen(ctx context.Context, seen []Seen) error {
 	if len(seen) == 0 {
 		return nil
 	}
 	return s.write(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, `UPDATE nodes SET last_seen = ?, firmware = ? WHERE mac = ?`)
+		st, err := tx.PrepareContext(ctx, `UPDATE nodes SET last_seen = ?, firmware = coalesce(nullif(?, ''), firmware) WHERE mac = ?`)
 		if err != nil {
 			return err
 		}

@@ -94,4 +94,39 @@ CREATE TABLE event_nodes (
 ) WITHOUT ROWID;
 CREATE INDEX events_time ON events(time);
 `,
+	// 2: generation, a counter that every change to what a boot answer is
+	// made from bumps, whoever makes it (node-switch or a hand-run sqlite3):
+	// the DHCP cache rereads the inventory when, and only when, it moved.
+	// Bookkeeping does not bump it: the logbook (events, event_nodes), the
+	// sightings flush (nodes.last_seen, nodes.firmware), NFS-root check
+	// results, SSH keys. The triggers run for each row, so a move of 500
+	// nodes bumps it 500 times in its one transaction; readers compare, they
+	// do not count.
+	`
+CREATE TABLE generation (
+	id INTEGER PRIMARY KEY CHECK (id = 1),
+	n  INTEGER NOT NULL
+);
+INSERT INTO generation (id, n) VALUES (1, 1);
+CREATE TRIGGER nodes_gen_insert AFTER INSERT ON nodes BEGIN UPDATE generation SET n = n + 1; END;
+CREATE TRIGGER nodes_gen_delete AFTER DELETE ON nodes BEGIN UPDATE generation SET n = n + 1; END;
+CREATE TRIGGER nodes_gen_update AFTER UPDATE OF name, mac, ip, cluster, masked, mask_reason, event ON nodes
+	BEGIN UPDATE generation SET n = n + 1; END;
+CREATE TRIGGER clusters_gen_insert AFTER INSERT ON clusters BEGIN UPDATE generation SET n = n + 1; END;
+CREATE TRIGGER clusters_gen_delete AFTER DELETE ON clusters BEGIN UPDATE generation SET n = n + 1; END;
+CREATE TRIGGER clusters_gen_update AFTER UPDATE ON clusters BEGIN UPDATE generation SET n = n + 1; END;
+CREATE TRIGGER profiles_gen_insert AFTER INSERT ON profiles BEGIN UPDATE generation SET n = n + 1; END;
+CREATE TRIGGER profiles_gen_delete AFTER DELETE ON profiles BEGIN UPDATE generation SET n = n + 1; END;
+CREATE TRIGGER profiles_gen_update AFTER UPDATE ON profiles BEGIN UPDATE generation SET n = n + 1; END;
+CREATE TRIGGER boot_files_gen_insert AFTER INSERT ON boot_files BEGIN UPDATE generation SET n = n + 1; END;
+CREATE TRIGGER boot_files_gen_delete AFTER DELETE ON boot_files BEGIN UPDATE generation SET n = n + 1; END;
+CREATE TRIGGER boot_files_gen_update AFTER UPDATE ON boot_files BEGIN UPDATE generation SET n = n + 1; END;
+CREATE TRIGGER subnets_gen_insert AFTER INSERT ON subnets BEGIN UPDATE generation SET n = n + 1; END;
+CREATE TRIGGER subnets_gen_delete AFTER DELETE ON subnets BEGIN UPDATE generation SET n = n + 1; END;
+CREATE TRIGGER subnets_gen_update AFTER UPDATE ON subnets BEGIN UPDATE generation SET n = n + 1; END;
+CREATE TRIGGER nfsroots_gen_insert AFTER INSERT ON nfsroots BEGIN UPDATE generation SET n = n + 1; END;
+CREATE TRIGGER nfsroots_gen_delete AFTER DELETE ON nfsroots BEGIN UPDATE generation SET n = n + 1; END;
+CREATE TRIGGER nfsroots_gen_update AFTER UPDATE OF name, server, export, kernel, initrd, kernel_version, options ON nfsroots
+	BEGIN UPDATE generation SET n = n + 1; END;
+`,
 }

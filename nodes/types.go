@@ -4,9 +4,10 @@
 // restart or a regenerated file.
 //
 // Rule: every change that can affect what a node boots appends a logbook
-// entry in the same transaction. Readers that cache the inventory (the DHCP
-// server) rely on it: a new logbook id is how they know to reload. Writes
-// that change nothing a node boots (RecordSeen) deliberately do not log.
+// entry in the same transaction. Writes that change nothing a node boots
+// (RecordSeen) deliberately do not log. Readers that cache the inventory
+// (the DHCP server) do not rely on the logbook but on the generation
+// (GenerationQuery), which the schema's triggers keep for any writer.
 package nodes
 
 import (

@@ -10,7 +10,16 @@
 #      MAXRATE=20000 (offered DORA/s in the throughput run), NODES=10000,
 #      SERVERS="node-switch dnsmasq dhcpd kea", PROFILE=1 (also write a Go CPU
 #      profile of node-switch under load and print its top functions),
-#      OUT=/tmp/node-switch-bench-dhcp (logs, configs, results, profile).
+#      OUT=/tmp/node-switch-bench-dhcp (logs, configs, results, profile),
+#      NS_BIN=path (a node-switch binary to test instead of building this
+#      checkout), NS_OLD_BIN=path (another build, e.g. of main, benchmarked
+#      as server "node-switch-old" in the same rounds, with its own copy of
+#      the inventory: before/after numbers from one run), LOGLOAD=N (logbook
+#      entries per second written into each node-switch inventory by a
+#      sqlite3 shell during the whole run, as SSH commands, hook output and
+#      reboot results would; 0 = none).
+#
+#   sudo NS_OLD_BIN=/tmp/ns-main SERVERS="node-switch node-switch-old" PROFILE=0 e2e/bench/dhcp/run.sh
 #
 # Every server gets its fastest reasonable setup: dnsmasq --no-ping (it would
 # otherwise ping each reserved address before offering it, as node-switch
@@ -30,8 +39,14 @@ NODES=${NODES:-10000}
 SERVERS=${SERVERS:-"node-switch dnsmasq dhcpd kea"}
 PROFILE=${PROFILE:-1}
 OUT=${OUT:-/tmp/node-switch-bench-dhcp}
+NS_OLD_BIN=${NS_OLD_BIN:-}
+LOGLOAD=${LOGLOAD:-0}
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 PKGS="kea-admin kea-dhcp4-server isc-dhcp-server dnsmasq-base iproute2"
+[ "$LOGLOAD" = 0 ] || PKGS="$PKGS sqlite3"
+if [[ " $SERVERS " == *" node-switch-old "* ]] && [ ! -x "$NS_OLD_BIN" ]; then
+	echo "server node-switch-old needs NS_OLD_BIN=path of that build" >&2; exit 1
+fi
 
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
@@ -114,11 +129,19 @@ EOF
 } > "$OUT/kea.json"
 mkdir -p "$OUT/kea"
 
-log "building node-switch"
-(cd "$ROOT" && go build -o "$OUT/node-switch" ./cmd/node-switch)
-NS_BIN=$OUT/node-switch
-"$NS_BIN" --db "$OUT/inventory.db" import dhcpd "$OUT/dhcpd.conf" >"$OUT/import.log" 2>&1 ||
-	{ cat "$OUT/import.log" >&2; exit 1; }
+if [ -z "${NS_BIN:-}" ]; then
+	log "building node-switch"
+	(cd "$ROOT" && go build -o "$OUT/node-switch" ./cmd/node-switch)
+	NS_BIN=$OUT/node-switch
+fi
+# Each node-switch build gets its own inventory, made by itself (an older
+# build refuses a newer schema).
+declare -A NSBIN=([node-switch]=$NS_BIN [node-switch-old]=$NS_OLD_BIN)
+for s in $SERVERS; do
+	case $s in node-switch*) ;; *) continue ;; esac
+	"${NSBIN[$s]}" --db "$OUT/$s.db" import dhcpd "$OUT/dhcpd.conf" >"$OUT/$s.import.log" 2>&1 ||
+		{ cat "$OUT/$s.import.log" >&2; exit 1; }
+done
 
 # --- namespaces and servers -----------------------------------------------
 net_up() { # $1 server name
@@ -134,8 +157,8 @@ start_server() { # $1 name [extra args for node-switch]
 	local name=$1; shift
 	local s=$TAG-s-$name
 	case $name in
-	node-switch)
-		ip netns exec "$s" "${SRVCPU[@]}" "$NS_BIN" --db "$OUT/inventory.db" serve --interface veth0 \
+	node-switch*)
+		ip netns exec "$s" "${SRVCPU[@]}" "${NSBIN[$name]}" --db "$OUT/$name.db" serve --interface veth0 \
 			--tftp-listen= --http-listen= --ssh-listen= "$@" >"$OUT/$name.log" 2>&1 &
 		;;
 	dnsmasq)
@@ -221,6 +244,20 @@ for s in $SERVERS; do start_server "$s"; SPID[$s]=$(exec_pid "$SERVER_PID"); don
 for s in $SERVERS; do ready "$s"; done
 log "servers ready: $SERVERS"
 
+# The logbook load: one sqlite3 shell per inventory, fed LOGLOAD inserts a
+# second (a commit that changes no answer).
+if [ "$LOGLOAD" != 0 ]; then
+	gap=$(awk -v n="$LOGLOAD" 'BEGIN { print 1 / n }')
+	for s in $SERVERS; do
+		case $s in node-switch*) ;; *) continue ;; esac
+		while sleep "$gap"; do
+			echo "INSERT INTO events (time, actor, channel, action, result) VALUES (strftime('%s'), 'bench', 'cli', 'note', 'logbook load');"
+		done | sqlite3 -cmd '.timeout 30000' "$OUT/$s.db" &
+		PIDS+=("$!")
+	done
+	log "logbook load: $LOGLOAD entries/s into each node-switch inventory"
+fi
+
 # Rounds interleave the servers so a noisy moment hits all of them alike.
 declare -A RATE DROP LOW CPU
 for ((r = 1; r <= RUNS; r++)); do
@@ -240,15 +277,16 @@ ns_cpu=$(echo "${CPU[node-switch]:-0}" | median)
 	echo "DHCP benchmark $(date -u +%F) on $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), kernel $(uname -r)"
 	echo "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every server alike only roughly)"
 	echo "perfdhcp -4 -r RATE -p $SECS -R $NODES -M macs.txt -l $CLI $SRV  (relay mode), $NODES reservations, medians of $RUNS runs"
+	[ "$LOGLOAD" = 0 ] || echo "logbook load: $LOGLOAD entries/s into each node-switch inventory throughout"
 	echo "CPU µs/exch: the server's CPU time per completed exchange at the max rate; capacity = 10^6 / it (DORA/s per CPU)."
 	echo "DORA/s is capped by perfdhcp itself on its one CPU when a server has CPU to spare."
-	printf '%-12s %10s %12s %12s %12s %12s %10s %10s\n' server "DORA/s" "drops@max %" "drops@1000%" "CPU µs/exch" "capacity/s" "rate ratio" "capacity ratio"
+	printf '%-16s %10s %12s %12s %12s %12s %10s %10s\n' server "DORA/s" "drops@max %" "drops@1000%" "CPU µs/exch" "capacity/s" "rate ratio" "capacity ratio"
 	for s in $SERVERS; do
 		m=$(echo "${RATE[$s]}" | median)
 		c=$(echo "${CPU[$s]}" | median)
 		ratio=$(awk -v a="$ns_rate" -v b="$m" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
 		cratio=$(awk -v a="$ns_cpu" -v b="$c" 'BEGIN { if (a > 0) printf "%.2fx", b / a; else print "-" }')
-		printf '%-12s %10.0f %12s %12s %12s %12s %10s %10s\n' "$s" "$m" "$(echo "${DROP[$s]}" | median)" "$(echo "${LOW[$s]}" | median)" \
+		printf '%-16s %10.0f %12s %12s %12s %12s %10s %10s\n' "$s" "$m" "$(echo "${DROP[$s]}" | median)" "$(echo "${LOW[$s]}" | median)" \
 			"$c" "$(awk -v c="$c" 'BEGIN { if (c > 0) printf "%.0f", 1000000 / c; else print "-" }')" "$ratio" "$cratio"
 	done
 } | tee "$OUT/results.txt"
@@ -261,7 +299,7 @@ if [ "$PROFILE" = 1 ] && [[ " $SERVERS " == *" node-switch "* ]]; then
 	ready node-switch
 	perf node-switch "$MAXRATE" "$SECS" "$OUT/node-switch.profile.log" >/dev/null
 	stop_server "$SERVER_PID"
-	(cd "$ROOT" && go tool pprof -top -nodecount=25 "$OUT/node-switch" "$OUT/node-switch.cpu.pprof" 2>/dev/null) |
+	(cd "$ROOT" && go tool pprof -top -nodecount=25 "$NS_BIN" "$OUT/node-switch.cpu.pprof" 2>/dev/null) |
 		tee "$OUT/profile-top.txt" | head -35
 fi
 log "logs, configs and results in $OUT"

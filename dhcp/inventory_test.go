@@ -277,7 +277,7 @@ func TestCachedInventoryReloadsOnlyForBootChanges(t *testing.T) {
 			return err
 		}, 1},
 		{"a mask, logbook entries and a move back before the next request", func(t *testing.T) error {
-			if _, err := cli.Mask(ctx, testActor, "n00001", "reinstall"); err != nil {
+			if _, err := cli.SetMask(ctx, testActor, nodes.MaskRequest{Range: "n00001", Mask: true, Reason: "reinstall"}); err != nil {
 				return err
 			}
 			if err := record(cli, 3)(t); err != nil {

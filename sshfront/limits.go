@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -157,7 +158,7 @@ func (r *refusalLog) stop() {
 }
 
 // topCounts names the n most frequent keys with their counts, most first.
-func topCounts(m map[string]int, n int) []string {
+func topCounts(m map[string]int, n int) string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -175,5 +176,5 @@ func topCounts(m map[string]int, n int) []string {
 	for i, k := range keys {
 		out[i] = fmt.Sprintf("%s (%d)", k, m[k])
 	}
-	return out
+	return strings.Join(out, "; ")
 }

@@ -97,6 +97,12 @@ func TestPreAuthFlood(t *testing.T) {
 		t.Fatalf("no summary of the refused connections in the log:\n%s", srv.Output())
 	}
 	logged := srv.Output()
+	for _, l := range strings.Split(logged, "\n") {
+		if strings.Contains(l, "refused") {
+			t.Log(l)
+		}
+	}
+	t.Logf("held %d of %d flood connections; ssh status took %s", heldBefore, flood, took.Round(time.Millisecond))
 	if n := strings.Count(logged, "ssh connection refused"); n != 1 {
 		t.Errorf("%d lines for single refusals, want 1:\n%s", n, logged)
 	}

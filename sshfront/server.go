@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -59,15 +61,33 @@ type Server struct {
 	Policy Policy
 	Log    *slog.Logger
 	// IdleTimeout closes a connection with no traffic and no running
-	// command; HandshakeTimeout bounds the time to authenticate.
-	IdleTimeout      time.Duration
+	// command.
+	IdleTimeout time.Duration
+	// HandshakeTimeout bounds the time from accept to authenticated
+	// (default DefaultHandshakeTimeout): a connection that never sends a
+	// banner holds its unauthenticated slot no longer than this.
 	HandshakeTimeout time.Duration
-	// MaxConns bounds connections at once (default 64): the front door
-	// serves a head node or two and scripts, not a crowd.
-	MaxConns int
+	// MaxStartups bounds unauthenticated connections at once from all
+	// sources (default DefaultMaxStartups, with early drop from half of
+	// it), PerSourceMaxStartups those from one IPv4 address or IPv6 /64
+	// (default DefaultPerSourceMaxStartups).
+	MaxStartups          int
+	PerSourceMaxStartups int
+	// MaxAuthenticated bounds authenticated connections at once (default
+	// DefaultMaxAuthenticated): the front door serves a head node or two
+	// and scripts, not a crowd. They no longer count as startups.
+	MaxAuthenticated int
 
-	wg sync.WaitGroup
+	wg        sync.WaitGroup
+	mu        sync.Mutex // guards startups
+	startups  *startups
+	authSlots chan struct{}
+	refusals  *refusalLog
 }
+
+// refusalWindow is how often a flood of refused connections is summed up in
+// the log.
+const refusalWindow = 10 * time.Second
 
 // DefaultIdleTimeout closes forgotten connections.
 const DefaultIdleTimeout = 10 * time.Minute
@@ -117,19 +137,17 @@ func (s *Server) log() *slog.Logger {
 // Serve accepts connections until ctx is done, then closes ln and waits for
 // running sessions to end (their commands see ctx cancelled).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	if s.IdleTimeout == 0 {
-		s.IdleTimeout = DefaultIdleTimeout
+	if err := s.setDefaults(); err != nil {
+		ln.Close()
+		return err
 	}
-	if s.HandshakeTimeout == 0 {
-		s.HandshakeTimeout = 30 * time.Second
-	}
-	if s.MaxConns == 0 {
-		s.MaxConns = 64
-	}
+	s.startups = newStartups(s.PerSourceMaxStartups, s.MaxStartups)
+	s.authSlots = make(chan struct{}, s.MaxAuthenticated)
+	s.refusals = &refusalLog{log: s.log(), window: refusalWindow}
+	defer s.refusals.stop()
 	cfg := s.config(ctx)
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
-	slots := make(chan struct{}, s.MaxConns)
 	var err error
 	for {
 		var c net.Conn
@@ -137,18 +155,21 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		if err != nil {
 			break
 		}
-		select {
-		case slots <- struct{}{}:
-		default:
-			s.log().Warn("ssh connection refused: too many at once", "from", c.RemoteAddr().String(), "max", s.MaxConns)
+		// Admission is decided here, before any goroutine or byte of
+		// SSH, so a refused connection costs an accept and a close.
+		src := sourceOf(remoteIP(c))
+		s.mu.Lock()
+		ok, why := s.startups.admit(src, rand.IntN(100))
+		s.mu.Unlock()
+		if !ok {
+			s.refusals.refused(why, sourceName(src))
 			c.Close()
 			continue
 		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer func() { <-slots }()
-			s.handleConn(ctx, cfg, c)
+			s.handleConn(ctx, cfg, c, src)
 		}()
 	}
 	s.wg.Wait()
@@ -158,16 +179,59 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return fmt.Errorf("ssh listener %s: %w", ln.Addr(), err)
 }
 
-func (s *Server) handleConn(ctx context.Context, cfg *ssh.ServerConfig, raw net.Conn) {
+// setDefaults fills the zero settings and refuses negative ones.
+func (s *Server) setDefaults() error {
+	if s.IdleTimeout == 0 {
+		s.IdleTimeout = DefaultIdleTimeout
+	}
+	if s.HandshakeTimeout == 0 {
+		s.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	for _, l := range []struct {
+		name string
+		v    int
+	}{{"MaxStartups", s.MaxStartups}, {"PerSourceMaxStartups", s.PerSourceMaxStartups}, {"MaxAuthenticated", s.MaxAuthenticated}} {
+		if l.v < 0 {
+			return fmt.Errorf("ssh front door: %s is %d; give a positive number, or 0 for the default", l.name, l.v)
+		}
+	}
+	if s.HandshakeTimeout < 0 {
+		return fmt.Errorf("ssh front door: HandshakeTimeout is %s; give a positive duration, or 0 for the default", s.HandshakeTimeout)
+	}
+	if s.MaxStartups == 0 {
+		s.MaxStartups = DefaultMaxStartups
+	}
+	if s.PerSourceMaxStartups == 0 {
+		s.PerSourceMaxStartups = DefaultPerSourceMaxStartups
+	}
+	if s.MaxAuthenticated == 0 {
+		s.MaxAuthenticated = DefaultMaxAuthenticated
+	}
+	return nil
+}
+
+// handleConn serves one admitted connection: it holds its startup slot from
+// src until authenticated, then an authenticated slot until it ends.
+func (s *Server) handleConn(ctx context.Context, cfg *ssh.ServerConfig, raw net.Conn, src netip.Prefix) {
 	ic := &idleConn{Conn: raw, idle: s.IdleTimeout}
 	ic.SetDeadline(time.Now().Add(s.HandshakeTimeout))
 	conn, chans, reqs, err := ssh.NewServerConn(ic, cfg)
+	s.mu.Lock()
+	s.startups.release(src)
+	s.mu.Unlock()
 	if err != nil {
 		s.log().Debug("ssh handshake failed", "from", raw.RemoteAddr().String(), "err", err)
 		raw.Close()
 		return
 	}
 	defer conn.Close()
+	select {
+	case s.authSlots <- struct{}{}:
+		defer func() { <-s.authSlots }()
+	default:
+		s.refusals.refused(refusedSessions, sourceName(src))
+		return
+	}
 	ic.mu.Lock()
 	ic.armed = true
 	ic.mu.Unlock()
@@ -356,4 +420,13 @@ func (c *idleConn) Write(p []byte) (int, error) {
 		c.touch()
 	}
 	return n, err
+}
+
+// remoteIP is the peer's address; a listener that is not TCP (a test's pipe)
+// gives the zero address, one shared source for all its connections.
+func remoteIP(c net.Conn) netip.Addr {
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		return ap.Addr()
+	}
+	return netip.Addr{}
 }

@@ -184,3 +184,93 @@ func TestServerClosesIdleConnections(t *testing.T) {
 		t.Fatal("session opened on a connection closed for idleness")
 	}
 }
+
+// TestServerPreAuthLimits holds an unauthenticated connection from 127.0.0.1
+// with a per-source limit of one: that address is refused, 127.0.0.2 gets in,
+// and authenticated connections count only against MaxAuthenticated.
+func TestServerPreAuthLimits(t *testing.T) {
+	st := &memStore{keys: map[string]nodes.SSHKey{}}
+	key := newSigner(t)
+	register(st, key, nodes.RoleRead, "limits")
+	hk := newSigner(t)
+	srv := &Server{HostKey: hk, Store: st, PerSourceMaxStartups: 1, MaxAuthenticated: 2,
+		Run: func(_ context.Context, _ []string, _ Identity, stdout, _ io.Writer) int {
+			fmt.Fprint(stdout, "ok")
+			return 0
+		}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+
+	dialFrom := func(local string) (net.Conn, error) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		return d.Dial("tcp", ln.Addr().String())
+	}
+	sshFrom := func(local string) (*ssh.Client, error) {
+		c, err := dialFrom(local)
+		if err != nil {
+			return nil, err
+		}
+		cc, chans, reqs, err := ssh.NewClientConn(c, ln.Addr().String(), &ssh.ClientConfig{User: "x",
+			Auth: []ssh.AuthMethod{ssh.PublicKeys(key)}, HostKeyCallback: ssh.FixedHostKey(hk.PublicKey())})
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		return ssh.NewClient(cc, chans, reqs), nil
+	}
+	// A command's round trip shows the server is past authentication,
+	// where the connection's startup slot is given back.
+	status := func(cl *ssh.Client) error {
+		s, err := cl.NewSession()
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		out, err := s.Output("status")
+		if err == nil && string(out) != "ok" {
+			err = fmt.Errorf("output %q", out)
+		}
+		return err
+	}
+
+	// Accepts are served in order, so the silent connection holds the
+	// slot of 127.0.0.1 before the next dial is looked at.
+	silent, err := dialFrom("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	if cl, err := sshFrom("127.0.0.1"); err == nil {
+		cl.Close()
+		t.Fatal("a second unauthenticated connection from 127.0.0.1 was admitted with PerSourceMaxStartups 1")
+	}
+	var clients []*ssh.Client
+	for i := range 2 {
+		cl, err := sshFrom("127.0.0.2")
+		if err != nil {
+			t.Fatalf("authenticated connection %d from 127.0.0.2 (the earlier one must not count as a startup): %v", i+1, err)
+		}
+		defer cl.Close()
+		if err := status(cl); err != nil {
+			t.Fatalf("connection %d: %v", i+1, err)
+		}
+		clients = append(clients, cl)
+	}
+	// Both authenticated slots are taken: a third authenticates and is
+	// then closed.
+	if cl, err := sshFrom("127.0.0.3"); err == nil {
+		defer cl.Close()
+		if err := status(cl); err == nil {
+			t.Fatal("a third authenticated connection ran a command with MaxAuthenticated 2")
+		}
+	}
+	if err := status(clients[0]); err != nil {
+		t.Fatalf("the first connection after the refusal: %v", err)
+	}
+}

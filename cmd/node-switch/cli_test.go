@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand"
 	"os"
@@ -15,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mattn/go-sqlite3"
 
 	"github.com/node-switch/node-switch/e2e/netlab"
 	"github.com/node-switch/node-switch/nodes"
@@ -266,12 +270,26 @@ func countEvents(t *testing.T, db string) int {
 	return len(evs)
 }
 
-// TestKillDuringMove kills "move" of 1,000 nodes with SIGKILL at random
-// moments: every time, either all nodes moved with their logbook entry or
-// none did.
+// TestKillDuringMove kills "move" of 1,000 nodes with SIGKILL, at random
+// moments and at moments known to be inside the move's transaction: every
+// time, either all nodes moved with their logbook entry or none did.
+//
+// A kill is known to land inside the transaction when, after the pre-move
+// hook's logbook entry has committed (the last write before the move's
+// own), the test's BEGIN IMMEDIATE finds the write lock taken, and the kill
+// follows: the lock holder can only be the move, and if no node moved, the
+// move had begun and was rolled back.
 func TestKillDuringMove(t *testing.T) {
 	bin := netlab.Binary(t)
-	db := filepath.Join(t.TempDir(), "inventory.db")
+	dir := t.TempDir()
+	db := filepath.Join(dir, "inventory.db")
+	hooksDir := filepath.Join(dir, "hooks.d")
+	if err := os.Mkdir(hooksDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(hooksDir, "10-mark"), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	mustRun(t, db, "profile", "add", "p", "--kind", "linux")
 	mustRun(t, db, "cluster", "add", "a", "--profile", "p")
 	mustRun(t, db, "cluster", "add", "b", "--profile", "p")
@@ -279,31 +297,85 @@ func TestKillDuringMove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer st.Close()
 	inv := nodes.Inventory{}
 	for i := 1; i <= 1000; i++ {
 		n := nodes.Node{Name: fmt.Sprintf("n%d", i), MAC: fmt.Sprintf("02:00:00:00:%02x:%02x", i>>8, i&0xff), Cluster: "a"}
 		n.IP, _ = nodes.ParseIP(fmt.Sprintf("10.1.%d.%d", i>>8, i&0xff))
 		inv.Nodes = append(inv.Nodes, n)
 	}
-	if _, err := st.Import(context.Background(), nodes.Actor{Name: "t", Channel: "cli"}, inv, ""); err != nil {
+	ctx := context.Background()
+	if _, err := st.Import(ctx, nodes.Actor{Name: "t", Channel: "cli"}, inv, ""); err != nil {
 		t.Fatal(err)
 	}
-	st.Close()
+	// The probe: a writer that never waits, so a taken lock is an error.
+	probe, err := sql.Open("sqlite3", "file:"+db+"?_busy_timeout=0&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	probe.SetMaxOpenConns(1)
+	lockTaken := func() bool {
+		tx, err := probe.Begin()
+		if err == nil {
+			tx.Rollback()
+			return false
+		}
+		var se sqlite3.Error
+		if !errors.As(err, &se) || se.Code != sqlite3.ErrBusy {
+			t.Fatalf("probe: %v", err)
+		}
+		return true
+	}
+	lastHook := func() int64 {
+		evs, err := st.Log(ctx, nodes.LogFilter{Action: "hook", Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) == 0 {
+			return 0
+		}
+		return evs[0].ID
+	}
+
 	rng := rand.New(rand.NewSource(1))
-	killed, completed := 0, 0
+	var random, inside, insideRolledBack, completed int
 	target := "b"
-	for round := 0; round < 25; round++ {
-		cmd := exec.Command(bin, "--db", db, "move", "n[1-1000]", "--to", target)
+	for round := 0; round < 24; round++ {
+		hookBefore := lastHook()
+		cmd := exec.Command(bin, "--db", db, "--hooks-dir", hooksDir, "move", "n[1-1000]", "--to", target)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(rng.Intn(80)) * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGKILL)
-		err := cmd.Wait()
-		if err == nil {
-			completed++
+		exited := make(chan struct{})
+		var werr error
+		go func() { werr = cmd.Wait(); close(exited) }()
+		killedInside := false
+		if round%2 == 1 {
+			// Spin (no sleeps: the transaction lasts milliseconds) until
+			// the move holds the lock or has finished.
+		spin:
+			for {
+				select {
+				case <-exited:
+					break spin
+				default:
+				}
+				if lastHook() > hookBefore && lockTaken() {
+					cmd.Process.Signal(syscall.SIGKILL)
+					inside++
+					killedInside = true
+					break spin
+				}
+			}
 		} else {
-			killed++
+			time.Sleep(time.Duration(rng.Intn(80)) * time.Millisecond)
+			cmd.Process.Signal(syscall.SIGKILL)
+			random++
+		}
+		<-exited
+		if werr == nil {
+			completed++
 		}
 		// Whatever happened, the inventory is whole: all in one cluster,
 		// and the newest move in the logbook says which.
@@ -333,7 +405,13 @@ func TestKillDuringMove(t *testing.T) {
 		}
 		if full == target {
 			target = map[string]string{"a": "b", "b": "a"}[target]
+		} else if killedInside {
+			insideRolledBack++
 		}
 	}
-	t.Logf("%d runs killed, %d completed", killed, completed)
+	t.Logf("%d kills at random moments, %d while the move held the lock (%d of them rolled back), %d moves completed",
+		random, inside, insideRolledBack, completed)
+	if insideRolledBack == 0 {
+		t.Fatalf("no kill landed inside the move's transaction in %d tries: the test proved nothing about rollback", inside)
+	}
 }

@@ -24,6 +24,14 @@ func init() {
 			hostKeyFlag(),
 			&cli.DurationFlag{Name: "ssh-idle-timeout", Value: sshfront.DefaultIdleTimeout, EnvVars: []string{"NODE_SWITCH_SSH_IDLE_TIMEOUT"},
 				Usage: "close SSH connections idle this long (a running command is not idle)"},
+			&cli.DurationFlag{Name: "ssh-handshake-timeout", Value: sshfront.DefaultHandshakeTimeout, EnvVars: []string{"NODE_SWITCH_SSH_HANDSHAKE_TIMEOUT"},
+				Usage: "close SSH connections not authenticated within this time"},
+			&cli.IntFlag{Name: "ssh-max-startups", Value: sshfront.DefaultMaxStartups, EnvVars: []string{"NODE_SWITCH_SSH_MAX_STARTUPS"},
+				Usage: "unauthenticated SSH connections at once from all addresses (random early drop from half of it)"},
+			&cli.IntFlag{Name: "ssh-per-source-max-startups", Value: sshfront.DefaultPerSourceMaxStartups, EnvVars: []string{"NODE_SWITCH_SSH_PER_SOURCE_MAX_STARTUPS"},
+				Usage: "unauthenticated SSH connections at once from one address (IPv6: one /64)"},
+			&cli.IntFlag{Name: "ssh-max-sessions", Value: sshfront.DefaultMaxAuthenticated, EnvVars: []string{"NODE_SWITCH_SSH_MAX_SESSIONS"},
+				Usage: "authenticated SSH connections at once"},
 		},
 		// Reboots and wakes asked over SSH use the daemon's settings.
 		sharedFlags: [][]cli.Flag{rebootFlags, wakeFlags},
@@ -67,6 +75,11 @@ func startSSH(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.Lo
 		Policy:      policy,
 		Log:         log,
 		IdleTimeout: c.Duration("ssh-idle-timeout"),
+
+		HandshakeTimeout:     c.Duration("ssh-handshake-timeout"),
+		MaxStartups:          c.Int("ssh-max-startups"),
+		PerSourceMaxStartups: c.Int("ssh-per-source-max-startups"),
+		MaxAuthenticated:     c.Int("ssh-max-sessions"),
 	}
 	log.Info("SSH front door listening", "addr", ln.Addr().String(), "host_key", sshfront.Fingerprint(signer.PublicKey()))
 	return func() error { return srv.Serve(ctx, ln) }, nil

@@ -21,7 +21,10 @@ import (
 // Windows head's DHCP (dnsmasq here) reserves only the Windows nodes and
 // ignores every other MAC; node-switch reserves the Linux nodes and masks
 // the node being reinstalled by the Windows head. A capture on the bridge
-// must show every client offered an address by exactly one server.
+// must show every client offered an address by exactly one server, and a
+// client nobody reserves asking and getting no offer from either. That
+// silence counts only because the same capture holds, after the last of
+// those requests, an exchange with each server (the positive controls).
 func TestTwoServers(t *testing.T) {
 	netlab.Require(t, "dhclient=isc-dhcp-client", "busybox=busybox-static", "dnsmasq=dnsmasq-base", "tcpdump")
 	seg := newSegment(t, "10.77.0.1/24")
@@ -29,6 +32,7 @@ func TestTwoServers(t *testing.T) {
 		node("umu20", "02:79:00:00:00:20", "10.77.0.20", "linux"),
 		node("umu21", "02:79:00:00:00:21", "10.77.0.21", "linux"),
 		node("umu18", "02:79:00:00:00:18", "10.77.0.18", "windows"),
+		node("umu22", "02:79:00:00:00:22", "10.77.0.22", "linux"), // control
 	)
 	if _, err := st.SetMask(t.Context(), actor, nodes.MaskRequest{Range: "umu18", Mask: true, Reason: "reinstall Windows from the Windows head"}); err != nil {
 		t.Fatal(err)
@@ -40,6 +44,7 @@ func TestTwoServers(t *testing.T) {
 	dns := win.Start(nil, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--port=0",
 		"--interface=eth0", "--bind-interfaces", "--dhcp-range=10.77.0.0,static,255.255.255.0,1h",
 		"--dhcp-host=02:79:00:00:00:18,10.77.0.18", "--dhcp-host=02:79:00:00:00:19,10.77.0.19",
+		"--dhcp-host=02:79:00:00:00:17,10.77.0.17", // control
 		"--dhcp-ignore=tag:!known", "--dhcp-boot=boot\\x64\\wdsnbp.com", "--log-dhcp", "--log-facility=-",
 		"--dhcp-leasefile="+filepath.Join(dir, "leases"), "--pid-file="+filepath.Join(dir, "dnsmasq.pid"))
 	if !netlab.WaitFor(20*time.Second, func() bool { return strings.Contains(dns.Output(), "DHCP, static leases only") || dns.Exited() }) || dns.Exited() {
@@ -47,7 +52,7 @@ func TestTwoServers(t *testing.T) {
 	}
 
 	pcap := filepath.Join(dir, "segment.pcap")
-	dump := seg.srv.Start(nil, "tcpdump", "-i", "br0", "-n", "-U", "-w", pcap, "udp port 67 or udp port 68")
+	dump := seg.srv.Start(nil, "tcpdump", "-i", "br0", "-n", "-U", "--immediate-mode", "-w", pcap, "udp port 67 or udp port 68")
 	if !netlab.WaitFor(20*time.Second, func() bool { return strings.Contains(dump.Output(), "listening on") || dump.Exited() }) || dump.Exited() {
 		t.Fatalf("tcpdump did not start:\n%s", dump.Output())
 	}
@@ -60,6 +65,8 @@ func TestTwoServers(t *testing.T) {
 		"02:79:00:00:00:19": "10.77.0.2", // Windows-only node
 		"02:79:00:00:00:99": "",          // nobody's: nobody answers
 	}
+	const nobody = "02:79:00:00:00:99"
+	controls := map[string]string{"02:79:00:00:00:22": "10.77.0.1", "02:79:00:00:00:17": "10.77.0.2"}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	got := map[string]lease{}
@@ -87,13 +94,40 @@ func TestTwoServers(t *testing.T) {
 		}(i)
 	}
 	wg.Wait()
-	time.Sleep(500 * time.Millisecond) // let the last packets reach the capture file
+	// The controls run after every client above has given up or got its
+	// lease: a capture that lost packets, or ended early, loses theirs too.
+	for mac, want := range controls {
+		i++
+		if l, ok := dhclient(t, seg.client(t, fmt.Sprintf("n%d", i), mac), 8); !ok || l.Server != want {
+			t.Errorf("control %s: leased %+v (ok %v), want it from %s", mac, l, ok, want)
+		}
+	}
+	// The capture is read while tcpdump runs (-U writes whole packets,
+	// --immediate-mode hands them over as they come, not per buffer
+	// timeout): wait for the controls, then stop.
+	var packets []captured
+	var err error
+	netlab.WaitFor(20*time.Second, func() bool {
+		packets, err = readDHCP(pcap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, missing := missingControls(packets, nobody, controls)
+		return len(missing) == 0
+	})
 	dump.Stop()
-
-	offers, err := offersByClient(pcap)
-	if err != nil {
+	if packets, err = readDHCP(pcap); err != nil {
 		t.Fatal(err)
 	}
+	lastAsked, missing := missingControls(packets, nobody, controls)
+	if lastAsked.IsZero() {
+		t.Fatalf("the capture holds no request from %s: its silence proves nothing", nobody)
+	}
+	for _, m := range missing {
+		t.Errorf("positive control: no %s after %s's last request (%s): the capture missed packets, so silence proves nothing",
+			m, nobody, lastAsked.Format("15:04:05.000000"))
+	}
+	offers := offersByClient(packets)
 	for mac, want := range clients {
 		servers := offers[mac]
 		switch {
@@ -111,9 +145,39 @@ func TestTwoServers(t *testing.T) {
 	}
 }
 
-// offersByClient reads a pcap of Ethernet frames and returns, per client
-// MAC, the sorted distinct server identifiers of the OFFERs it was sent.
-func offersByClient(path string) (map[string][]string, error) {
+// missingControls returns when the capture last saw client ask (zero if
+// never) and which controls (client MAC -> server) got no OFFER from their
+// server after that.
+func missingControls(packets []captured, client string, controls map[string]string) (lastAsked time.Time, missing []string) {
+	for _, p := range packets {
+		if p.client == client && (p.typ == dhcpv4.MessageTypeDiscover || p.typ == dhcpv4.MessageTypeRequest) {
+			lastAsked = p.at
+		}
+	}
+	for mac, srv := range controls {
+		seen := false
+		for _, p := range packets {
+			seen = seen || p.client == mac && p.typ == dhcpv4.MessageTypeOffer && p.server == srv && p.at.After(lastAsked)
+		}
+		if !seen {
+			missing = append(missing, "OFFER from "+srv+" to "+mac)
+		}
+	}
+	sort.Strings(missing)
+	return lastAsked, missing
+}
+
+// captured is one DHCP message in a capture.
+type captured struct {
+	at     time.Time
+	typ    dhcpv4.MessageType
+	client string // chaddr
+	server string // option 54, when present
+}
+
+// readDHCP reads a pcap of Ethernet frames and returns its DHCP messages in
+// capture order.
+func readDHCP(path string) ([]captured, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -121,8 +185,9 @@ func offersByClient(path string) (map[string][]string, error) {
 	if len(b) < 24 || binary.LittleEndian.Uint32(b) != 0xa1b2c3d4 {
 		return nil, fmt.Errorf("%s: not a little-endian microsecond pcap", path)
 	}
-	sets := map[string]map[string]bool{}
+	var out []captured
 	for off := 24; off+16 <= len(b); {
+		sec, usec := binary.LittleEndian.Uint32(b[off:]), binary.LittleEndian.Uint32(b[off+4:])
 		incl := int(binary.LittleEndian.Uint32(b[off+8:]))
 		if off+16+incl > len(b) {
 			break
@@ -137,14 +202,30 @@ func offersByClient(path string) (map[string][]string, error) {
 			continue
 		}
 		m, err := dhcpv4.FromBytes(frame[14+ihl+8:])
-		if err != nil || m.MessageType() != dhcpv4.MessageTypeOffer {
+		if err != nil {
 			continue
 		}
-		mac := m.ClientHWAddr.String()
-		if sets[mac] == nil {
-			sets[mac] = map[string]bool{}
+		c := captured{at: time.Unix(int64(sec), int64(usec)*1000), typ: m.MessageType(), client: m.ClientHWAddr.String()}
+		if id := m.ServerIdentifier(); id != nil {
+			c.server = id.String()
 		}
-		sets[mac][m.ServerIdentifier().String()] = true
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// offersByClient returns, per client MAC, the sorted distinct server
+// identifiers of the OFFERs it was sent.
+func offersByClient(packets []captured) map[string][]string {
+	sets := map[string]map[string]bool{}
+	for _, p := range packets {
+		if p.typ != dhcpv4.MessageTypeOffer {
+			continue
+		}
+		if sets[p.client] == nil {
+			sets[p.client] = map[string]bool{}
+		}
+		sets[p.client][p.server] = true
 	}
 	out := map[string][]string{}
 	for mac, s := range sets {
@@ -153,5 +234,5 @@ func offersByClient(path string) (map[string][]string, error) {
 		}
 		sort.Strings(out[mac])
 	}
-	return out, nil
+	return out
 }

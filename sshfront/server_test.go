@@ -193,7 +193,7 @@ func TestServerPreAuthLimits(t *testing.T) {
 	key := newSigner(t)
 	register(st, key, nodes.RoleRead, "limits")
 	hk := newSigner(t)
-	srv := &Server{HostKey: hk, Store: st, PerSourceMaxStartups: 1, MaxAuthenticated: 2,
+	srv := &Server{HostKey: hk, Store: st, Policy: testPolicy, PerSourceMaxStartups: 1, MaxAuthenticated: 2,
 		Run: func(_ context.Context, _ []string, _ Identity, stdout, _ io.Writer) int {
 			fmt.Fprint(stdout, "ok")
 			return 0

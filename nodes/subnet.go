@@ -252,7 +252,7 @@ func validateSubnet(ctx context.Context, q queryer, sn *Subnet) error {
 			continue
 		}
 		if err := CheckLeasable(n.IP, sn.Prefix); err != nil {
-			return fmt.Errorf("node %s is reserved %v: give it another address first (node rm, node add)", n.Name, err)
+			return fmt.Errorf("node %s's reserved address %v: give it another address first (node rm, node add)", n.Name, err)
 		}
 	}
 	return nil

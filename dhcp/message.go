@@ -2,6 +2,7 @@ package dhcp
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"slices"
 
@@ -29,10 +30,16 @@ type message struct {
 	nopts  int
 	arena  [512]byte // option values, carved as options are set
 	narena int
+	// maxLen is the longest message the client takes (see maxMessageLen).
+	maxLen int
+	// err is the first option that found no room; appendTo returns it, so
+	// a reply missing an option is never sent.
+	err error
 }
 
-// maxOptions is more than any reply carries (about 16).
-const maxOptions = 32
+// maxOptions holds the server's own options (at most about 17) and the
+// most site options a subnet may have (nodes.MaxSiteOptions).
+const maxOptions = 48
 
 type option struct {
 	code byte
@@ -49,7 +56,7 @@ var zeros [128]byte
 // newMessage starts a reply to req: header copied from the request, relay
 // information and client identifier echoed (RFC 3046, RFC 6842).
 func newMessage(m *message, req *dhcpv4.DHCPv4, server netip.Addr, typ dhcpv4.MessageType) {
-	*m = message{htype: byte(req.HWType), xid: req.TransactionID, flags: req.Flags}
+	*m = message{htype: byte(req.HWType), xid: req.TransactionID, flags: req.Flags, maxLen: maxMessageLen(req)}
 	m.hlen = byte(copy(m.chaddr[:], req.ClientHWAddr))
 	if gi := req.GatewayIPAddr.To4(); gi != nil {
 		m.giaddr = [4]byte(gi)
@@ -61,6 +68,18 @@ func newMessage(m *message, req *dhcpv4.DHCPv4, server netip.Addr, typ dhcpv4.Me
 			m.set(code, v)
 		}
 	}
+}
+
+// maxMessageLen is the longest reply req's sender takes, without IP and UDP
+// headers: RFC 2131 §2's 576-byte datagram, or more when the client says so
+// in option 57 (PXE ROMs do), but never more than an Ethernet frame, which
+// the server does not fragment for.
+func maxMessageLen(req *dhcpv4.DHCPv4) int {
+	n := 576
+	if v := req.Options.Get(dhcpv4.OptionMaximumDHCPMessageSize); len(v) == 2 {
+		n = max(n, min(int(binary.BigEndian.Uint16(v)), 1500))
+	}
+	return n - 28
 }
 
 // alloc returns n bytes of option storage.
@@ -83,10 +102,14 @@ func (m *message) set(code dhcpv4.OptionCode, val []byte) {
 			return
 		}
 	}
-	if m.nopts < len(m.opts) {
-		m.opts[m.nopts] = option{code: c, val: val}
-		m.nopts++
+	if m.nopts == len(m.opts) {
+		if m.err == nil {
+			m.err = fmt.Errorf("%w: option %d is one more than the %d a reply holds", ErrNoRoom, c, len(m.opts))
+		}
+		return
 	}
+	m.opts[m.nopts] = option{code: c, val: val}
+	m.nopts++
 }
 
 func (m *message) setBytes(code dhcpv4.OptionCode, b ...byte) {
@@ -132,8 +155,15 @@ func (m *message) setAddr(code dhcpv4.OptionCode, as ...netip.Addr) {
 // dhcpv4.DHCPv4.ToBytes writes (TestMessageBytesMatchTheLibrary holds us
 // to it): options in ascending code order with relay information (82)
 // last (RFC 3046 §2.1), values over 255 bytes split into repeated options
-// (RFC 3396), End, then padding to 300 bytes.
-func (m *message) appendTo(dst []byte) []byte {
+// (RFC 3396), End, then padding to 300 bytes. A message with an option
+// that found no room, or longer than the client takes, is an error
+// (ErrNoRoom) and dst comes back as it was: ISC dhcpd would leave options
+// out, and a node booting without its MTU or NTP servers is harder to
+// diagnose than one that gets no answer and a warning in the log.
+func (m *message) appendTo(dst []byte) ([]byte, error) {
+	if m.err != nil {
+		return dst, m.err
+	}
 	start := len(dst)
 	dst = append(dst, byte(dhcpv4.OpcodeBootReply), m.htype, m.hlen, 0)
 	dst = append(dst, m.xid[:]...)
@@ -172,7 +202,10 @@ func (m *message) appendTo(dst []byte) []byte {
 	for len(dst)-start < bootpMinLen {
 		dst = append(dst, dhcpv4.OptionPad.Code())
 	}
-	return dst
+	if n := len(dst) - start; n > m.maxLen {
+		return dst[:start], fmt.Errorf("%w: the reply takes %d bytes, the client accepts %d (ask it for fewer site options, or shorten them: subnet set --option CODE=)", ErrNoRoom, n, m.maxLen)
+	}
+	return dst, nil
 }
 
 // optionRank orders options as they are written: by code, 82 last.
@@ -182,10 +215,6 @@ func optionRank(c byte) int {
 	}
 	return int(c)
 }
-
-// dhcpv4 parses the message's own bytes back, for callers (tests, the
-// fuzz target) that inspect a reply field by field.
-func (m *message) dhcpv4() *dhcpv4.DHCPv4 { return parseOwn(m.appendTo(nil)) }
 
 func parseOwn(b []byte) *dhcpv4.DHCPv4 {
 	d, err := dhcpv4.FromBytes(b)

@@ -59,6 +59,7 @@ func TestMessageBytesMatchTheLibrary(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var m message
 			newMessage(&m, req, netip.MustParseAddr("10.0.0.1"), dhcpv4.MessageTypeOffer)
+			m.maxLen = 1 << 16 // layout only; TestReplyHasNoRoom tests the limit
 			tc.fill(&m)
 			lib := &dhcpv4.DHCPv4{
 				OpCode: dhcpv4.OpcodeBootReply, HWType: req.HWType, TransactionID: m.xid, Flags: m.flags,
@@ -70,7 +71,10 @@ func TestMessageBytesMatchTheLibrary(t *testing.T) {
 				lib.Options[o.code] = o.val
 			}
 			want := lib.ToBytes()
-			got := m.appendTo([]byte("prefix"))
+			got, err := m.appendTo([]byte("prefix"))
+			if err != nil {
+				t.Fatal(err)
+			}
 			if !bytes.Equal(got[:6], []byte("prefix")) || !bytes.Equal(got[6:], want) {
 				t.Fatalf("bytes differ from dhcpv4's ToBytes\n got %x\nwant %x", got[6:], want)
 			}

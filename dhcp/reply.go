@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,6 +64,8 @@ type Settings struct {
 	Prefix netip.Prefix
 	// LeaseTime is used when the subnet names none (DefaultLeaseTime if 0).
 	LeaseTime time.Duration
+	// Own are the server's addresses (besides ServerIP), never leased.
+	Own []netip.Addr
 }
 
 // DeliveryKind says where a reply goes (RFC 2131 §4.1).
@@ -101,6 +104,17 @@ var (
 	ErrOtherServer = errors.New("request is for another server")
 	ErrNoReply     = errors.New("message needs no reply")
 	ErrNoSubnet    = errors.New("reserved address is in no known subnet")
+)
+
+// Errors that are faults to fix: the server logs them at warn.
+var (
+	// ErrUnleasable is a reservation DHCP must never hand out: a network,
+	// broadcast or special address (nodes.CheckLeasable), or the server's
+	// own, put into the inventory by hand.
+	ErrUnleasable = errors.New("reserved address must never be leased")
+	// ErrNoRoom is a reply that does not fit: more options than a reply
+	// holds, or more bytes than the client accepts.
+	ErrNoRoom = errors.New("reply has no room")
 )
 
 // Handle is the whole decision for one request: it looks the client up and
@@ -142,6 +156,9 @@ func clientMAC(req *dhcpv4.DHCPv4) (string, error) {
 	if !req.Options.Has(dhcpv4.OptionDHCPMessageType) {
 		return "", fmt.Errorf("%w: BOOTP without a DHCP message type", ErrNotDHCP)
 	}
+	if err := nodes.CheckNodeMAC(req.ClientHWAddr); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrNotDHCP, err)
+	}
 	return req.ClientHWAddr.String(), nil
 }
 
@@ -158,7 +175,11 @@ func Reply(req *dhcpv4.DHCPv4, rec Record, cfg Settings) (*dhcpv4.DHCPv4, Delive
 	if err != nil {
 		return nil, Delivery{}, err
 	}
-	return m.dhcpv4(), d, nil
+	b, err := m.appendTo(nil)
+	if err != nil {
+		return nil, Delivery{}, fmt.Errorf("node %s: %w", rec.Node.Name, err)
+	}
+	return parseOwn(b), d, nil
 }
 
 // AppendReply is Reply as the server needs it: the answer's bytes appended
@@ -170,7 +191,11 @@ func AppendReply(dst []byte, req *dhcpv4.DHCPv4, rec Record, cfg Settings) ([]by
 	if err != nil {
 		return dst, Delivery{}, err
 	}
-	return m.appendTo(dst), d, nil
+	out, err := m.appendTo(dst)
+	if err != nil {
+		return dst, Delivery{}, fmt.Errorf("node %s: %w", rec.Node.Name, err)
+	}
+	return out, d, nil
 }
 
 // messages recycles replies under construction (about 1.5 KiB each).
@@ -208,6 +233,9 @@ func reply(m *message, req *dhcpv4.DHCPv4, rec Record, cfg Settings) (Delivery, 
 	if err != nil {
 		return Delivery{}, err
 	}
+	if err := leasable(n, net4.prefix, cfg); err != nil {
+		return Delivery{}, err
+	}
 
 	var typ dhcpv4.MessageType
 	switch req.MessageType() {
@@ -236,14 +264,28 @@ func reply(m *message, req *dhcpv4.DHCPv4, rec Record, cfg Settings) (Delivery, 
 	return deliver(req, false), nil
 }
 
+// leasable refuses a reservation that must never be handed out, whatever
+// the inventory holds: a hand edit (sqlite3) passes no check of nodes'.
+func leasable(n nodes.Node, p netip.Prefix, cfg Settings) error {
+	if err := nodes.CheckLeasable(n.IP, p); err != nil {
+		return fmt.Errorf("node %s: %w: %v", n.Name, ErrUnleasable, err)
+	}
+	if n.IP == cfg.ServerIP || slices.Contains(cfg.Own, n.IP) {
+		return fmt.Errorf("node %s: %w: %s is this server's own address", n.Name, ErrUnleasable, n.IP)
+	}
+	return nil
+}
+
 // network is what a reply says about the node's subnet.
 type network struct {
+	prefix     netip.Prefix
 	mask       net.IPMask
 	routers    []netip.Addr
 	dns        []netip.Addr
 	domain     string
 	nextServer netip.Addr
 	lease      time.Duration
+	options    []nodes.DHCPOption
 }
 
 // networkOf applies the options rule of the package comment.
@@ -255,12 +297,14 @@ func networkOf(rec Record, cfg Settings) (network, error) {
 	}
 	if sn := rec.Subnet; sn != nil && sn.Prefix.Contains(n.IP) {
 		out := network{
+			prefix:     sn.Prefix,
 			mask:       net.CIDRMask(sn.Prefix.Bits(), 32),
 			routers:    sn.Routers,
 			dns:        sn.DNS,
 			domain:     sn.Domain,
 			nextServer: sn.NextServer,
 			lease:      sn.LeaseTime,
+			options:    sn.Options,
 		}
 		if !out.nextServer.Is4() {
 			out.nextServer = cfg.ServerIP
@@ -271,7 +315,7 @@ func networkOf(rec Record, cfg Settings) (network, error) {
 		return out, nil
 	}
 	if cfg.Prefix.IsValid() && cfg.Prefix.Contains(n.IP) {
-		return network{mask: net.CIDRMask(cfg.Prefix.Bits(), 32), nextServer: cfg.ServerIP, lease: lease}, nil
+		return network{prefix: cfg.Prefix, mask: net.CIDRMask(cfg.Prefix.Bits(), 32), nextServer: cfg.ServerIP, lease: lease}, nil
 	}
 	return network{}, fmt.Errorf("node %s: address %s: %w (add it with 'node-switch subnet set CIDR ...')", n.Name, n.IP, ErrNoSubnet)
 }
@@ -343,6 +387,15 @@ func build(m *message, req *dhcpv4.DHCPv4, rec Record, cfg Settings, nw network,
 		m.setString(dhcpv4.OptionDomainName, nw.domain)
 	}
 	m.setString(dhcpv4.OptionHostName, n.Name)
+	// Site options go, as ISC dhcpd sends them, to a client that asks for
+	// them in its parameter request list (55), or to one that sends no
+	// list at all. The server's own options above go to every client.
+	prl, listed := req.Options[dhcpv4.OptionParameterRequestList.Code()]
+	for _, o := range nw.options {
+		if !listed || bytes.IndexByte(prl, o.Code) >= 0 {
+			m.set(dhcpv4.GenericOptionCode(o.Code), o.Wire())
+		}
+	}
 
 	fw := ClientFirmware(req)
 	m.siaddr = nw.nextServer.As4()

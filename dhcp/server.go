@@ -92,6 +92,10 @@ func NewServer(cfg Config, inv Inventory, rec SeenRecorder, log *slog.Logger) (*
 	}
 	s := &Server{cfg: cfg, inv: inv, rec: rec, log: log, limit: newRateLimiter(cfg.RatePerMAC, cfg.Burst),
 		seen: map[string]nodes.Seen{}}
+	own, err := ownAddrs()
+	if err != nil {
+		return nil, err
+	}
 	serverIPUsed := !cfg.ServerIP.IsValid()
 	for _, name := range cfg.Interfaces {
 		st, err := InterfaceSettings(name, cfg.ServerIP)
@@ -100,6 +104,7 @@ func NewServer(cfg Config, inv Inventory, rec SeenRecorder, log *slog.Logger) (*
 			return nil, err
 		}
 		st.LeaseTime = cfg.LeaseTime
+		st.Own = own
 		if st.ServerIP == cfg.ServerIP {
 			serverIPUsed = true
 		}
@@ -115,6 +120,24 @@ func NewServer(cfg Config, inv Inventory, rec SeenRecorder, log *slog.Logger) (*
 		return nil, fmt.Errorf("--server-ip %s is not an address of any served interface (%v): the server identifier must be an address clients can reach on the link", cfg.ServerIP, cfg.Interfaces)
 	}
 	return s, nil
+}
+
+// ownAddrs lists the host's IPv4 addresses, on every interface: a node
+// given one of them would fight the head node for it. They are read once, at
+// start; an address added later is not known.
+func ownAddrs() ([]netip.Addr, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, fmt.Errorf("list this host's addresses: %w", err)
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+			ip, _ := netip.AddrFromSlice(ipn.IP.To4())
+			out = append(out, ip)
+		}
+	}
+	return out, nil
 }
 
 // InterfaceSettings finds the address and prefix the server uses on an

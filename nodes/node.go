@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -133,8 +134,20 @@ func validateNode(ctx context.Context, q queryer, n *Node) error {
 		return err
 	}
 	n.MAC = mac
+	hw, _ := net.ParseMAC(mac) // ParseMAC accepted it
+	if err := CheckNodeMAC(hw); err != nil {
+		return fmt.Errorf("%w: give the node's PXE NIC address", err)
+	}
 	if !n.IP.IsValid() || !n.IP.Is4() {
 		return fmt.Errorf("missing or malformed IPv4 address")
+	}
+	sns, err := subnets(ctx, q)
+	if err != nil {
+		return err
+	}
+	sn, _ := SubnetFor(sns, n.IP)
+	if err := CheckLeasable(n.IP, sn.Prefix); err != nil {
+		return fmt.Errorf("%w: DHCP never hands it out, give the node a host address", err)
 	}
 	if other, err := getNode(ctx, q, "name = ?", n.Name); err == nil {
 		return fmt.Errorf("node %s already exists (mac %s, ip %s)", other.Name, other.MAC, other.IP)

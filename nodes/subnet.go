@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -69,8 +71,12 @@ func subnets(ctx context.Context, q queryer) ([]Subnet, error) {
 		}
 		sn.LeaseTime = time.Duration(lease) * time.Second
 		if extra != "" && extra != "{}" {
-			if err := json.Unmarshal([]byte(extra), &sn.Extra); err != nil {
-				return nil, fmt.Errorf("subnet %s extra options: %w", prefix, err)
+			var m map[string]string
+			if err := json.Unmarshal([]byte(extra), &m); err != nil {
+				return nil, fmt.Errorf("subnet %s options: %w", prefix, err)
+			}
+			if sn.Options, err = optionsFromMap(m); err != nil {
+				return nil, fmt.Errorf("subnet %s: stored %w", prefix, err)
 			}
 		}
 		out = append(out, sn)
@@ -102,8 +108,8 @@ func SubnetFor(sns []Subnet, ip netip.Addr) (Subnet, bool) {
 
 func writeSubnet(ctx context.Context, tx *sql.Tx, sn Subnet) error {
 	extra := "{}"
-	if len(sn.Extra) > 0 {
-		b, err := json.Marshal(sn.Extra)
+	if len(sn.Options) > 0 {
+		b, err := json.Marshal(optionsToMap(sn.Options))
 		if err != nil {
 			return err
 		}
@@ -120,23 +126,186 @@ func writeSubnet(ctx context.Context, tx *sql.Tx, sn Subnet) error {
 	return err
 }
 
-// SetSubnet adds or replaces a subnet's options.
+// SetSubnet adds a subnet or replaces all of its options with sn's.
 func (s *Store) SetSubnet(ctx context.Context, actor Actor, sn Subnet) error {
-	if !sn.Prefix.IsValid() || !sn.Prefix.Addr().Is4() {
-		return fmt.Errorf("set subnet: %q is not an IPv4 prefix such as 192.168.1.0/24", sn.Prefix)
-	}
-	sn.Prefix = sn.Prefix.Masked()
+	_, _, err := s.UpdateSubnet(ctx, actor, sn.Prefix, func(old *Subnet) error {
+		*old = sn
+		return nil
+	})
+	return err
+}
+
+// UpdateSubnet applies change to a subnet's options in one transaction,
+// starting from an empty subnet when there is none yet, and logs what
+// changed (old → new) as the logbook entry's result, which it also returns.
+func (s *Store) UpdateSubnet(ctx context.Context, actor Actor, prefix netip.Prefix, change func(*Subnet) error) (Subnet, string, error) {
+	prefix = prefix.Masked()
+	var sn Subnet
+	var result string
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		all, err := subnets(ctx, tx)
+		if err != nil {
+			return err
+		}
+		old := Subnet{Prefix: prefix}
+		for _, x := range all {
+			if x.Prefix == prefix {
+				old = x
+			}
+		}
+		sn = old
+		sn.Routers = slices.Clone(old.Routers)
+		sn.DNS = slices.Clone(old.DNS)
+		sn.Options = slices.Clone(old.Options)
+		if err := change(&sn); err != nil {
+			return err
+		}
+		sn.Prefix = prefix
+		if err := validateSubnet(ctx, tx, &sn); err != nil {
+			return err
+		}
+		result = subnetDiff(old, sn)
 		if err := writeSubnet(ctx, tx, sn); err != nil {
 			return err
 		}
-		_, err := s.appendEvent(ctx, tx, actor, Event{Action: "subnet-set", Target: sn.Prefix.String()})
+		_, err = s.appendEvent(ctx, tx, actor, Event{Action: "subnet-set", Target: prefix.String(), Result: result})
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("set subnet %s: %w", sn.Prefix, err)
+		return Subnet{}, "", fmt.Errorf("set subnet %s: %w", prefix, err)
+	}
+	return sn, result, nil
+}
+
+// SetOption sets the site option code to value, or removes it when value
+// is empty.
+func (sn *Subnet) SetOption(code uint8, value string) error {
+	sn.Options = slices.DeleteFunc(sn.Options, func(o DHCPOption) bool { return o.Code == code })
+	if value == "" {
+		return nil
+	}
+	o, err := ParseDHCPOption(code, value)
+	if err != nil {
+		return err
+	}
+	sn.Options = append(sn.Options, o)
+	sortOptions(sn.Options)
+	return nil
+}
+
+// Option returns the site option code, if the subnet has it.
+func (sn Subnet) Option(code uint8) (DHCPOption, bool) {
+	for _, o := range sn.Options {
+		if o.Code == code {
+			return o, true
+		}
+	}
+	return DHCPOption{}, false
+}
+
+// validateSubnet checks a subnet about to be written: addresses are IPv4,
+// site options parse (again: a caller may have built them by hand) and
+// appear once, and no node holds the network or broadcast address the
+// prefix makes of its reservation.
+func validateSubnet(ctx context.Context, q queryer, sn *Subnet) error {
+	if !sn.Prefix.IsValid() || !sn.Prefix.Addr().Is4() {
+		return fmt.Errorf("%q is not an IPv4 prefix such as 192.168.1.0/24", sn.Prefix)
+	}
+	for _, f := range []struct {
+		name string
+		as   []netip.Addr
+	}{{"router", sn.Routers}, {"dns", sn.DNS}} {
+		for _, a := range f.as {
+			if !a.Is4() {
+				return fmt.Errorf("--%s %v is not an IPv4 address", f.name, a)
+			}
+		}
+	}
+	if sn.NextServer.IsValid() && !sn.NextServer.Is4() {
+		return fmt.Errorf("--next-server %v is not an IPv4 address", sn.NextServer)
+	}
+	if sn.LeaseTime < 0 || sn.LeaseTime/time.Second > 0xffffffff {
+		return fmt.Errorf("--lease-time %v: want 0 (the server's default) up to 136 years", sn.LeaseTime)
+	}
+	if len(sn.Options) > MaxSiteOptions {
+		return fmt.Errorf("%d site options, more than the %d a reply has room for beside the server's own", len(sn.Options), MaxSiteOptions)
+	}
+	seen := map[uint8]bool{}
+	for i, o := range sn.Options {
+		p, err := ParseDHCPOption(o.Code, o.Value)
+		if err != nil {
+			return err
+		}
+		if seen[o.Code] {
+			return fmt.Errorf("option %d given twice", o.Code)
+		}
+		seen[o.Code] = true
+		sn.Options[i] = p
+	}
+	sortOptions(sn.Options)
+	ns, err := allNodes(ctx, q)
+	if err != nil {
+		return err
+	}
+	for _, n := range ns {
+		if !sn.Prefix.Contains(n.IP) {
+			continue
+		}
+		if err := CheckLeasable(n.IP, sn.Prefix); err != nil {
+			return fmt.Errorf("node %s's reserved address %v: give it another address first (node rm, node add)", n.Name, err)
+		}
 	}
 	return nil
+}
+
+// subnetDiff says what changed between two versions of a subnet, field by
+// field, as "dns 10.0.0.2 → 10.0.0.2,10.0.0.3; option 42 - → 10.20.0.2".
+func subnetDiff(old, sn Subnet) string {
+	show := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return s
+	}
+	addr := func(a netip.Addr) string {
+		if a.IsValid() {
+			return a.String()
+		}
+		return ""
+	}
+	lease := func(d time.Duration) string {
+		if d > 0 {
+			return d.String()
+		}
+		return ""
+	}
+	var out []string
+	for _, f := range []struct{ name, a, b string }{
+		{"routers", joinAddrs(old.Routers), joinAddrs(sn.Routers)},
+		{"dns", joinAddrs(old.DNS), joinAddrs(sn.DNS)},
+		{"domain", old.Domain, sn.Domain},
+		{"next-server", addr(old.NextServer), addr(sn.NextServer)},
+		{"lease-time", lease(old.LeaseTime), lease(sn.LeaseTime)},
+	} {
+		if f.a != f.b {
+			out = append(out, fmt.Sprintf("%s %s → %s", f.name, show(f.a), show(f.b)))
+		}
+	}
+	codes := map[uint8]bool{}
+	for _, o := range slices.Concat(old.Options, sn.Options) {
+		codes[o.Code] = true
+	}
+	for _, c := range slices.Sorted(maps.Keys(codes)) {
+		a, _ := old.Option(c)
+		b, _ := sn.Option(c)
+		if a.Value != b.Value {
+			out = append(out, fmt.Sprintf("option %d %s → %s", c, show(a.Value), show(b.Value)))
+		}
+	}
+	if len(out) == 0 {
+		return "no change"
+	}
+	return strings.Join(out, "; ")
 }
 
 // RemoveSubnet deletes a subnet's options.
@@ -197,6 +366,9 @@ func (s *Store) Import(ctx context.Context, actor Actor, inv Inventory, reason s
 			}
 		}
 		for _, sn := range inv.Subnets {
+			if err := validateSubnet(ctx, tx, &sn); err != nil {
+				return fmt.Errorf("subnet %s: %w", sn.Prefix, err)
+			}
 			if err := writeSubnet(ctx, tx, sn); err != nil {
 				return fmt.Errorf("subnet %s: %w", sn.Prefix, err)
 			}

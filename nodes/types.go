@@ -11,6 +11,7 @@
 package nodes
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -115,13 +116,43 @@ type Cluster struct {
 // Subnet holds the options a DHCP reply carries for addresses inside it; it
 // is also where an imported dhcpd.conf's shared options are kept.
 type Subnet struct {
-	Prefix     netip.Prefix      `json:"subnet"`
-	Routers    []netip.Addr      `json:"routers,omitempty"`
-	DNS        []netip.Addr      `json:"dns,omitempty"`
-	Domain     string            `json:"domain,omitempty"`
-	NextServer netip.Addr        `json:"next_server,omitzero"`
-	LeaseTime  time.Duration     `json:"lease_time,omitempty"`
-	Extra      map[string]string `json:"extra,omitempty"`
+	Prefix     netip.Prefix `json:"subnet"`
+	Routers    []netip.Addr `json:"routers,omitempty"`
+	DNS        []netip.Addr `json:"dns,omitempty"`
+	Domain     string       `json:"domain,omitempty"`
+	NextServer netip.Addr   `json:"next_server,omitzero"`
+	// LeaseTime is shown in JSON as lease_time_seconds (see MarshalJSON).
+	LeaseTime time.Duration `json:"-"`
+	// Options are the site options (NTP servers, MTU, search list ...) in
+	// code order; see ParseDHCPOption.
+	Options []DHCPOption `json:"options,omitempty"`
+}
+
+// subnetJSON is Subnet as JSON readers see it: the lease in whole seconds,
+// as dhcpd.conf's default-lease-time, under a name that says the unit (a
+// reader of the old lease_time, in nanoseconds, then finds nothing rather
+// than a number off by 10⁹).
+type subnetJSON struct {
+	subnetFields
+	LeaseSeconds int64 `json:"lease_time_seconds,omitempty"`
+}
+
+type subnetFields Subnet
+
+// MarshalJSON writes the lease time as lease_time_seconds.
+func (s Subnet) MarshalJSON() ([]byte, error) {
+	return json.Marshal(subnetJSON{subnetFields(s), int64(s.LeaseTime / time.Second)})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (s *Subnet) UnmarshalJSON(b []byte) error {
+	var j subnetJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*s = Subnet(j.subnetFields)
+	s.LeaseTime = time.Duration(j.LeaseSeconds) * time.Second
+	return nil
 }
 
 // NFSRoot is an entry of the diskless-root catalog.

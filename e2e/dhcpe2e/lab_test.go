@@ -118,9 +118,21 @@ type lease struct {
 // what was offered.
 func dhclient(t *testing.T, ns *netlab.NS, timeout int) (lease, bool) {
 	t.Helper()
+	s, ok := dhclientLease(t, ns, timeout, "subnet-mask, routers, host-name")
+	if !ok {
+		return lease{}, false
+	}
+	return parseLease(s), true
+}
+
+// dhclientLease runs dhclient as dhclient does, asking (option 55) for the
+// options request names, and returns the newest lease block of its lease
+// file, where dhclient writes every option it was given.
+func dhclientLease(t *testing.T, ns *netlab.NS, timeout int, request string) (string, bool) {
+	t.Helper()
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "dhclient.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("timeout %d;\nretry 1;\ninitial-interval 1;\nrequest subnet-mask, routers, host-name;\n", timeout)), 0o644)
+	os.WriteFile(conf, []byte(fmt.Sprintf("timeout %d;\nretry 1;\ninitial-interval 1;\nrequest %s;\n", timeout, request)), 0o644)
 	lf := filepath.Join(dir, "leases")
 	out, err := ns.Run("dhclient", "-4", "-1", "-v", "-cf", conf, "-lf", lf, "-pf", filepath.Join(dir, "pid"), "-sf", "/bin/true", "eth0")
 	// Daemonized after a lease: stop it, it is not needed any more.
@@ -129,7 +141,7 @@ func dhclient(t *testing.T, ns *netlab.NS, timeout int) (lease, bool) {
 	}
 	if err != nil {
 		if strings.Contains(out, "No DHCPOFFERS received") || strings.Contains(err.Error(), "exit status 2") {
-			return lease{}, false
+			return "", false
 		}
 		t.Fatalf("dhclient: %v", err)
 	}
@@ -137,7 +149,11 @@ func dhclient(t *testing.T, ns *netlab.NS, timeout int) (lease, bool) {
 	if err != nil {
 		t.Fatalf("dhclient got a lease but wrote no lease file: %v\n%s", err, out)
 	}
-	return parseLease(string(b)), true
+	s := string(b)
+	if i := strings.LastIndex(s, "lease {"); i >= 0 {
+		s = s[i:]
+	}
+	return s, true
 }
 
 var (

@@ -36,12 +36,15 @@ func setup(t *testing.T) (addr string, st *nodes.Store, root string) {
 	check(st.AddProfile(ctx, nodestest.Actor, nodes.Profile{Name: "sl63", Kind: nodes.KindLinux, Kernel: "linux/vmlinuz", Initrd: "linux/initrd.gz"}))
 	check(st.AddCluster(ctx, nodestest.Actor, nodes.Cluster{Name: "linux", Profile: "sl63"}))
 	for _, n := range []nodes.Node{
-		{Name: "umu20", MAC: "52:54:00:00:00:20", IP: netip.MustParseAddr("127.0.0.2"), Cluster: "linux"},
-		{Name: "umu21", MAC: "52:54:00:00:00:21", IP: netip.MustParseAddr("127.0.0.3"), Cluster: "linux"},
+		{Name: "umu20", MAC: "52:54:00:00:00:20", IP: netip.MustParseAddr("10.0.0.20"), Cluster: "linux"},
+		{Name: "umu21", MAC: "52:54:00:00:00:21", IP: netip.MustParseAddr("10.0.0.21"), Cluster: "linux"},
 	} {
 		_, err := st.AddNode(ctx, nodestest.Actor, n, "test")
 		check(err)
 	}
+	// The test's client stands in for the nodes from loopback addresses.
+	nodestest.SetIP(t, st, "umu20", netip.MustParseAddr("127.0.0.2"))
+	nodestest.SetIP(t, st, "umu21", netip.MustParseAddr("127.0.0.3"))
 	root = filepath.Join(dir, "boot")
 	check(os.MkdirAll(filepath.Join(root, "linux"), 0o755))
 	// 640001 bytes: many blocks, and a short last block at 512 and 1468.

@@ -3,12 +3,17 @@ package nfse2e
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/node-switch/node-switch/e2e/netlab"
 	"github.com/node-switch/node-switch/nodes"
@@ -159,12 +164,30 @@ func TestNightlyConversion(t *testing.T) {
 	defer st.Close()
 	ctx := context.Background()
 
+	rebootKey, knownHosts := filepath.Join(t.TempDir(), "id_ed25519"), filepath.Join(t.TempDir(), "known_hosts")
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "night run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rebootKey, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(knownHosts, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
 	// runUnit runs a service's ExecStartPre and ExecStart lines as systemd
 	// would, returning the output and the main command's exit error.
 	runUnit := func(name string) (string, error) {
 		u := readUnit(t, name)
 		saved := c.env
-		c.env = append(append([]string{}, u.env...), "NODE_SWITCH_REBOOT_KEY="+filepath.Join(t.TempDir(), "no-key"))
+		// A real key and an empty known_hosts: the move's checks pass, and
+		// each PC's reboot then fails on its own (no sshd there).
+		c.env = append(append([]string{}, u.env...), "NODE_SWITCH_REBOOT_KEY="+rebootKey, "NODE_SWITCH_KNOWN_HOSTS="+knownHosts)
 		defer func() { c.env = saved }()
 		var all strings.Builder
 		for _, line := range append(u.execStartPre, u.execStart) {

@@ -227,7 +227,10 @@ func TestGenerationMovesOnlyForBootAnswers(t *testing.T) {
 			_, err := st.Move(ctx, nodestest.Actor, nodes.MoveRequest{Range: "a1", To: "windows"})
 			return err
 		}, true},
-		{"a mask", func() error { _, err := st.SetMask(ctx, nodestest.Actor, nodes.MaskRequest{Range: "a2", Mask: true, Reason: "reinstall"}); return err }, true},
+		{"a mask", func() error {
+			_, err := st.SetMask(ctx, nodestest.Actor, nodes.MaskRequest{Range: "a2", Mask: true, Reason: "reinstall"})
+			return err
+		}, true},
 		{"a profile change", func() error {
 			_, err := st.UpdateProfile(ctx, nodestest.Actor, "linux", "", func(p *nodes.Profile) error { p.Append = "quiet"; return nil })
 			return err

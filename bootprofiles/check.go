@@ -95,7 +95,7 @@ func SampleInput(p nodes.Profile, fw Firmware) Input {
 		Cluster: nodes.Cluster{Name: n.Cluster, Profile: p.Name},
 		Profile: p,
 		Event: nodes.Event{ID: 1, Time: time.Unix(0, 0).UTC(), Actor: "check", Channel: nodes.ChannelCLI,
-			Action: "move", Nodes: []string{n.Name}, Target: n.Cluster},
+			Action: nodes.ActionMove, Nodes: []string{n.Name}, Target: n.Cluster},
 		HTTPBase: "http://192.0.2.1:8080",
 		Firmware: fw,
 	}

@@ -183,7 +183,7 @@ func (s *Store) AddNode(ctx context.Context, actor Actor, n Node, reason string)
 		if err := validateNode(ctx, tx, &n); err != nil {
 			return err
 		}
-		id, err := s.appendEvent(ctx, tx, actor, Event{Action: "node-add", Nodes: []string{n.Name}, Target: n.Cluster, Reason: reason,
+		id, err := s.appendEvent(ctx, tx, actor, Event{Action: ActionNodeAdd, Nodes: []string{n.Name}, Target: n.Cluster, Reason: reason,
 			Result: fmt.Sprintf("mac %s ip %s", n.MAC, n.IP)})
 		if err != nil {
 			return err
@@ -210,7 +210,7 @@ func (s *Store) RemoveNodes(ctx context.Context, actor Actor, expr, reason strin
 			return err
 		}
 		names := namesOf(gone)
-		if _, err := s.appendEvent(ctx, tx, actor, Event{Action: "node-rm", Nodes: names, Reason: reason}); err != nil {
+		if _, err := s.appendEvent(ctx, tx, actor, Event{Action: ActionNodeRemove, Nodes: names, Reason: reason}); err != nil {
 			return err
 		}
 		for _, n := range names {

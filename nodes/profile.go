@@ -178,7 +178,7 @@ func (s *Store) AddProfile(ctx context.Context, actor Actor, p Profile) error {
 		if err := writeProfile(ctx, tx, p); err != nil {
 			return err
 		}
-		_, err := s.appendEvent(ctx, tx, actor, Event{Action: "profile-add", Target: p.Name, Result: "kind " + string(p.Kind)})
+		_, err := s.appendEvent(ctx, tx, actor, Event{Action: ActionProfileAdd, Target: p.Name, Result: "kind " + string(p.Kind)})
 		return err
 	})
 	if err != nil {
@@ -222,7 +222,7 @@ func (s *Store) UpdateProfile(ctx context.Context, actor Actor, name, reason str
 		if err != nil {
 			return err
 		}
-		id, err := s.appendEvent(ctx, tx, actor, Event{Action: "profile-set", Nodes: names, Target: name, Reason: reason})
+		id, err := s.appendEvent(ctx, tx, actor, Event{Action: ActionProfileSet, Nodes: names, Target: name, Reason: reason})
 		if err != nil {
 			return err
 		}
@@ -251,7 +251,7 @@ func (s *Store) RemoveProfile(ctx context.Context, actor Actor, name string) err
 		if _, err := tx.ExecContext(ctx, `DELETE FROM profiles WHERE name = ?`, name); err != nil {
 			return err
 		}
-		_, err = s.appendEvent(ctx, tx, actor, Event{Action: "profile-rm", Source: name})
+		_, err = s.appendEvent(ctx, tx, actor, Event{Action: ActionProfileRemove, Source: name})
 		return err
 	})
 	if err != nil {

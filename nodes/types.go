@@ -36,11 +36,37 @@ type Node struct {
 	MaskReason string     `json:"mask_reason,omitempty"`
 	// Event is the logbook entry that last changed what the node boots, so a
 	// rendered config can say why it looks the way it does.
-	Event    int64     `json:"event,omitempty"`
-	LastSeen time.Time `json:"last_seen,omitzero"`
+	Event int64 `json:"event,omitempty"`
+	// LastSeen and Firmware are null in JSON until our DHCP server has
+	// heard from the node (see MarshalJSON).
+	LastSeen time.Time `json:"last_seen"`
 	// Firmware is what the node's last DHCP request said it was, e.g.
 	// "bios", "uefi", "uefi-ipxe" (see dhcp.Firmware.Label).
-	Firmware string `json:"firmware,omitempty"`
+	Firmware string `json:"firmware"`
+}
+
+type nodeFields Node
+
+// nodeJSON is Node as JSON readers see it. A key that comes and goes with
+// the data breaks readers that index a fixed set of columns (PowerShell's
+// ConvertFrom-Json gives the first object's properties to the whole
+// table), so last_seen and firmware are always there, null until known.
+type nodeJSON struct {
+	nodeFields
+	LastSeen *time.Time `json:"last_seen"`
+	Firmware *string    `json:"firmware"`
+}
+
+// MarshalJSON writes last_seen and firmware as null while unknown.
+func (n Node) MarshalJSON() ([]byte, error) {
+	j := nodeJSON{nodeFields: nodeFields(n)}
+	if !n.LastSeen.IsZero() {
+		j.LastSeen = &n.LastSeen
+	}
+	if n.Firmware != "" {
+		j.Firmware = &n.Firmware
+	}
+	return json.Marshal(j)
 }
 
 // ProfileKind says how a profile boots a node.
@@ -157,16 +183,39 @@ func (s *Subnet) UnmarshalJSON(b []byte) error {
 
 // NFSRoot is an entry of the diskless-root catalog.
 type NFSRoot struct {
-	Name          string    `json:"name"`
-	Server        string    `json:"server"`
-	Export        string    `json:"export"`
-	Kernel        string    `json:"kernel"`
-	Initrd        string    `json:"initrd"`
-	KernelVersion string    `json:"kernel_version,omitempty"`
-	Options       string    `json:"options,omitempty"`
-	CheckedAt     time.Time `json:"checked_at,omitzero"`
-	CheckOK       bool      `json:"check_ok"`
-	CheckResult   string    `json:"check_result,omitempty"`
+	Name          string `json:"name"`
+	Server        string `json:"server"`
+	Export        string `json:"export"`
+	Kernel        string `json:"kernel"`
+	Initrd        string `json:"initrd"`
+	KernelVersion string `json:"kernel_version,omitempty"`
+	Options       string `json:"options,omitempty"`
+	// CheckedAt and CheckResult are null in JSON until the first check
+	// (see MarshalJSON).
+	CheckedAt   time.Time `json:"checked_at"`
+	CheckOK     bool      `json:"check_ok"`
+	CheckResult string    `json:"check_result"`
+}
+
+type nfsrootFields NFSRoot
+
+// nfsrootJSON is NFSRoot as JSON readers see it: the check's keys always
+// there (see nodeJSON), null while the root was never checked.
+type nfsrootJSON struct {
+	nfsrootFields
+	CheckedAt   *time.Time `json:"checked_at"`
+	CheckOK     bool       `json:"check_ok"`
+	CheckResult *string    `json:"check_result"`
+}
+
+// MarshalJSON writes checked_at and check_result as null before the first
+// check.
+func (r NFSRoot) MarshalJSON() ([]byte, error) {
+	j := nfsrootJSON{nfsrootFields: nfsrootFields(r), CheckOK: r.CheckOK}
+	if !r.CheckedAt.IsZero() {
+		j.CheckedAt, j.CheckResult = &r.CheckedAt, &r.CheckResult
+	}
+	return json.Marshal(j)
 }
 
 // SSH key roles.

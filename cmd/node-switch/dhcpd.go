@@ -61,10 +61,11 @@ dhcpd.conf text, not the same inventory.`,
 			Name:  "export",
 			Usage: "write the inventory in another tool's format",
 			Subcommands: []*cli.Command{{
-				Name:   "dhcpd",
-				Usage:  "write an ISC dhcpd.conf in the source system's shape (a fallback to plain dhcpd at any time)",
-				Flags:  []cli.Flag{&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "file to write (default: standard output)"}},
-				Action: withStore(exportDhcpd),
+				Name:      "dhcpd",
+				Usage:     "write an ISC dhcpd.conf in the source system's shape (a fallback to plain dhcpd at any time)",
+				ArgsUsage: "[FILE] (the same as -o FILE; default: standard output)",
+				Flags:     []cli.Flag{&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "file to write (default: standard output)"}},
+				Action:    withStore(exportDhcpd),
 			}},
 		}
 	})
@@ -142,6 +143,10 @@ func importDhcpd(c *cli.Context, st *nodes.Store) error {
 }
 
 func exportDhcpd(c *cli.Context, st *nodes.Store) error {
+	file, err := exportFile(c)
+	if err != nil {
+		return err
+	}
 	cs, err := st.Clusters(c.Context)
 	if err != nil {
 		return err
@@ -177,8 +182,8 @@ func exportDhcpd(c *cli.Context, st *nodes.Store) error {
 		"UEFI clients need a class on option arch in dhcpd. '# node-switch' lines are for re-import.",
 	}
 	out := c.App.Writer
-	if f := c.String("output"); f != "" {
-		fh, err := os.Create(f)
+	if file != "" {
+		fh, err := os.Create(file)
 		if err != nil {
 			return fmt.Errorf("export dhcpd: %w", err)
 		}
@@ -186,4 +191,20 @@ func exportDhcpd(c *cli.Context, st *nodes.Store) error {
 		out = fh
 	}
 	return dhcpdconf.Write(out, header, roots, sns, groups)
+}
+
+// exportFile is where export writes: FILE as import takes it, or -o FILE;
+// "" is standard output. Both given must agree: which one wins would be a
+// guess, and the loser would be left stale.
+func exportFile(c *cli.Context) (string, error) {
+	flag := c.String("output")
+	switch {
+	case c.NArg() > 1:
+		return "", usageError("export dhcpd: want at most one FILE, got %d arguments", c.NArg())
+	case c.NArg() == 0:
+		return flag, nil
+	case flag != "" && flag != c.Args().First():
+		return "", usageError("export dhcpd: FILE %s and -o %s disagree: give one of them", c.Args().First(), flag)
+	}
+	return c.Args().First(), nil
 }

@@ -141,11 +141,12 @@ func init() {
 						if err != nil {
 							return fmt.Errorf("add profile %s: %w", name, err)
 						}
-						if err := st.AddProfile(c.Context, actorOf(c), p); err != nil {
+						ctx, logged := nodes.WatchEvent(c.Context)
+						if err := st.AddProfile(ctx, actorOf(c), p); err != nil {
 							return err
 						}
 						warn(c, warning)
-						fmt.Fprintf(c.App.Writer, "added profile %s (%s)\n", name, p.Kind)
+						fmt.Fprintf(c.App.Writer, "added profile %s (%s) (logbook #%d)\n", name, p.Kind, logged())
 						return nil
 					}),
 				},
@@ -160,7 +161,8 @@ func init() {
 							return err
 						}
 						var warning string
-						_, err = st.WithForce(c.Bool("force")).UpdateProfile(c.Context, actorOf(c), name, c.String("reason"), func(p *nodes.Profile) error {
+						ctx, logged := nodes.WatchEvent(c.Context)
+						_, err = st.WithForce(c.Bool("force")).UpdateProfile(ctx, actorOf(c), name, c.String("reason"), func(p *nodes.Profile) error {
 							if err := applyProfileFlags(c, p); err != nil {
 								return err
 							}
@@ -171,7 +173,7 @@ func init() {
 							return err
 						}
 						warn(c, warning)
-						fmt.Fprintf(c.App.Writer, "updated profile %s\n", name)
+						fmt.Fprintf(c.App.Writer, "updated profile %s (logbook #%d)\n", name, logged())
 						return nil
 					}),
 				},
@@ -224,10 +226,11 @@ func init() {
 						if err != nil {
 							return err
 						}
-						if err := st.RemoveProfile(c.Context, actorOf(c), name); err != nil {
+						ctx, logged := nodes.WatchEvent(c.Context)
+						if err := st.RemoveProfile(ctx, actorOf(c), name); err != nil {
 							return err
 						}
-						fmt.Fprintf(c.App.Writer, "removed profile %s\n", name)
+						fmt.Fprintf(c.App.Writer, "removed profile %s (logbook #%d)\n", name, logged())
 						return nil
 					}),
 				},

@@ -241,8 +241,8 @@ func (s *site) start(b block, ready string) {
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// Its own process group, so SIGINT reaches every process of it as
-	// Ctrl-C in a terminal does.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Ctrl-C in a terminal does; bash dies with the test binary.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("README.md:%d: %v", b.line, err)
 	}

@@ -506,7 +506,10 @@ func (s *site) setUp(repo string) {
 	// the examples, and an ssh client configuration whose known_hosts is
 	// the one under the test's HOME (ssh itself takes ~ from passwd).
 	etc := filepath.Join("/etc/netns", s.head.Name)
-	t.Cleanup(func() { os.RemoveAll(etc) })
+	t.Cleanup(func() {
+		os.RemoveAll(etc)
+		os.Remove("/etc/netns") // only if no one else's namespace has files there
+	})
 	must(os.MkdirAll(filepath.Join(etc, "ssh"), 0o755))
 	must(os.WriteFile(filepath.Join(etc, "hosts"), []byte(hostsFile), 0o644))
 	must(os.WriteFile(filepath.Join(etc, "ssh", "ssh_config"), []byte(fmt.Sprintf(

@@ -287,3 +287,31 @@ func TestUnknownFloodDoesNotReloadTheCache(t *testing.T) {
 		t.Errorf("answered %d requests, want the known node's 6", s.answered())
 	}
 }
+
+// BenchmarkHandleUnknown is the server's cost per DISCOVER from a MAC with
+// no reservation (parse, look up, stay silent), with and without
+// remembering it, over more distinct MACs than the buffer holds.
+func BenchmarkHandleUnknown(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		rec  SeenRecorder
+	}{{"silent only", nil}, {"remembered", &recorder{}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			s := testServer(MapInventory{}, bc.rec, 1000)
+			l := testLink(b)
+			from := netip.MustParseAddrPort("0.0.0.0:68")
+			pkts := make([][]byte, 4096)
+			for i := range pkts {
+				pkts[i] = requestFrom(b, net.HardwareAddr{0x02, 0xee, 0, 0, byte(i >> 8), byte(i)}.String(), arch(iana.EFI_X86_64), pxeClass)
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				s.handle(ctx, l, from, pkts[i%len(pkts)], nil)
+				if i%len(pkts) == len(pkts)-1 && s.unknown != nil {
+					s.unknown.take() // a flush
+				}
+			}
+		})
+	}
+}

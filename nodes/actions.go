@@ -38,6 +38,7 @@ const (
 	ActionSSHKeyRemove   Action = "ssh-key-rm"
 	ActionSSHCommand     Action = "ssh-command"
 	ActionSSHRefused     Action = "ssh-refused"
+	ActionUnknownClear   Action = "unknown-clear"
 )
 
 // actions lists every Action, for checking a filter ("log --action").
@@ -47,6 +48,7 @@ var actions = []Action{
 	ActionProfileAdd, ActionProfileSet, ActionProfileRemove, ActionSubnetSet, ActionSubnetRemove,
 	ActionNFSRootAdd, ActionNFSRootRemove, ActionNFSRootCheck, ActionImport,
 	ActionSSHKeyAdd, ActionSSHKeyRemove, ActionSSHCommand, ActionSSHRefused,
+	ActionUnknownClear,
 }
 
 // KnownAction reports whether a is one of the logbook's actions.

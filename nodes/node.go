@@ -174,7 +174,10 @@ func validateNode(ctx context.Context, q queryer, n *Node) error {
 func insertNode(ctx context.Context, tx *sql.Tx, n Node, event int64) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO nodes (name, mac, ip, cluster, masked, mask_reason, event) VALUES (?,?,?,?,?,?,?)`,
 		n.Name, n.MAC, n.IP.String(), n.Cluster, n.Masked, n.MaskReason, event)
-	return err
+	if err != nil {
+		return err
+	}
+	return forgetUnknown(ctx, tx, n.MAC)
 }
 
 // AddNode adds one reservation.

@@ -129,4 +129,23 @@ CREATE TRIGGER nfsroots_gen_delete AFTER DELETE ON nfsroots BEGIN UPDATE generat
 CREATE TRIGGER nfsroots_gen_update AFTER UPDATE OF name, server, export, kernel, initrd, kernel_version, options ON nfsroots
 	BEGIN UPDATE generation SET n = n + 1; END;
 `,
+	// 3: unknown_macs, machines that asked for DHCP without a reservation
+	// (nodes.Unknown). Bookkeeping, like the sightings: deliberately no
+	// generation triggers, so a flood of spoofed MACs never makes the DHCP
+	// cache reread the inventory. Times are Unix microseconds, so "newest
+	// first" and the eviction of the least recently seen are exact.
+	`
+CREATE TABLE unknown_macs (
+	mac          TEXT PRIMARY KEY,
+	first_seen   INTEGER NOT NULL,
+	last_seen    INTEGER NOT NULL,
+	times_seen   INTEGER NOT NULL DEFAULT 1,
+	firmware     TEXT NOT NULL DEFAULT '',
+	vendor_class TEXT NOT NULL DEFAULT '',
+	interface    TEXT NOT NULL DEFAULT '',
+	relay        TEXT NOT NULL DEFAULT '',
+	hostname     TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX unknown_macs_last_seen ON unknown_macs(last_seen);
+`,
 }

@@ -24,7 +24,8 @@ func init() {
 					Usage:     "reserve an address for a node's MAC in a cluster",
 					ArgsUsage: "NAME",
 					Flags: []cli.Flag{
-						&cli.StringFlag{Name: "mac", Required: true, Usage: "the PXE NIC's MAC address"},
+						&cli.StringFlag{Name: "mac", Usage: "the PXE NIC's MAC address"},
+						fromUnknownFlag,
 						&cli.StringFlag{Name: "ip", Required: true, Usage: "the reserved IPv4 address"},
 						&cli.StringFlag{Name: "cluster", Required: true, Usage: "the logical cluster it boots"},
 						reasonFlag,
@@ -52,6 +53,7 @@ func init() {
 					},
 					Action: withStore(nodeRemove),
 				},
+				nodeUnknownCommand(),
 			},
 		}
 	})
@@ -62,9 +64,9 @@ func nodeAdd(c *cli.Context, st *nodes.Store) error {
 	if err != nil {
 		return err
 	}
-	mac, err := nodes.ParseMAC(c.String("mac"))
+	mac, err := nodeAddMAC(c, st, name)
 	if err != nil {
-		return usageError("node add %s: %v", name, err)
+		return err
 	}
 	ip, err := nodes.ParseIP(c.String("ip"))
 	if err != nil {

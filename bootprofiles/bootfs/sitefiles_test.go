@@ -29,7 +29,7 @@ func siteFS(t *testing.T) (*FS, *fakeInv) {
 		"um64_linux/grub.cfg-01-52-54-00-00-00-21":     "LINUX GRUB PER-MAC umu21\n",
 		"um64_win/pxelinux.cfg/default":                "WIN DEFAULT\n",
 		"um64_win/pxelinux.cfg/01-52-54-00-00-00-21":   "WIN PER-MAC umu21\n",
-		"secret":                                       "SECRET\n",
+		"secret": "SECRET\n",
 	}
 	for name, body := range files {
 		p := filepath.Join(root, name)

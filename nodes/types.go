@@ -77,10 +77,14 @@ const (
 	KindLocalDisk ProfileKind = "localdisk" // the OS on the node's own disk (the Windows side)
 	KindNFSRoot   ProfileKind = "nfsroot"   // kernel + initrd, root filesystem over NFS
 	KindTemplate  ProfileKind = "template"  // a site-provided text/template
+	// KindFiles serves the site's own boot loader configs (pxelinux.cfg/,
+	// grub.cfg) from a directory under the boot root, untouched: how a
+	// site migrating from plain dhcpd keeps booting what it booted.
+	KindFiles ProfileKind = "files"
 )
 
 // ProfileKinds lists the valid kinds in the order help texts show them.
-var ProfileKinds = []ProfileKind{KindLinux, KindLocalDisk, KindNFSRoot, KindTemplate}
+var ProfileKinds = []ProfileKind{KindLinux, KindLocalDisk, KindNFSRoot, KindTemplate, KindFiles}
 
 // ParseProfileKind validates a kind given by an operator.
 func ParseProfileKind(s string) (ProfileKind, error) {
@@ -89,7 +93,7 @@ func ParseProfileKind(s string) (ProfileKind, error) {
 			return k, nil
 		}
 	}
-	return "", fmt.Errorf("unknown profile kind %q (want one of linux, localdisk, nfsroot, template)", s)
+	return "", fmt.Errorf("unknown profile kind %q (want one of linux, localdisk, nfsroot, template, files)", s)
 }
 
 // Boot file keys: which first-stage file a DHCP reply names, by the client's
@@ -127,6 +131,9 @@ type Profile struct {
 	NFSRoot       string `json:"nfsroot,omitempty"` // catalog entry for kind nfsroot
 	TemplateBIOS  string `json:"template_bios,omitempty"`
 	TemplateUEFI  string `json:"template_uefi,omitempty"`
+	// FilesDir is, for kind files, the directory under the boot root that
+	// holds the site's pxelinux.cfg/ and grub.cfg files.
+	FilesDir string `json:"files_dir,omitempty"`
 	// HTTP serves kernel and initrd over HTTP instead of TFTP.
 	HTTP        bool   `json:"http,omitempty"`
 	Description string `json:"description,omitempty"`

@@ -53,6 +53,7 @@ var paths = []string{
 	"/var/lib/node-switch",
 	"/srv/node-switch",
 	"/srv/nfsroot",
+	"/srv/tftp",
 	"/usr/bin/node-switch",
 	"/etc/systemd/system",
 	"/etc/cron.d",

@@ -200,9 +200,6 @@ type VMConfig struct {
 	Disk string
 	// MemMiB defaults to 512.
 	MemMiB int
-	// KVM uses hardware virtualisation where /dev/kvm works, else falls
-	// back to TCG. The tests keep TCG: the same emulation on every runner.
-	KVM bool
 }
 
 // VM is a running QEMU.
@@ -263,17 +260,13 @@ func QEMUArgs(cfg VMConfig, tap, serial, monitor, vars string) []string {
 	if mem == 0 {
 		mem = 512
 	}
-	accel := []string{"-accel", "tcg"}
-	if cfg.KVM {
-		accel = []string{"-accel", "kvm", "-accel", "tcg"}
-	}
-	args := append(accel, "-m", fmt.Sprint(mem), "-smp", "1",
+	args := []string{"-accel", "tcg", "-m", fmt.Sprint(mem), "-smp", "1",
 		"-nographic", "-vga", "none", "-serial", serial,
-		"-monitor", "unix:"+monitor+",server=on,wait=off",
-		"-netdev", "tap,id=n0,ifname="+tap+",script=no,downscript=no",
+		"-monitor", "unix:" + monitor + ",server=on,wait=off",
+		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no",
 		// The stand-in Windows MBR writes here to end the VM.
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
-	)
+	}
 	if cfg.UUID != "" {
 		args = append(args, "-uuid", cfg.UUID)
 	}
@@ -370,7 +363,8 @@ func (vm *VM) scan(marker string, failMarkers []*regexp.Regexp) (line, failed st
 	}
 }
 
-var ansiRE = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
+// ansiRE matches CSI sequences and the full reset (ESC c) SeaBIOS starts with.
+var ansiRE = regexp.MustCompile(`\x1b(\[[0-9;?]*[A-Za-z]|c)`)
 
 // CleanLine drops the terminal escapes OVMF and iPXE sprinkle over their
 // consoles.

@@ -90,9 +90,13 @@ func demo(c *cli.Context) error {
 	case len(missing) > 0:
 		fmt.Fprintf(env.Stdout, "\nTo watch a node switch in a virtual machine, install QEMU and what it boots:\n"+
 			"  apt-get install %s\nand run the demo again as root. Until then: the appliance alone.\n\n", strings.Join(missing, " "))
-	case os.Geteuid() == 0:
+	case os.Geteuid() != 0:
 		// Without root there is no namespace to boot a VM in: the
 		// refusal below says so, before any download.
+	case !demoBIOSLoaders(env.Stderr, boot, sub):
+		fmt.Fprintf(env.Stdout, "\nThe VM needs pxelinux in %s: install what the note above names and run the demo again.\n"+
+			"Until then: the appliance alone.\n\n", boot)
+	default:
 		if vm, err = prepareDemoVM(c, dir, boot, db, hooksDir, sub); err != nil {
 			return err
 		}

@@ -42,6 +42,27 @@ func demoQEMUMissing() []string {
 	return netlab.Missing(append(qemu.BIOSNeeds, "ip=iproute2")...)
 }
 
+// demoBIOSLoaders reports whether the boot root has what a BIOS machine
+// loads from it before the kernel, filling it again if not (the loaders
+// may have been installed since the inventory was made).
+func demoBIOSLoaders(stderr io.Writer, boot string, sub func(...string) error) bool {
+	have := func() bool {
+		for _, f := range []string{"pxelinux.0", "ldlinux.c32"} {
+			if _, err := os.Stat(filepath.Join(boot, f)); err != nil {
+				return false
+			}
+		}
+		return true
+	}
+	if have() {
+		return true
+	}
+	if err := sub("bootroot", "init", boot); err != nil {
+		fmt.Fprintf(stderr, "note: boot root not filled: %v\n", err)
+	}
+	return have()
+}
+
 // demoVM is the one machine of the demo and what it needs to switch it.
 type demoVM struct {
 	out     io.Writer
@@ -74,7 +95,7 @@ func prepareDemoVM(c *cli.Context, dir, boot, db, hooksDir string, sub func(...s
 		os.Setenv(assets.CacheEnv, filepath.Join(dir, "cache"))
 	}
 	fmt.Fprintf(out, "boot assets for the VM: a Debian kernel (the first run fetches it with apt-get download,\n"+
-		"about 100 MB; set %s to share a cache), a marker initramfs, a stand-in Windows disk\n", assets.CacheEnv)
+		"about 70 MB; set %s to share a cache), a marker initramfs, a stand-in Windows disk\n", assets.CacheEnv)
 	k, err := assets.DebianKernelTo(&prefixWriter{w: out, prefix: "  "})
 	if err != nil {
 		return nil, fmt.Errorf("demo: boot assets: %w", err)

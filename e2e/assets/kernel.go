@@ -40,7 +40,7 @@ func DebianKernel() (*Kernel, error) { return DebianKernelTo(nil) }
 
 // DebianKernelTo is DebianKernel telling progress, when not nil, what it
 // fetches and apt-get's own output: a first run downloads a package of
-// about 100 MB, which a person waiting should not mistake for a hang.
+// about 70 MB, which a person waiting should not mistake for a hang.
 func DebianKernelTo(progress io.Writer) (*Kernel, error) {
 	if progress == nil {
 		progress = io.Discard

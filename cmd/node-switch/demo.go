@@ -1,12 +1,19 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -18,19 +25,33 @@ import (
 //go:embed um64-dhcpd.conf
 var um64DhcpdConf []byte
 
-const demoNetns = "node-switch-demo"
+// demoNetnsPrefix starts the name of the demo's network namespace; the
+// rest comes from the demo's directory, so two demos (a user's and a test's)
+// never take down each other's network.
+const demoNetnsPrefix = "node-switch-demo-"
+
+// demoNetnsFor names the namespace of the demo kept in dir (absolute).
+func demoNetnsFor(dir string) string {
+	h := sha256.Sum256([]byte(dir))
+	return demoNetnsPrefix + hex.EncodeToString(h[:4])
+}
 
 func init() {
 	register(func() *cli.Command {
 		return &cli.Command{
 			Name:  "demo",
-			Usage: "start the appliance on its embedded defaults: the source system's six nodes, served inside a private network namespace",
+			Usage: "start the appliance on its embedded defaults and, with QEMU, watch a node switch from Linux to Windows",
 			Description: "Creates DIR/inventory.db from the UM64 cluster's dhcpd.conf (umu18-19 Windows,\n" +
 				"umu20-23 Linux), fills DIR/boot from the distribution's boot loaders when they are\n" +
-				"installed, and (as root) runs 'serve' inside the network namespace " + demoNetns + " on a\n" +
-				"bridge 192.168.1.1/24 that no real network reaches. Ctrl-C stops it and removes the namespace.",
+				"installed, and (as root) runs 'serve' inside a network namespace of its own (" + demoNetnsPrefix + "…) on a\n" +
+				"bridge 192.168.1.1/24 that no real network reaches.\n" +
+				"With QEMU installed it then boots umu20 as a virtual machine (SeaBIOS + iPXE) with its\n" +
+				"serial console on the terminal (vm| ): first Linux (a Debian kernel, fetched once with\n" +
+				"apt-get download into DIR/cache, and a marker initramfs), then, after 'move umu20 --to\n" +
+				"windows' and a reset, its local disk. Ctrl-C stops it and removes the namespace.",
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "dir", Value: "node-switch-demo", Usage: "where the demo keeps its inventory and boot root"},
+				&cli.StringFlag{Name: "dir", Value: "node-switch-demo", Usage: "where the demo keeps its inventory, boot root and cache"},
+				&cli.BoolFlag{Name: "exit-after-switch", Usage: "stop once the VM has booted its local disk, instead of serving until Ctrl-C"},
 			},
 			Action: demo,
 		}
@@ -43,16 +64,20 @@ func demo(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "boot"), 0o755); err != nil {
+	boot := filepath.Join(dir, "boot")
+	if err := os.MkdirAll(boot, 0o755); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	db := filepath.Join(dir, "inventory.db")
-	self, err := os.Executable()
+	// An empty hooks directory of its own: the demo must never run a
+	// head node's real Slurm or Windows-head hooks.
+	hooksDir := filepath.Join(dir, "hooks")
+	self, err := demoExecutable(dir)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	sub := func(args ...string) error {
-		return Run(c.Context, env, append([]string{"node-switch", "--db", db}, args...))
+		return Run(c.Context, env, append([]string{"node-switch", "--db", db, "--hooks-dir", hooksDir}, args...))
 	}
 	if _, err := os.Stat(db); errors.Is(err, os.ErrNotExist) {
 		conf := filepath.Join(dir, "um64-dhcpd.conf")
@@ -66,19 +91,41 @@ func demo(c *cli.Context) error {
 		if err := sub("subnet", "set", "192.168.1.0/24", "--router", "192.168.1.1", "--dns", "192.168.1.1", "--domain", "um64.demo"); err != nil {
 			return err
 		}
-		if err := sub("bootroot", "init", filepath.Join(dir, "boot")); err != nil {
-			fmt.Fprintf(env.Stderr, "note: boot root not filled (%v); DHCP still answers, TFTP serves what is in %s\n", err, filepath.Join(dir, "boot"))
+		if err := sub("bootroot", "init", boot); err != nil {
+			fmt.Fprintf(env.Stderr, "note: boot root not filled (%v); DHCP still answers, TFTP serves what is in %s\n", err, boot)
 		}
+	}
+
+	var vm *demoVM
+	switch missing := demoQEMUMissing(); {
+	case len(missing) > 0:
+		fmt.Fprintf(env.Stdout, "\nTo watch a node switch in a virtual machine, install QEMU and what it boots:\n"+
+			"  apt-get install %s\nand run the demo again as root. Until then: the appliance alone.\n\n", strings.Join(missing, " "))
+	case os.Geteuid() != 0:
+		// Without root there is no namespace to boot a VM in: the
+		// refusal below says so, before any download.
+	case !demoBIOSLoaders(env.Stderr, boot, sub):
+		fmt.Fprintf(env.Stdout, "\nThe VM needs pxelinux in %s: install what the note above names and run the demo again.\n"+
+			"Until then: the appliance alone.\n\n", boot)
+	default:
+		if vm, err = prepareDemoVM(c, dir, boot, db, hooksDir, sub); err != nil {
+			return err
+		}
+		defer vm.close()
 	}
 	if err := sub("status"); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "\ninventory: %s\ntry:  %s --db %s move 'umu[18-19]' --to linux --reason test\n      %s --db %s log\n\n", db, self, db, self, db)
 	if os.Geteuid() != 0 {
+		printDemoCommands(env.Stdout, self, db)
 		return cli.Exit("demo: the servers run in a network namespace of their own, which needs root: run the demo as root to start them", 1)
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
 		return cli.Exit("demo: needs the ip command (apt-get install iproute2) to make its network namespace", 1)
+	}
+	demoNetns := demoNetnsFor(dir)
+	if vm != nil {
+		vm.netns = demoNetns
 	}
 	exec.Command("ip", "netns", "del", demoNetns).Run()
 	for _, args := range [][]string{
@@ -94,13 +141,153 @@ func demo(c *cli.Context) error {
 		}
 	}
 	defer exec.Command("ip", "netns", "del", demoNetns).Run()
-	fmt.Fprintf(env.Stdout, "serving in network namespace %s on br0 (192.168.1.1); attach test clients with\n  ip netns exec %s ...\nCtrl-C to stop.\n", demoNetns, demoNetns)
-	cmd := exec.CommandContext(c.Context, "ip", "netns", "exec", demoNetns, self, "--db", db, "serve",
-		"--interface", "br0", "--server-ip", "192.168.1.1", "--boot-root", filepath.Join(dir, "boot"))
-	cmd.Stdout, cmd.Stderr = env.Stdout, env.Stderr
+
+	ctx, stop := context.WithCancel(c.Context)
+	defer stop()
+	fmt.Fprintf(env.Stdout, "serving in network namespace %s on br0 (192.168.1.1); attach test clients with\n  ip netns exec %s ...\n", demoNetns, demoNetns)
+	ready := make(chan struct{})
+	var readyOnce sync.Once
+	serveOut := &prefixWriter{w: env.Stderr, prefix: "serve| ", onLine: func(line string) {
+		// Logged once every listener is bound: the VM's first DHCP
+		// request must find a server.
+		if strings.Contains(line, `msg="node-switch serving"`) {
+			readyOnce.Do(func() { close(ready) })
+		}
+	}}
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", demoNetns, self, "--db", db, "--hooks-dir", hooksDir, "serve",
+		"--interface", "br0", "--server-ip", "192.168.1.1", "--boot-root", boot)
+	cmd.Stdout, cmd.Stderr = serveOut, serveOut
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	if err := cmd.Run(); err != nil && c.Context.Err() == nil {
+	// The daemon must not outlive a demo that is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("demo: serve: %w", err)
 	}
-	return nil
+	served := make(chan error, 1)
+	go func() { served <- cmd.Wait() }()
+	serveErr := func(err error) error {
+		if err == nil || c.Context.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("demo: serve: %w", err)
+	}
+
+	if vm != nil {
+		select {
+		case <-ready:
+		case err := <-served:
+			return fmt.Errorf("demo: serve ended before it served: %w", err)
+		case <-ctx.Done():
+			return nil
+		}
+		if err := vm.showSwitch(ctx); err != nil {
+			vm.close()
+			stop()
+			<-served
+			if c.Context.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
+	printDemoCommands(env.Stdout, self, db)
+	if vm != nil && c.Bool("exit-after-switch") {
+		vm.close()
+		stop()
+		<-served
+		return nil
+	}
+	if vm != nil {
+		fmt.Fprintf(env.Stdout, "Press Enter to power %s on again (it boots whatever its cluster is then).\n", demoNode)
+		go vm.resetOnEnter(ctx, env.Stdin)
+	}
+	fmt.Fprintln(env.Stdout, "Ctrl-C to stop.")
+	err = serveErr(<-served)
+	if vm != nil {
+		vm.close()
+	}
+	return err
+}
+
+// printDemoCommands shows what the operator can run against the demo's
+// inventory, with a binary that is still there after the demo exits.
+func printDemoCommands(w io.Writer, self, db string) {
+	fmt.Fprintf(w, "\ninventory: %s\ntry (in another shell; these work after the demo stops too):\n", db)
+	for _, args := range []string{"status", "move " + demoNode + " --to linux --reason \"back to Linux\"", "log"} {
+		fmt.Fprintf(w, "  %s --db %s %s\n", self, db, args)
+	}
+	fmt.Fprintln(w)
+}
+
+// demoExecutable is a path to this program that outlives the demo. "go
+// run" builds into a go-build temporary directory that is removed when it
+// exits, so such a binary is copied to DIR/node-switch first.
+func demoExecutable(dir string) (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	if !strings.Contains(self, string(filepath.Separator)+"go-build") {
+		return self, nil
+	}
+	in, err := os.Open(self)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	dst := filepath.Join(dir, "node-switch")
+	tmp, err := os.CreateTemp(dir, ".node-switch-")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, in); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("copy %s to %s: %w", self, dst, err)
+	}
+	if err := tmp.Chmod(0o755); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	// Renamed, not written in place: a daemon of an earlier demo may still
+	// be running the old file.
+	return dst, os.Rename(tmp.Name(), dst)
+}
+
+// prefixWriter puts a prefix before every line written through it, so the
+// daemon's log and the VM's console stay apart on one terminal. clean, when
+// set, rewrites each line first ("" drops it); onLine sees what was printed.
+type prefixWriter struct {
+	mu      sync.Mutex
+	w       io.Writer
+	prefix  string
+	clean   func(string) string
+	onLine  func(string)
+	partial []byte
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.partial = append(p.partial, b...)
+	for {
+		i := bytes.IndexByte(p.partial, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		line := string(p.partial[:i])
+		p.partial = p.partial[i+1:]
+		if p.clean != nil {
+			if line = p.clean(line); line == "" {
+				continue
+			}
+		}
+		fmt.Fprintf(p.w, "%s%s\n", p.prefix, line)
+		if p.onLine != nil {
+			p.onLine(line)
+		}
+	}
 }

@@ -36,7 +36,15 @@ var kernelPkgRE = regexp.MustCompile(`Depends: (linux-image-([0-9][^\s]*))`)
 // DebianKernel returns the kernel linux-image-amd64 points at, downloaded
 // with apt-get download (no install: the test machine's /boot stays
 // untouched) and cached by version.
-func DebianKernel() (*Kernel, error) {
+func DebianKernel() (*Kernel, error) { return DebianKernelTo(nil) }
+
+// DebianKernelTo is DebianKernel telling progress, when not nil, what it
+// fetches and apt-get's own output: a first run downloads a package of
+// about 70 MB, which a person waiting should not mistake for a hang.
+func DebianKernelTo(progress io.Writer) (*Kernel, error) {
+	if progress == nil {
+		progress = io.Discard
+	}
 	dir, err := CacheDir()
 	if err != nil {
 		return nil, err
@@ -59,12 +67,14 @@ func DebianKernel() (*Kernel, error) {
 	if err := os.MkdirAll(kdir, 0o755); err != nil {
 		return nil, err
 	}
-	deb, err := downloadDeb(kdir, pkg)
+	fmt.Fprintf(progress, "kernel: apt-get download %s (once; cached in %s)\n", pkg, dir)
+	deb, err := downloadDeb(kdir, pkg, progress)
 	if err != nil {
 		return nil, err
 	}
 	defer os.Remove(deb)
 
+	fmt.Fprintf(progress, "kernel: extracting vmlinuz and the diskless modules from %s\n", filepath.Base(deb))
 	// Pass 1 learns every module's dependencies, pass 2 extracts only the
 	// closure: the package holds ~4000 modules and ~400 MB we never need.
 	deps := map[string][]string{}
@@ -159,11 +169,15 @@ func loadKernel(kdir, version string) (*Kernel, error) {
 	return k, nil
 }
 
-func downloadDeb(dir, pkg string) (string, error) {
+func downloadDeb(dir, pkg string, progress io.Writer) (string, error) {
 	cmd := exec.Command("apt-get", "download", pkg)
 	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("apt-get download %s: %v: %s", pkg, err, bytes.TrimSpace(out))
+	var out bytes.Buffer
+	// One writer for both, so exec copies them in one goroutine.
+	w := io.MultiWriter(&out, progress)
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("apt-get download %s: %v: %s", pkg, err, bytes.TrimSpace(out.Bytes()))
 	}
 	debs, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb"))
 	if len(debs) != 1 {

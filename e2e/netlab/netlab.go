@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -48,6 +49,33 @@ func Require(t testing.TB, programs ...string) {
 			t.Skipf("needs %s on PATH (apt-get install %s)", prog, pkg)
 		}
 	}
+}
+
+// Missing returns the Debian packages (deduplicated, in order) of the
+// programs, given as Require takes them, that are not here: for programs
+// that are not tests, which say what to install instead of skipping.
+func Missing(programs ...string) []string {
+	var pkgs []string
+	for _, p := range programs {
+		prog, pkg, _ := strings.Cut(p, "=")
+		if pkg == "" {
+			pkg = prog
+		}
+		if have(prog) || slices.Contains(pkgs, pkg) {
+			continue
+		}
+		pkgs = append(pkgs, pkg)
+	}
+	return pkgs
+}
+
+func have(prog string) bool {
+	if filepath.IsAbs(prog) {
+		_, err := os.Stat(prog)
+		return err == nil
+	}
+	_, err := exec.LookPath(prog)
+	return err == nil
 }
 
 // Lab is one test's set of namespaces.

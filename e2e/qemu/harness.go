@@ -71,13 +71,20 @@ type Lab struct {
 	taps int
 }
 
+// BIOSNeeds are the programs and files ("path=debian-package", as
+// netlab.Require takes them) that one BIOS machine booting the marker
+// kernel needs: QEMU with SeaBIOS and iPXE, the busybox the initramfs is
+// made of, and the tools that fetch the Debian kernel. The demo checks
+// the same list.
+var BIOSNeeds = []string{"qemu-system-x86_64=qemu-system-x86", "/usr/share/seabios/bios-256k.bin=seabios",
+	ipxeE1000ROM + "=ipxe-qemu", "busybox=busybox-static", "apt-get=apt", "dpkg-deb=dpkg"}
+
 // RequireQEMU skips the test unless it can run QEMU scenarios here.
 func RequireQEMU(t testing.TB) {
 	t.Helper()
 	netlab.RequireRoot(t)
-	netlab.Require(t, "qemu-system-x86_64=qemu-system-x86", ovmfCode+"=ovmf", ovmfVars+"=ovmf",
-		ipxeE1000ROM+"=ipxe-qemu", "busybox=busybox-static", "dnsmasq=dnsmasq-base", "ss=iproute2",
-		"apt-get=apt", "dpkg-deb=dpkg", "tcpdump")
+	netlab.Require(t, append(BIOSNeeds, ovmfCode+"=ovmf", ovmfVars+"=ovmf",
+		"dnsmasq=dnsmasq-base", "ss=iproute2", "tcpdump")...)
 }
 
 // LogsEnv names a directory where each lab keeps its serial consoles,
@@ -227,13 +234,35 @@ func (l *Lab) StartVM(t testing.TB, cfg VMConfig) *VM {
 	vm := &VM{cfg: cfg, lab: l,
 		Serial: filepath.Join(l.Dir, cfg.Name+".serial.log"),
 		mon:    filepath.Join(l.sockDir, cfg.Name+".mon")}
+	vars := ""
+	if cfg.UEFI {
+		vars = filepath.Join(l.Dir, cfg.Name+".vars.fd")
+		data, err := os.ReadFile(ovmfVars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(vars, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := QEMUArgs(cfg, tap, "file:"+vm.Serial, vm.mon, vars)
+	vm.t0 = time.Now()
+	vm.proc = l.NS.Start(nil, "qemu-system-x86_64", args...)
+	return vm
+}
+
+// QEMUArgs is the QEMU command line of machine cfg on tap (see StartVM for
+// the firmware choices). serial is QEMU's -serial argument ("file:PATH",
+// "stdio"), monitor the path of the human monitor's unix socket, vars the
+// UEFI machine's own copy of OVMF_VARS (unused for BIOS).
+func QEMUArgs(cfg VMConfig, tap, serial, monitor, vars string) []string {
 	mem := cfg.MemMiB
 	if mem == 0 {
 		mem = 512
 	}
 	args := []string{"-accel", "tcg", "-m", fmt.Sprint(mem), "-smp", "1",
-		"-nographic", "-vga", "none", "-serial", "file:" + vm.Serial,
-		"-monitor", "unix:" + vm.mon + ",server=on,wait=off",
+		"-nographic", "-vga", "none", "-serial", serial,
+		"-monitor", "unix:" + monitor + ",server=on,wait=off",
 		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no",
 		// The stand-in Windows MBR writes here to end the VM.
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
@@ -242,14 +271,6 @@ func (l *Lab) StartVM(t testing.TB, cfg VMConfig) *VM {
 		args = append(args, "-uuid", cfg.UUID)
 	}
 	if cfg.UEFI {
-		vars := filepath.Join(l.Dir, cfg.Name+".vars.fd")
-		data, err := os.ReadFile(ovmfVars)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(vars, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
 		args = append(args,
 			"-drive", "if=pflash,format=raw,readonly=on,file="+ovmfCode,
 			"-drive", "if=pflash,format=raw,file="+vars,
@@ -261,9 +282,7 @@ func (l *Lab) StartVM(t testing.TB, cfg VMConfig) *VM {
 		args = append(args, "-drive", "file="+cfg.Disk+",format=raw,if=none,id=d0,snapshot=on",
 			"-device", "ide-hd,drive=d0,bootindex=2")
 	}
-	vm.t0 = time.Now()
-	vm.proc = l.NS.Start(nil, "qemu-system-x86_64", args...)
-	return vm
+	return args
 }
 
 // BootResult is what a wait for a marker saw.
@@ -334,20 +353,22 @@ func (vm *VM) scan(marker string, failMarkers []*regexp.Regexp) (line, failed st
 		l := string(bytes.TrimRight(vm.buf[:i], "\r"))
 		vm.buf = vm.buf[i+1:]
 		if strings.Contains(l, marker) {
-			return cleanLine(l), ""
+			return CleanLine(l), ""
 		}
 		for _, fm := range failMarkers {
 			if fm.MatchString(l) {
-				return "", cleanLine(l)
+				return "", CleanLine(l)
 			}
 		}
 	}
 }
 
-var ansiRE = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
+// ansiRE matches CSI sequences and the full reset (ESC c) SeaBIOS starts with.
+var ansiRE = regexp.MustCompile(`\x1b(\[[0-9;?]*[A-Za-z]|c)`)
 
-// cleanLine drops the terminal escapes OVMF sprinkles over its console.
-func cleanLine(s string) string { return strings.TrimSpace(ansiRE.ReplaceAllString(s, "")) }
+// CleanLine drops the terminal escapes OVMF and iPXE sprinkle over their
+// consoles.
+func CleanLine(s string) string { return strings.TrimSpace(ansiRE.ReplaceAllString(s, "")) }
 
 // Reset presses the reset button: the same machine (MAC, disk, firmware
 // variables) boots again, as after an operator's reboot. Markers are then
@@ -370,14 +391,23 @@ func (vm *VM) Reset() error {
 
 // monitor sends one command to the QEMU human monitor.
 func (vm *VM) monitor(cmd string) error {
-	c, err := net.DialTimeout("unix", vm.mon, 10*time.Second)
+	if err := Monitor(vm.mon, cmd); err != nil {
+		return fmt.Errorf("%s: %w", vm.cfg.Name, err)
+	}
+	return nil
+}
+
+// Monitor sends one command to the QEMU human monitor listening on the unix
+// socket sock, and returns once QEMU has taken it.
+func Monitor(sock, cmd string) error {
+	c, err := net.DialTimeout("unix", sock, 10*time.Second)
 	if err != nil {
-		return fmt.Errorf("%s: QEMU monitor: %w", vm.cfg.Name, err)
+		return fmt.Errorf("QEMU monitor: %w", err)
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := c.Write([]byte(cmd + "\n")); err != nil {
-		return fmt.Errorf("%s: QEMU monitor %q: %w", vm.cfg.Name, cmd, err)
+		return fmt.Errorf("QEMU monitor %q: %w", cmd, err)
 	}
 	// Read the prompt echo so the command is processed before we close.
 	b := make([]byte, 4096)
@@ -385,7 +415,7 @@ func (vm *VM) monitor(cmd string) error {
 	for !bytes.Contains(got, []byte(cmd)) {
 		n, err := c.Read(b)
 		if err != nil {
-			return fmt.Errorf("%s: QEMU monitor %q: %w", vm.cfg.Name, cmd, err)
+			return fmt.Errorf("QEMU monitor %q: %w", cmd, err)
 		}
 		got = append(got, b[:n]...)
 	}

@@ -44,8 +44,8 @@ func TestDnsmasqArgs(t *testing.T) {
 }
 
 func TestCleanLine(t *testing.T) {
-	got := cleanLine("\x1b[0m\x1b[37m\x1b[40mNODE-SWITCH-MARKER: WINDOWS-UEFI loader=BOOTX64.EFI\x1b[0m  ")
+	got := CleanLine("\x1b[0m\x1b[37m\x1b[40mNODE-SWITCH-MARKER: WINDOWS-UEFI loader=BOOTX64.EFI\x1b[0m  ")
 	if got != "NODE-SWITCH-MARKER: WINDOWS-UEFI loader=BOOTX64.EFI" {
-		t.Errorf("cleanLine = %q", got)
+		t.Errorf("CleanLine = %q", got)
 	}
 }

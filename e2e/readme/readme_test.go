@@ -29,6 +29,7 @@ package readme
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
@@ -42,6 +43,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/node-switch/node-switch/e2e/assets"
 	"github.com/node-switch/node-switch/e2e/netlab"
 )
 
@@ -76,8 +78,9 @@ var defaults = map[string]string{
 	"NODE_SWITCH_KNOWN_HOSTS": "/etc/node-switch/known_hosts",
 }
 
-// demoNetns is the namespace "demo" makes; the README says Ctrl-C removes it.
-const demoNetns = "node-switch-demo"
+// demoNetnsRE finds the namespace "demo" says it made; the README says
+// Ctrl-C removes it.
+var demoNetnsRE = regexp.MustCompile(`serving in network namespace (\S+)`)
 
 // Addresses of the README's examples: the head (um64) and its nodes.
 const (
@@ -233,6 +236,7 @@ type background struct {
 	line int
 	cmd  *exec.Cmd
 	done chan error
+	out  *syncBuffer
 }
 
 func (s *site) start(b block, ready string) {
@@ -249,11 +253,11 @@ func (s *site) start(b block, ready string) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	bg := &background{line: b.line, cmd: cmd, done: done}
+	bg := &background{line: b.line, cmd: cmd, done: done, out: &out}
 	s.bg = append(s.bg, bg)
 	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
 	var exited error
-	if !netlab.WaitFor(60*time.Second, func() bool {
+	if !netlab.WaitFor(180*time.Second, func() bool {
 		select {
 		case err := <-done:
 			exited = fmt.Errorf("exited: %v", err)
@@ -286,10 +290,16 @@ func (s *site) stopAll() {
 			t.Errorf("README.md:%d: still running 30 s after Ctrl-C", bg.line)
 		}
 	}
-	s.bg = nil
-	if out, _ := exec.Command("ip", "netns", "list").Output(); regexp.MustCompile(`(?m)^` + demoNetns + `\b`).Match(out) {
-		t.Errorf("namespace %s is left after Ctrl-C (the README says demo removes it)", demoNetns)
+	for _, bg := range s.bg {
+		m := demoNetnsRE.FindStringSubmatch(bg.out.String())
+		if m == nil {
+			continue
+		}
+		if out, _ := exec.Command("ip", "netns", "list").Output(); regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(m[1]) + `\b`).Match(out) {
+			t.Errorf("namespace %s is left after Ctrl-C (the README says demo removes it)", m[1])
+		}
 	}
+	s.bg = nil
 }
 
 func (s *site) skip(b block, reason string) {
@@ -488,6 +498,9 @@ func (s *site) setUp(repo string) {
 	must(os.WriteFile(s.root+"/etc/dhcp/dhcpd.conf", conf, 0o644))
 
 	s.env = append(os.Environ(), "HOME="+s.root+"/root", "PATH="+s.root+"/usr/bin:"+os.Getenv("PATH"),
+		// The demo boots a VM where QEMU is installed: it shares the e2e
+		// suite's kernel cache rather than fetch one per run.
+		assets.CacheEnv+"="+cmp.Or(os.Getenv(assets.CacheEnv), filepath.Join(repo, "e2e", ".cache")),
 		// Belt and braces: the nodes' sshd runs a ForceCommand anyway.
 		"NODE_SWITCH_REBOOT_COMMAND=echo node-switch README test: no reboot")
 	for k, v := range defaults {

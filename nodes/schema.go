@@ -129,4 +129,16 @@ CREATE TRIGGER nfsroots_gen_delete AFTER DELETE ON nfsroots BEGIN UPDATE generat
 CREATE TRIGGER nfsroots_gen_update AFTER UPDATE OF name, server, export, kernel, initrd, kernel_version, options ON nfsroots
 	BEGIN UPDATE generation SET n = n + 1; END;
 `,
+	// 3: boot once (move --once). once_cluster is where the node's next
+	// boot goes instead of its cluster, NULL when no once is pending; the
+	// boot server clears it when the node fetches that boot's config.
+	// once_event is the logbook entry that set it (who, when, why). Both
+	// decide a boot answer, so the nodes trigger is rebuilt to watch them.
+	`
+ALTER TABLE nodes ADD COLUMN once_cluster TEXT REFERENCES clusters(name);
+ALTER TABLE nodes ADD COLUMN once_event INTEGER NOT NULL DEFAULT 0;
+DROP TRIGGER nodes_gen_update;
+CREATE TRIGGER nodes_gen_update AFTER UPDATE OF name, mac, ip, cluster, masked, mask_reason, event, once_cluster, once_event ON nodes
+	BEGIN UPDATE generation SET n = n + 1; END;
+`,
 }

@@ -41,6 +41,11 @@ type Node struct {
 	// Firmware is what the node's last DHCP request said it was, e.g.
 	// "bios", "uefi", "uefi-ipxe" (see dhcp.Firmware.Label).
 	Firmware string `json:"firmware,omitempty"`
+	// OnceCluster, when not empty, is where the node's next boot goes
+	// instead of Cluster (move --once); OnceEvent is the logbook entry
+	// that asked for it. See once.go; JSON shows null when none is pending.
+	OnceCluster string `json:"once_cluster"`
+	OnceEvent   int64  `json:"once_event,omitempty"`
 }
 
 // ProfileKind says how a profile boots a node.
@@ -190,6 +195,8 @@ const (
 	ChannelSSH   = "ssh"
 	ChannelTimer = "timer"
 	ChannelDHCP  = "dhcp"
+	ChannelTFTP  = "tftp"
+	ChannelHTTP  = "http"
 )
 
 // Actor is who asked for a change, through which channel, from where.

@@ -322,7 +322,10 @@ func TestOnceGeneration(t *testing.T) {
 			}
 			return err
 		}},
-		{"by hand", func() error { _, err := st.db.Exec(`UPDATE nodes SET once_cluster = 'installer' WHERE name = 'n2'`); return err }},
+		{"by hand", func() error {
+			_, err := st.db.Exec(`UPDATE nodes SET once_cluster = 'installer' WHERE name = 'n2'`)
+			return err
+		}},
 		{"cancel", func() error { _, err := st.CancelOnce(ctx, testActor, CancelOnceRequest{Range: "n2"}); return err }},
 	}
 	for _, s := range steps {

@@ -3,6 +3,7 @@ package qemu
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,6 +25,7 @@ var (
 	httpUEFI  = labNode{"uefi23", "52:54:00:99:00:23", "10.99.0.23", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e123"}
 	labPC     = labNode{"labpc31", "52:54:00:99:00:31", "10.99.0.31", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e131"}
 	benchNode = labNode{"bench41", "52:54:00:99:00:41", "10.99.0.41", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e141"}
+	onceNode  = labNode{"once51", "52:54:00:99:00:51", "10.99.0.51", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e151"}
 )
 
 type labNode struct{ Name, MAC, IP, UUID string }
@@ -175,6 +177,52 @@ func TestScenarios(t *testing.T) {
 		d := disklessScenario(t, l, n, a)
 		record("8 diskless NFS root", d)
 	})
+
+	t.Run("9-bios-boot-once", func(t *testing.T) {
+		once, home := bootOnceScenario(t, l, n, a)
+		record("9 boot once -> installer", once)
+		record("9 reset -> home cluster", home)
+	})
+}
+
+// bootOnceScenario is issue 12's boot once: a linux node is sent to the
+// installer cluster for one boot; that boot's config fetch ends the once
+// and the reset after it boots the node's own cluster, both in the
+// logbook.
+func bootOnceScenario(t *testing.T, l *Lab, n *NodeSwitch, a bootAssets) (once, home time.Duration) {
+	const marker = "INSTALLER-ONCE"
+	n.MustCLI(t, "profile", "add", "installer", "--kind", "linux", "--kernel", "vmlinuz", "--initrd", "initrd.gz",
+		"--append", consoleAppend+" nsw.marker="+marker, "--boot-root", n.BootRoot)
+	n.MustCLI(t, "cluster", "add", "installer", "--profile", "installer")
+	n.MustCLI(t, "node", "add", onceNode.Name, "--mac", onceNode.MAC, "--ip", onceNode.IP, "--cluster", "linux")
+	n.MustCLI(t, "move", onceNode.Name, "--to", "installer", "--once", "--reason", "e2e scenario 9")
+
+	vm := l.StartVM(t, onceNode.vm(false, ""))
+	defer vm.Stop()
+	once = wait(t, vm, n, marker).Elapsed
+	var ns []struct {
+		OnceCluster *string `json:"once_cluster"`
+	}
+	must(t, json.Unmarshal([]byte(n.MustCLI(t, "node", "list", onceNode.Name, "--json")), &ns))
+	if len(ns) != 1 || ns[0].OnceCluster != nil {
+		t.Fatalf("after the once boot the node still has a once pending: %+v", ns)
+	}
+	must(t, vm.Reset())
+	home = wait(t, vm, n, assets.MarkerLinux).Elapsed
+
+	var evs []struct {
+		Action, Channel, From, To string
+	}
+	must(t, json.Unmarshal([]byte(n.MustCLI(t, "log", onceNode.Name, "--json")), &evs))
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Action+" "+e.Channel+" "+e.From+"->"+e.To)
+	}
+	want := []string{"node-add cli ->linux", "move-once cli linux->installer", "boot-once-used tftp linux->installer"}
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Errorf("logbook of %s:\n%s\nwant\n%s", onceNode.Name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	return once, home
 }
 
 // maskedScenario: a masked node gets nothing from node-switch (no DHCP

@@ -108,9 +108,14 @@ func header(b *bytes.Buffer, in Input) {
 	n := in.Node
 	fmt.Fprintf(b, "# node-switch: node %s (mac %s, ip %s), cluster %s, profile %s (%s, %s)\n",
 		n.Name, n.MAC, n.IP, in.Cluster.Name, in.Profile.Name, in.Profile.Kind, in.Firmware)
+	id := n.Event
+	if n.OnceCluster != "" {
+		fmt.Fprintf(b, "# boot once: this boot only, later boots go to cluster %s\n", n.Cluster)
+		id = n.OnceEvent
+	}
 	e := in.Event
 	if e.ID == 0 {
-		fmt.Fprintf(b, "# logbook event %d: not found\n", n.Event)
+		fmt.Fprintf(b, "# logbook event %d: not found\n", id)
 		return
 	}
 	fmt.Fprintf(b, "# logbook event %d: %s by %s via %s", e.ID, e.Action, oneLine(e.Actor), e.Channel)

@@ -187,7 +187,7 @@ func (c *CachedInventory) Lookup(ctx context.Context, mac string) (Record, error
 		return Record{}, fmt.Errorf("mac %s: %w", mac, nodes.ErrNotFound)
 	}
 	if r.Profile.Name == "" {
-		return Record{}, fmt.Errorf("node %s: cluster %s or its profile vanished while the inventory was read; the next request rereads it", r.Node.Name, r.Node.Cluster)
+		return Record{}, fmt.Errorf("node %s: cluster %s or its profile vanished while the inventory was read; the next request rereads it", r.Node.Name, r.Node.BootCluster())
 	}
 	return r, nil
 }
@@ -291,7 +291,7 @@ func loadSnapshot(ctx context.Context, st *nodes.Store) (map[string]Record, bool
 	complete := true
 	snap := make(map[string]Record, len(all))
 	for _, n := range all {
-		r := Record{Node: n, Profile: byCluster[n.Cluster]}
+		r := Record{Node: n, Profile: byCluster[n.BootCluster()]}
 		if r.Profile.Name == "" {
 			complete = false
 		}

@@ -25,10 +25,13 @@ import (
 const DefaultLeaseTime = time.Hour
 
 // Record is what the inventory knows about one MAC at the moment of a
-// request: the node, the profile its cluster boots, and the subnet (if any)
+// request: the node, the profile it boots next, and the subnet (if any)
 // that describes its reserved address.
 type Record struct {
-	Node    nodes.Node
+	Node nodes.Node
+	// Profile is that of the node's boot cluster (nodes.Node.BootCluster):
+	// while a boot-once is pending, the once cluster's, so DHCP names its
+	// boot file until the node's config fetch ends the once.
 	Profile nodes.Profile
 	// Subnet is the most specific inventory subnet containing Node.IP, nil
 	// when none does (the interface's own prefix is then the fallback).

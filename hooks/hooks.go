@@ -47,6 +47,9 @@ type Event struct {
 	To     string
 	Actor  string
 	Reason string
+	// Once marks a move --once (NODE_SWITCH_ONCE=1): the nodes boot To
+	// once and then their own cluster again.
+	Once bool
 }
 
 // Name is the event as hooks see it: "pre-move".
@@ -64,6 +67,7 @@ func (e Event) Env() []string {
 		"NODE_SWITCH_TO=" + e.To,
 		"NODE_SWITCH_ACTOR=" + e.Actor,
 		"NODE_SWITCH_REASON=" + e.Reason,
+		"NODE_SWITCH_ONCE=" + map[bool]string{true: "1"}[e.Once],
 	}
 }
 

@@ -19,6 +19,11 @@ const (
 	ActionReboot  Action = "reboot"
 	ActionPowerOn Action = "power-on"
 	ActionHook    Action = "hook"
+	// Boot once: asked for (move --once), cancelled (move --cancel-once),
+	// and used up by the boot server when the node fetched its config.
+	ActionMoveOnce     Action = "move-once"
+	ActionCancelOnce   Action = "cancel-once"
+	ActionBootOnceUsed Action = "boot-once-used"
 
 	ActionNodeAdd        Action = "node-add"
 	ActionNodeRemove     Action = "node-rm"
@@ -44,6 +49,7 @@ const (
 // actions lists every Action, for checking a filter ("log --action").
 var actions = []Action{
 	ActionMove, ActionMask, ActionUnmask, ActionReboot, ActionPowerOn, ActionHook,
+	ActionMoveOnce, ActionCancelOnce, ActionBootOnceUsed,
 	ActionNodeAdd, ActionNodeRemove, ActionClusterAdd, ActionClusterProfile, ActionClusterRemove,
 	ActionProfileAdd, ActionProfileSet, ActionProfileRemove, ActionSubnetSet, ActionSubnetRemove,
 	ActionNFSRootAdd, ActionNFSRootRemove, ActionNFSRootCheck, ActionImport,

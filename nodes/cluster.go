@@ -152,6 +152,11 @@ func (s *Store) RemoveCluster(ctx context.Context, actor Actor, name string) err
 		if n > 0 {
 			return fmt.Errorf("it still has %d nodes: move them first", n)
 		}
+		if once, err := onceTo(ctx, tx, name); err != nil {
+			return err
+		} else if len(once) > 0 {
+			return fmt.Errorf("%s boot it once next: 'node-switch move --cancel-once %s' first", Compress(once), Compress(once))
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM clusters WHERE name = ?`, name); err != nil {
 			return err
 		}

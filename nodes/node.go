@@ -11,13 +11,13 @@ import (
 	"time"
 )
 
-const nodeColumns = `name, mac, ip, cluster, masked, mask_reason, event, last_seen, firmware`
+const nodeColumns = `name, mac, ip, cluster, masked, mask_reason, event, last_seen, firmware, coalesce(once_cluster, ''), once_event`
 
 func scanNode(sc interface{ Scan(...any) error }) (Node, error) {
 	var n Node
 	var ip string
 	var lastSeen int64
-	if err := sc.Scan(&n.Name, &n.MAC, &ip, &n.Cluster, &n.Masked, &n.MaskReason, &n.Event, &lastSeen, &n.Firmware); err != nil {
+	if err := sc.Scan(&n.Name, &n.MAC, &ip, &n.Cluster, &n.Masked, &n.MaskReason, &n.Event, &lastSeen, &n.Firmware, &n.OnceCluster, &n.OnceEvent); err != nil {
 		return Node{}, err
 	}
 	a, err := netip.ParseAddr(ip)

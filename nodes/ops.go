@@ -278,6 +278,9 @@ type Distribution struct {
 	Clusters     []ClusterStatus `json:"clusters"`
 	Masked       []string        `json:"masked"`
 	MaskedDetail []MaskedNode    `json:"masked_detail"`
+	// Once lists the pending boot-onces; nodes stay listed under their
+	// own cluster.
+	Once []OnceNode `json:"once"`
 }
 
 // Status computes the distribution of nodes over clusters.
@@ -290,7 +293,7 @@ func (s *Store) Status(ctx context.Context) (Distribution, error) {
 	if err != nil {
 		return Distribution{}, err
 	}
-	d := Distribution{Clusters: []ClusterStatus{}, Masked: []string{}, MaskedDetail: []MaskedNode{}}
+	d := Distribution{Clusters: []ClusterStatus{}, Masked: []string{}, MaskedDetail: []MaskedNode{}, Once: []OnceNode{}}
 	idx := map[string]int{}
 	for _, c := range cs {
 		p, err := getProfile(ctx, s.db, c.Profile)
@@ -301,6 +304,9 @@ func (s *Store) Status(ctx context.Context) (Distribution, error) {
 		d.Clusters = append(d.Clusters, ClusterStatus{Name: c.Name, Profile: c.Profile, Kind: p.Kind, Nodes: []string{}})
 	}
 	for _, n := range ns {
+		if n.OnceCluster != "" {
+			d.Once = append(d.Once, OnceNode{Name: n.Name, Cluster: n.OnceCluster, Home: n.Cluster, Event: n.OnceEvent, Masked: n.Masked})
+		}
 		if n.Masked {
 			d.Masked = append(d.Masked, n.Name)
 			d.MaskedDetail = append(d.MaskedDetail, MaskedNode{Name: n.Name, Cluster: n.Cluster, Reason: n.MaskReason})

@@ -77,11 +77,12 @@ func (s *Store) Profiles(ctx context.Context) ([]Profile, error) {
 	return out, nil
 }
 
-// BootOf returns the cluster and profile that decide what node n boots.
+// BootOf returns the cluster and profile that decide what node n boots
+// next: its pending boot-once cluster if it has one, else its own.
 func (s *Store) BootOf(ctx context.Context, n Node) (Cluster, Profile, error) {
-	c, err := getCluster(ctx, s.db, n.Cluster)
+	c, err := getCluster(ctx, s.db, n.BootCluster())
 	if err != nil {
-		return Cluster{}, Profile{}, fmt.Errorf("node %s: cluster %s: %w", n.Name, n.Cluster, err)
+		return Cluster{}, Profile{}, fmt.Errorf("node %s: cluster %s: %w", n.Name, n.BootCluster(), err)
 	}
 	p, err := getProfile(ctx, s.db, c.Profile)
 	if err != nil {

@@ -185,4 +185,16 @@ CREATE TRIGGER profiles_gen_insert AFTER INSERT ON profiles BEGIN UPDATE generat
 CREATE TRIGGER profiles_gen_delete AFTER DELETE ON profiles BEGIN UPDATE generation SET n = n + 1; END;
 CREATE TRIGGER profiles_gen_update AFTER UPDATE ON profiles BEGIN UPDATE generation SET n = n + 1; END;
 `,
+	// 5: boot once (move --once). once_cluster is where the node's next
+	// boot goes instead of its cluster, NULL when no once is pending; the
+	// boot server clears it when the node fetches that boot's config.
+	// once_event is the logbook entry that set it (who, when, why). Both
+	// decide a boot answer, so the nodes trigger is rebuilt to watch them.
+	`
+ALTER TABLE nodes ADD COLUMN once_cluster TEXT REFERENCES clusters(name);
+ALTER TABLE nodes ADD COLUMN once_event INTEGER NOT NULL DEFAULT 0;
+DROP TRIGGER nodes_gen_update;
+CREATE TRIGGER nodes_gen_update AFTER UPDATE OF name, mac, ip, cluster, masked, mask_reason, event, once_cluster, once_event ON nodes
+	BEGIN UPDATE generation SET n = n + 1; END;
+`,
 }

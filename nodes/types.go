@@ -43,6 +43,11 @@ type Node struct {
 	// Firmware is what the node's last DHCP request said it was, e.g.
 	// "bios", "uefi", "uefi-ipxe" (see dhcp.Firmware.Label).
 	Firmware string `json:"firmware"`
+	// OnceCluster, when not empty, is where the node's next boot goes
+	// instead of Cluster (move --once); OnceEvent is the logbook entry
+	// that asked for it. See once.go; JSON shows null when none is pending.
+	OnceCluster string `json:"once_cluster"`
+	OnceEvent   int64  `json:"once_event,omitempty"`
 }
 
 type nodeFields Node
@@ -53,11 +58,13 @@ type nodeFields Node
 // table), so last_seen and firmware are always there, null until known.
 type nodeJSON struct {
 	nodeFields
-	LastSeen *time.Time `json:"last_seen"`
-	Firmware *string    `json:"firmware"`
+	LastSeen    *time.Time `json:"last_seen"`
+	Firmware    *string    `json:"firmware"`
+	OnceCluster *string    `json:"once_cluster"`
 }
 
-// MarshalJSON writes last_seen and firmware as null while unknown.
+// MarshalJSON writes last_seen and firmware as null while unknown, and
+// once_cluster as null when no boot once is pending.
 func (n Node) MarshalJSON() ([]byte, error) {
 	j := nodeJSON{nodeFields: nodeFields(n)}
 	if !n.LastSeen.IsZero() {
@@ -65,6 +72,9 @@ func (n Node) MarshalJSON() ([]byte, error) {
 	}
 	if n.Firmware != "" {
 		j.Firmware = &n.Firmware
+	}
+	if n.OnceCluster != "" {
+		j.OnceCluster = &n.OnceCluster
 	}
 	return json.Marshal(j)
 }
@@ -246,6 +256,8 @@ const (
 	ChannelSSH   = "ssh"
 	ChannelTimer = "timer"
 	ChannelDHCP  = "dhcp"
+	ChannelTFTP  = "tftp"
+	ChannelHTTP  = "http"
 )
 
 // Actor is who asked for a change, through which channel, from where.

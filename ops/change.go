@@ -23,6 +23,9 @@ type MoveRequest struct {
 	Wake, Reboot, RebootLocalDisk bool
 	// Progress, when set, is told of each reboot as it finishes.
 	Progress func(done, total int, r reboot.Result) `json:"-"`
+	// Once sends only the nodes' next boot to To; they keep their cluster
+	// (see once.go).
+	Once bool
 }
 
 // Move plans the move, lets the pre-move hooks veto it, commits exactly the
@@ -31,13 +34,24 @@ type MoveRequest struct {
 // that can be checked before the commit is: a move never commits and then
 // finds that its reboot could not have run.
 func (o *Ops) Move(ctx context.Context, r MoveRequest) (Report, error) {
-	req := nodes.MoveRequest{Range: r.Range, To: r.To, Reason: r.Reason, Force: r.Force, DryRun: true}
-	plan, err := o.Store.Move(ctx, r.Actor, req)
+	commit := func(dryRun bool, plan *nodes.Change) (nodes.Change, error) {
+		return o.Store.Move(ctx, r.Actor, nodes.MoveRequest{Range: r.Range, To: r.To, Reason: r.Reason, Force: r.Force, DryRun: dryRun, Plan: plan})
+	}
+	what := fmt.Sprintf("move %s to %s", r.Range, r.To)
+	if r.Once {
+		commit = func(dryRun bool, plan *nodes.Change) (nodes.Change, error) {
+			return o.Store.SetOnce(ctx, r.Actor, nodes.OnceRequest{Range: r.Range, To: r.To, Reason: r.Reason, Force: r.Force, DryRun: dryRun, Plan: plan})
+		}
+		what += " once"
+	}
+	plan, err := commit(true, nil)
 	if err != nil {
 		return Report{}, err
 	}
-	what := fmt.Sprintf("move %s to %s", r.Range, r.To)
 	warning, err := o.checkProfile(ctx, r.To, r.Force)
+	if err == nil && r.Once {
+		err = o.checkOnceTarget(ctx, r.To)
+	}
 	if err != nil {
 		return Report{}, fmt.Errorf("%s: nothing changed: %w", what, err)
 	}
@@ -59,12 +73,13 @@ func (o *Ops) Move(ctx context.Context, r MoveRequest) (Report, error) {
 			return Report{}, fmt.Errorf("%s: nothing changed: --wake: %w", what, err)
 		}
 	}
-	ev := hooks.Event{Stage: hooks.Pre, Action: nodes.ActionMove, Nodes: plan.Names(), From: plan.From(), To: r.To, Reason: r.Reason}
+	// A once runs the move hooks: for one boot the nodes leave their
+	// cluster, which is what a scheduler's drain hook must hear.
+	ev := hooks.Event{Stage: hooks.Pre, Action: nodes.ActionMove, Nodes: plan.Names(), From: plan.From(), To: r.To, Reason: r.Reason, Once: r.Once}
 	if err := o.runHooks(ctx, r.Actor, ev); err != nil {
 		return Report{}, fmt.Errorf("%s: vetoed, nothing changed: %w", what, err)
 	}
-	req.DryRun, req.Plan = false, &plan
-	ch, err := o.Store.Move(ctx, r.Actor, req)
+	ch, err := commit(false, &plan)
 	if err != nil {
 		return Report{}, err
 	}

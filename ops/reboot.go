@@ -62,6 +62,9 @@ func (o *Ops) rebootClient(ctx context.Context, ns []nodes.Node, localDisk bool,
 		var windows []string
 		clusters := map[string]bool{}
 		for _, n := range ns {
+			// What runs now is the node's own cluster: a pending boot-once
+			// starts only at this reboot.
+			n.OnceCluster = ""
 			cl, p, err := o.Store.BootOf(ctx, n)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", n.Name, err)

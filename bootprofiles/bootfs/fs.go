@@ -33,6 +33,12 @@ type NFSRootCatalog interface {
 	NFSRoot(ctx context.Context, name string) (nodes.NFSRoot, error)
 }
 
+// OnceUser is implemented by inventories that can end a node's pending
+// boot-once (*nodes.Store does); see nodes.Store.UseOnce.
+type OnceUser interface {
+	UseOnce(ctx context.Context, n nodes.Node, u nodes.OnceUse) (bool, error)
+}
+
 // ErrMasked is returned (wrapped) for any request from or about a masked
 // node: another server (the Windows head's WDS) owns it for now.
 var ErrMasked = errors.New("node is masked")
@@ -44,6 +50,9 @@ type FS struct {
 	// HTTPPort is the HTTP endpoint's port, for profiles that load kernels
 	// over HTTP; 0 when the endpoint is disabled.
 	HTTPPort int
+	// Channel is the protocol serving (nodes.ChannelTFTP or ChannelHTTP),
+	// named in the logbook when a fetch ends a boot-once.
+	Channel string
 }
 
 // Content is one answer: a rendered config or an open file.
@@ -147,7 +156,36 @@ func (f *FS) Open(ctx context.Context, name string, client, server netip.Addr) (
 	if err != nil {
 		return nil, err
 	}
+	if target.OnceCluster != "" && known && from.Name == target.Name {
+		// The node fetching its own config for the boot that is under
+		// way: this boot is the once (see nodes/once.go). Rendered first,
+		// so a config that cannot be rendered leaves the once pending. A
+		// fetch that loses the race to a concurrent one of the same boot
+		// still serves what it read: the once, for this boot.
+		if err := f.useOnce(ctx, target, name, client); err != nil {
+			return nil, err
+		}
+	}
 	return rendered(target.Name, b), nil
+}
+
+func (f *FS) useOnce(ctx context.Context, n nodes.Node, name string, client netip.Addr) error {
+	u, ok := f.Inv.(OnceUser)
+	if !ok {
+		// Serving the once without ending it would boot the node there
+		// again and again.
+		return fmt.Errorf("%s: node %s boots cluster %s once, but this inventory cannot record that it did", name, n.Name, n.OnceCluster)
+	}
+	ch := f.Channel
+	if ch == "" {
+		ch = nodes.ChannelTFTP
+	}
+	// The boot has begun: a client that hangs up now must not leave the
+	// once pending for a second boot.
+	if _, err := u.UseOnce(context.WithoutCancel(ctx), n, nodes.OnceUse{Channel: ch, Client: client.String(), File: name}); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
 }
 
 // found turns an inventory lookup into (node, known, error): "no such
@@ -239,8 +277,13 @@ func InputFor(ctx context.Context, inv Inventory, n nodes.Node, fw bootprofiles.
 		return bootprofiles.Input{}, err
 	}
 	in := bootprofiles.Input{Node: n, Cluster: c, Profile: p, HTTPBase: httpBase, Firmware: fw}
-	if n.Event != 0 {
-		if e, err := inv.Event(ctx, n.Event); err == nil {
+	// The entry that decided this boot: the once's, while one is pending.
+	id := n.Event
+	if n.OnceCluster != "" {
+		id = n.OnceEvent
+	}
+	if id != 0 {
+		if e, err := inv.Event(ctx, id); err == nil {
 			in.Event = e
 		}
 	}

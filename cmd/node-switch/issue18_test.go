@@ -85,14 +85,14 @@ func TestJSONKeysAlwaysPresent(t *testing.T) {
 		args []string
 		want string // regexp on the compacted JSON
 	}{
-		{db, []string{"node", "list", "umu19", "--json"}, `^\[\{"name":"umu19",.*"event":1,"last_seen":null,"firmware":null\}\]$`},
-		{db, []string{"node", "list", "umu18", "--json"}, `^\[\{"name":"umu18",.*"last_seen":"2026-11-30T22:00:00Z","firmware":"uefi"\}\]$`},
+		{db, []string{"node", "list", "umu19", "--json"}, `^\[\{"name":"umu19",.*"event":1,"last_seen":null,"firmware":null,"once_cluster":null\}\]$`},
+		{db, []string{"node", "list", "umu18", "--json"}, `^\[\{"name":"umu18",.*"last_seen":"2026-11-30T22:00:00Z","firmware":"uefi","once_cluster":null\}\]$`},
 		{db, []string{"nfsroot", "list", "--json"}, `^\[\{"name":"lab",.*"checked_at":null,"check_ok":false,"check_result":null\}\]$`},
 		{empty, []string{"node", "list", "--json"}, `^\[\]$`},
 		{empty, []string{"nfsroot", "list", "--json"}, `^\[\]$`},
 		{empty, []string{"ssh-key", "list", "--json"}, `^\[\]$`},
 		{empty, []string{"cluster", "list", "--json"}, `^\[\]$`},
-		{empty, []string{"status", "--json"}, `^\{"clusters":\[\],"masked":\[\],"masked_detail":\[\]\}$`},
+		{empty, []string{"status", "--json"}, `^\{"clusters":\[\],"masked":\[\],"masked_detail":\[\],"once":\[\]\}$`},
 		{empty, []string{"profile", "list", "--json"}, `^\[\{"name":"p","kind":"localdisk"\}\]$`},
 		{empty, []string{"profile", "show", "p", "--json"}, `^\{"name":"p","kind":"localdisk"\}$`},
 		{empty, []string{"log", "--json"}, `^\[\{"id":1,.*"action":"profile-add","nodes":\[\],`},

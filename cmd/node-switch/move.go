@@ -33,6 +33,18 @@ func printChange(c *cli.Context, rep ops.Report) error {
 	switch rep.Action {
 	case nodes.ActionMove:
 		fmt.Fprintf(w, "%s %s from %s to %s", verb, names, rep.From, rep.To)
+	case nodes.ActionMoveOnce:
+		if rep.DryRun {
+			fmt.Fprintf(w, "would send the next boot of %s to %s once, then back to %s", names, rep.To, rep.From)
+		} else {
+			fmt.Fprintf(w, "%s boot %s once at their next boot, then %s again", names, rep.To, rep.From)
+		}
+	case nodes.ActionCancelOnce:
+		if rep.DryRun {
+			fmt.Fprintf(w, "would cancel the boot once of %s (to %s)", names, rep.From)
+		} else {
+			fmt.Fprintf(w, "cancelled the boot once of %s (to %s): their next boot goes to %s", names, rep.From, rep.To)
+		}
 	default:
 		fmt.Fprintf(w, "%s %s", verb, names)
 	}
@@ -41,7 +53,8 @@ func printChange(c *cli.Context, rep ops.Report) error {
 	}
 	fmt.Fprintln(w)
 	if len(rep.Skipped) > 0 {
-		state := map[nodes.Action]string{nodes.ActionMove: "already in " + rep.To, nodes.ActionMask: "already masked", nodes.ActionUnmask: "not masked"}[rep.Action]
+		state := map[nodes.Action]string{nodes.ActionMove: "already in " + rep.To, nodes.ActionMask: "already masked", nodes.ActionUnmask: "not masked",
+			nodes.ActionMoveOnce: "already in " + rep.To + " or booting it once", nodes.ActionCancelOnce: "no boot once pending"}[rep.Action]
 		fmt.Fprintf(w, "unchanged %s: %s\n", nodes.Compress(rep.Skipped), state)
 	}
 	for _, warn := range rep.Warnings {
@@ -57,7 +70,9 @@ func printChange(c *cli.Context, rep ops.Report) error {
 func init() {
 	register(func() *cli.Command {
 		flags := []cli.Flag{
-			&cli.StringFlag{Name: "to", Required: true, Usage: "target cluster"},
+			&cli.StringFlag{Name: "to", Usage: "target cluster (required unless --cancel-once)"},
+			&cli.BoolFlag{Name: "once", Usage: "send only the nodes' next boot to --to (an installer, a rescue system); the boots after it go to their own cluster again"},
+			&cli.BoolFlag{Name: "cancel-once", Usage: "drop the nodes' pending boot once (no --to): their next boot goes to their own cluster"},
 			reasonFlag,
 			&cli.BoolFlag{Name: "dry-run", Usage: "check and show what would change; change nothing"},
 			&cli.BoolFlag{Name: "force", Usage: "move even to an NFS root whose last check failed, or a profile whose kernel or initrd is missing from --boot-root"},
@@ -79,16 +94,32 @@ func init() {
 				"changes while they run, nothing moves. Nodes already in the target are reported\n" +
 				"and left alone; if that is every node, the move fails (exit 1) so a script\n" +
 				"notices. With --wake/--reboot, what can be checked (reboot key, known hosts,\n" +
-				"localdisk nodes) is checked before anything changes.",
+				"localdisk nodes) is checked before anything changes.\n" +
+				"With --once the nodes stay in their cluster: their next boot goes to --to, and\n" +
+				"the node's own fetch of that boot's config (TFTP or HTTP) ends the once, logged\n" +
+				"as boot-once-used. The move hooks run with NODE_SWITCH_ONCE=1.",
 			Flags: flags,
 			Action: withOps(func(c *cli.Context, o *ops.Ops) error {
 				expr, err := rangeArg(c)
 				if err != nil {
 					return err
 				}
+				req := ops.Request{Actor: actorOf(c), Range: expr, Reason: c.String("reason")}
+				if c.Bool("cancel-once") {
+					for _, f := range []string{"to", "once", "force", "wake", "reboot", "reboot-localdisk"} {
+						if c.IsSet(f) {
+							return usageError("move --cancel-once: --%s makes no sense here; give RANGE and --reason only", f)
+						}
+					}
+					rep, err := o.CancelOnce(c.Context, ops.CancelOnceRequest{Request: req, DryRun: c.Bool("dry-run")})
+					return printAfter(c, rep, err)
+				}
+				if c.String("to") == "" {
+					return usageError(`move: Required flag "to" not set: name the target cluster (or pass --cancel-once to drop a pending boot once)`)
+				}
 				rep, err := o.Move(c.Context, ops.MoveRequest{
-					Request: ops.Request{Actor: actorOf(c), Range: expr, Reason: c.String("reason")},
-					To:      c.String("to"), DryRun: c.Bool("dry-run"), Force: c.Bool("force"),
+					Request: req,
+					To:      c.String("to"), DryRun: c.Bool("dry-run"), Force: c.Bool("force"), Once: c.Bool("once"),
 					Wake: c.Bool("wake"), Reboot: c.Bool("reboot"), RebootLocalDisk: c.Bool("reboot-localdisk"),
 					Progress: rebootProgress(c),
 				})

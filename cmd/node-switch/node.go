@@ -93,7 +93,7 @@ func nodeList(c *cli.Context, st *nodes.Store) error {
 		return printJSON(c, ns)
 	}
 	w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NAME\tMAC\tIP\tCLUSTER\tMASKED\tLAST SEEN\tFIRMWARE")
+	fmt.Fprintln(w, "NAME\tMAC\tIP\tCLUSTER\tONCE\tMASKED\tLAST SEEN\tFIRMWARE")
 	for _, n := range ns {
 		masked := "-"
 		if n.Masked {
@@ -110,7 +110,11 @@ func nodeList(c *cli.Context, st *nodes.Store) error {
 		if fw == "" {
 			fw = "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.MAC, n.IP, n.Cluster, masked, seen, fw)
+		once := n.OnceCluster // the next boot only
+		if once == "" {
+			once = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.MAC, n.IP, n.Cluster, once, masked, seen, fw)
 	}
 	return w.Flush()
 }

@@ -33,7 +33,7 @@ var remote = map[string]struct {
 	"ssh hostkey":  {nodes.RoleRead, nil},
 	"ssh-key list": {nodes.RoleRead, []string{"json"}},
 
-	"move":     {nodes.RoleOperate, []string{"to", "reason", "dry-run", "force", "wake", "reboot", "reboot-localdisk", "json"}},
+	"move":     {nodes.RoleOperate, []string{"to", "reason", "dry-run", "force", "wake", "reboot", "reboot-localdisk", "once", "cancel-once", "json"}},
 	"mask":     {nodes.RoleOperate, []string{"reason", "dry-run", "json"}},
 	"unmask":   {nodes.RoleOperate, []string{"reason", "dry-run", "force", "json"}},
 	"reboot":   {nodes.RoleOperate, []string{"reason", "force", "json"}},

@@ -22,7 +22,8 @@ func init() {
 			ArgsUsage: "RANGE",
 			Description: "Prints exactly the bytes the TFTP and HTTP servers would send the node for\n" +
 				"pxelinux.cfg/01-<mac> (bios) or grub.cfg-01-<mac> (uefi), rendered from the\n" +
-				"inventory as it is now. Notes (masked nodes, no boot file) go to stderr; with\n" +
+				"inventory as it is now (with a boot once pending: the once cluster's config).\n" +
+				"Notes (masked nodes, no boot file, a pending once) go to stderr; with\n" +
 				"several nodes each config is preceded by a '### node' line.",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "firmware", Usage: "bios or uefi (default: what the node last booted with, else bios)"},
@@ -92,6 +93,10 @@ func renderCmd(c *cli.Context, st *nodes.Store) error {
 		_, p, err := st.BootOf(c.Context, n)
 		if err != nil {
 			return fmt.Errorf("render %s: %w", n.Name, err)
+		}
+		if n.OnceCluster != "" {
+			fmt.Fprintf(errw, "node-switch: %s: boot once pending (logbook #%d): its next boot goes to cluster %s, the boots after it to %s; "+
+				"the node's fetch of this config ends the once (this command does not)\n", n.Name, n.OnceEvent, n.OnceCluster, n.Cluster)
 		}
 		base := bootfs.HTTPBase(srv, c.Int("http-port"))
 		if p.HTTP && base == "" && c.Int("http-port") > 0 {

@@ -28,7 +28,7 @@ func startHTTP(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.L
 	if addr == "" {
 		return nil, nil
 	}
-	bfs, err := bootFS(c, st)
+	bfs, err := bootFS(c, st, nodes.ChannelHTTP)
 	if err != nil {
 		return nil, err
 	}

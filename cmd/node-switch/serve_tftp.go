@@ -35,8 +35,9 @@ func init() {
 }
 
 // bootFS opens --boot-root for one service. TFTP and HTTP each hold their
-// own os.Root so either can be disabled without the other.
-func bootFS(c *cli.Context, st *nodes.Store) (*bootfs.FS, error) {
+// own os.Root so either can be disabled without the other; channel names
+// the service in the logbook.
+func bootFS(c *cli.Context, st *nodes.Store, channel string) (*bootfs.FS, error) {
 	dir := c.String("boot-root")
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -47,7 +48,7 @@ func bootFS(c *cli.Context, st *nodes.Store) (*bootfs.FS, error) {
 		root.Close()
 		return nil, usageError("--http-listen: %v", err)
 	}
-	return &bootfs.FS{Root: root, Inv: st, HTTPPort: port}, nil
+	return &bootfs.FS{Root: root, Inv: st, HTTPPort: port, Channel: channel}, nil
 }
 
 func startTFTP(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.Logger) (func() error, error) {
@@ -55,7 +56,7 @@ func startTFTP(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.L
 	if addr == "" {
 		return nil, nil
 	}
-	bfs, err := bootFS(c, st)
+	bfs, err := bootFS(c, st, nodes.ChannelTFTP)
 	if err != nil {
 		return nil, err
 	}

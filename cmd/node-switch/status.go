@@ -60,6 +60,20 @@ func status(c *cli.Context, st *nodes.Store) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
+	if len(d.Once) > 0 {
+		fmt.Fprintln(c.App.Writer, "\nboot once pending (the next boot only, then their own cluster again):")
+		w = tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+		for _, o := range d.Once {
+			note := ""
+			if o.Masked {
+				note = "masked: waits for unmask"
+			}
+			fmt.Fprintf(w, "  %s\t→ %s\tthen %s\tlogbook #%d\t%s\n", o.Name, o.Cluster, o.Home, o.Event, note)
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+	}
 	if len(d.MaskedDetail) > 0 {
 		fmt.Fprintln(c.App.Writer, "\nmasked nodes (ignored by our DHCP/TFTP; the Windows head may reinstall them):")
 		w = tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)

@@ -3,6 +3,7 @@ package qemu
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,6 +26,7 @@ var (
 	labPC     = labNode{"labpc31", "52:54:00:99:00:31", "10.99.0.31", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e131"}
 	benchNode = labNode{"bench41", "52:54:00:99:00:41", "10.99.0.41", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e141"}
 	siteNode  = labNode{"umu51", "52:54:00:99:00:51", "10.99.0.51", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e151"}
+	onceNode  = labNode{"once52", "52:54:00:99:00:52", "10.99.0.52", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e152"}
 )
 
 type labNode struct{ Name, MAC, IP, UUID string }
@@ -182,6 +184,11 @@ func TestScenarios(t *testing.T) {
 		record("9 site's own default", linux)
 		record("9 move+reboot->site LOCALBOOT", disk)
 	})
+	t.Run("10-bios-boot-once", func(t *testing.T) {
+		once, home := bootOnceScenario(t, l, n, a)
+		record("10 boot once -> installer", once)
+		record("10 reset -> home cluster", home)
+	})
 }
 
 // siteFilesScenario is issue 12's migration: the source system's TFTP root
@@ -232,6 +239,46 @@ fixed-address %s; }
 		t.Fatal(err)
 	}
 	return linux, wait(t, vm, n, assets.MarkerWindowsBIOS).Elapsed
+}
+
+// bootOnceScenario is issue 12's boot once: a linux node is sent to the
+// installer cluster for one boot; that boot's config fetch ends the once
+// and the reset after it boots the node's own cluster, both in the
+// logbook.
+func bootOnceScenario(t *testing.T, l *Lab, n *NodeSwitch, a bootAssets) (once, home time.Duration) {
+	const marker = "INSTALLER-ONCE"
+	n.MustCLI(t, "profile", "add", "installer", "--kind", "linux", "--kernel", "vmlinuz", "--initrd", "initrd.gz",
+		"--append", consoleAppend+" nsw.marker="+marker, "--boot-root", n.BootRoot)
+	n.MustCLI(t, "cluster", "add", "installer", "--profile", "installer")
+	n.MustCLI(t, "node", "add", onceNode.Name, "--mac", onceNode.MAC, "--ip", onceNode.IP, "--cluster", "linux")
+	n.MustCLI(t, "move", onceNode.Name, "--to", "installer", "--once", "--reason", "e2e scenario 10")
+
+	vm := l.StartVM(t, onceNode.vm(false, ""))
+	defer vm.Stop()
+	once = wait(t, vm, n, marker).Elapsed
+	var ns []struct {
+		OnceCluster *string `json:"once_cluster"`
+	}
+	must(t, json.Unmarshal([]byte(n.MustCLI(t, "node", "list", onceNode.Name, "--json")), &ns))
+	if len(ns) != 1 || ns[0].OnceCluster != nil {
+		t.Fatalf("after the once boot the node still has a once pending: %+v", ns)
+	}
+	must(t, vm.Reset())
+	home = wait(t, vm, n, assets.MarkerLinux).Elapsed
+
+	var evs []struct {
+		Action, Channel, From, To string
+	}
+	must(t, json.Unmarshal([]byte(n.MustCLI(t, "log", onceNode.Name, "--json")), &evs))
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Action+" "+e.Channel+" "+e.From+"->"+e.To)
+	}
+	want := []string{"node-add cli ->linux", "move-once cli linux->installer", "boot-once-used tftp linux->installer"}
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Errorf("logbook of %s:\n%s\nwant\n%s", onceNode.Name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	return once, home
 }
 
 // maskedScenario: a masked node gets nothing from node-switch (no DHCP

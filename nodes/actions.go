@@ -40,6 +40,17 @@ const (
 	ActionSSHRefused     Action = "ssh-refused"
 )
 
+// Power through the BMC ("power on" is ActionPowerOn, by BMC or
+// Wake-on-LAN); "power status" only reads and is not logged. ActionNodeBMC
+// records a node's BMC address and user being set or removed (never its
+// password).
+const (
+	ActionPowerOff   Action = "power-off"
+	ActionPowerCycle Action = "power-cycle"
+	ActionPowerReset Action = "power-reset"
+	ActionNodeBMC    Action = "node-bmc"
+)
+
 // actions lists every Action, for checking a filter ("log --action").
 var actions = []Action{
 	ActionMove, ActionMask, ActionUnmask, ActionReboot, ActionPowerOn, ActionHook,
@@ -47,6 +58,7 @@ var actions = []Action{
 	ActionProfileAdd, ActionProfileSet, ActionProfileRemove, ActionSubnetSet, ActionSubnetRemove,
 	ActionNFSRootAdd, ActionNFSRootRemove, ActionNFSRootCheck, ActionImport,
 	ActionSSHKeyAdd, ActionSSHKeyRemove, ActionSSHCommand, ActionSSHRefused,
+	ActionPowerOff, ActionPowerCycle, ActionPowerReset, ActionNodeBMC,
 }
 
 // KnownAction reports whether a is one of the logbook's actions.

@@ -113,4 +113,3 @@ func TestSecretsNotFormatted(t *testing.T) {
 		}
 	}
 }
-

@@ -62,9 +62,9 @@ func init() {
 			&cli.BoolFlag{Name: "dry-run", Usage: "check and show what would change; change nothing"},
 			&cli.BoolFlag{Name: "force", Usage: "move even to an NFS root whose last check failed, or a profile whose kernel or initrd is missing from --boot-root"},
 			&cli.BoolFlag{Name: "wake", Usage: "after the move, send Wake-on-LAN to the moved nodes (lab PCs switched off)"},
-			&cli.BoolFlag{Name: "reboot", Usage: "after the move, reboot the moved nodes over SSH so they boot their new cluster"},
+			&cli.BoolFlag{Name: "reboot", Usage: "after the move, reboot the moved nodes (BMC or SSH, see --via) so they boot their new cluster"},
 			&cli.BoolFlag{Name: "reboot-localdisk", Usage: "with --reboot, also reboot nodes now running a localdisk profile (a lab whose day OS runs sshd); by default the Windows head reboots those"},
-			jsonFlag,
+			jsonFlag, viaFlag,
 		}
 		flags = append(flags, bootRootFlag())
 		flags = append(flags, wakeFlags...)
@@ -86,10 +86,14 @@ func init() {
 				if err != nil {
 					return err
 				}
+				via, err := viaOf(c)
+				if err != nil {
+					return err
+				}
 				rep, err := o.Move(c.Context, ops.MoveRequest{
 					Request: ops.Request{Actor: actorOf(c), Range: expr, Reason: c.String("reason")},
 					To:      c.String("to"), DryRun: c.Bool("dry-run"), Force: c.Bool("force"),
-					Wake: c.Bool("wake"), Reboot: c.Bool("reboot"), RebootLocalDisk: c.Bool("reboot-localdisk"),
+					Wake: c.Bool("wake"), Reboot: c.Bool("reboot"), RebootLocalDisk: c.Bool("reboot-localdisk"), Via: via,
 					Progress: rebootProgress(c),
 				})
 				return printAfter(c, rep, err)

@@ -40,6 +40,7 @@ type Sim struct {
 	Endpoint power.Endpoint
 	Dir      string
 	cmd      *exec.Cmd
+	netns    string
 }
 
 // Need skips the test when ipmi_sim is not installed.
@@ -144,15 +145,13 @@ set_working_mc 0x20
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
-	s := &Sim{Endpoint: power.Endpoint{Host: o.Addr, Port: o.Port, User: o.User, Password: o.Password}, Dir: dir, cmd: cmd}
+	s := &Sim{Endpoint: power.Endpoint{Host: o.Addr, Port: o.Port, User: o.User, Password: o.Password}, Dir: dir, cmd: cmd, netns: o.NetNS}
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-exited
 	})
 	for i := 0; ; i++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		_, err := power.IPMI{Exchange: 100 * time.Millisecond}.Do(ctx, s.Endpoint, power.Status)
-		cancel()
+		err := s.ready(o.NetNS)
 		if err == nil {
 			return s
 		}
@@ -191,13 +190,36 @@ func (s *Sim) Ipmitool(t testing.TB, args ...string) string {
 	if _, err := exec.LookPath("ipmitool"); err != nil {
 		t.Skip("ipmitool not installed (Debian package ipmitool)")
 	}
-	// -C 3: without it ipmitool first asks for cipher suites, which
-	// ipmi_sim never answers (10 s lost).
-	base := []string{"-I", "lanplus", "-C", "3", "-H", s.Endpoint.Host, "-p", strconv.Itoa(s.Endpoint.Port),
-		"-U", s.Endpoint.User, "-P", s.Endpoint.Password}
-	out, err := exec.Command("ipmitool", append(base, args...)...).CombinedOutput()
+	name, argv := "ipmitool", s.ipmitoolArgs(args...)
+	if s.netns != "" {
+		name, argv = "ip", append([]string{"netns", "exec", s.netns, "ipmitool"}, argv...)
+	}
+	out, err := exec.Command(name, argv...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ipmitool %s: %v: %s", strings.Join(args, " "), err, out)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// ready asks for the power status: with our client on the host, with
+// ipmitool inside a namespace (this process is not in it).
+func (s *Sim) ready(netns string) error {
+	if netns == "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		_, err := power.IPMI{Exchange: 100 * time.Millisecond}.Do(ctx, s.Endpoint, power.Status)
+		return err
+	}
+	out, err := exec.Command("ip", append([]string{"netns", "exec", netns, "timeout", "2", "ipmitool"}, s.ipmitoolArgs("chassis", "power", "status")...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, out)
+	}
+	return nil
+}
+
+func (s *Sim) ipmitoolArgs(args ...string) []string {
+	// -C 3: without it ipmitool first asks for cipher suites, which
+	// ipmi_sim never answers (10 s lost).
+	return append([]string{"-I", "lanplus", "-C", "3", "-H", s.Endpoint.Host, "-p", strconv.Itoa(s.Endpoint.Port),
+		"-U", s.Endpoint.User, "-P", s.Endpoint.Password}, args...)
 }

@@ -256,7 +256,7 @@ func powerSummary(rs []power.Result) string {
 		if r.Outcome == power.OK {
 			ok = append(ok, r.Node)
 		} else {
-			parts = append(parts, r.Detail)
+			parts = append(parts, r.Node+": "+r.Detail)
 		}
 	}
 	s := "ok: " + orNone(ok)

@@ -92,7 +92,7 @@ type rebootPlan struct {
 // BMC resets whatever the node runs.
 func (o *Ops) planReboot(ctx context.Context, ns []nodes.Node, via Via, localDisk bool, flag string) (*rebootPlan, error) {
 	rp := &rebootPlan{bmc: map[string]power.Target{}}
-	var viaBMC, viaSSH []nodes.Node
+	var viaSSH []nodes.Node
 	if via == ViaSSH {
 		viaSSH = ns
 	} else {
@@ -108,9 +108,7 @@ func (o *Ops) planReboot(ctx context.Context, ns []nodes.Node, via Via, localDis
 			rp.bmc[t.Node] = t
 		}
 		for _, n := range ns {
-			if _, ok := rp.bmc[n.Name]; ok {
-				viaBMC = append(viaBMC, n)
-			} else {
+			if _, ok := rp.bmc[n.Name]; !ok {
 				viaSSH = append(viaSSH, n)
 			}
 		}

@@ -2,7 +2,11 @@
 // named in the DHCP reply and the boot loader configuration served over TFTP.
 package bootprofiles
 
-import "github.com/node-switch/node-switch/nodes"
+import (
+	"path"
+
+	"github.com/node-switch/node-switch/nodes"
+)
 
 // defaultBootFiles is the first-stage file per profile kind and boot key,
 // used where a profile does not name its own. The table is the whole policy:
@@ -34,6 +38,16 @@ func BootFile(p nodes.Profile, arch string, ipxe bool) (file string, ok bool) {
 		return "", false
 	}
 	f := defaultBootFiles[p.Kind][arch]
+	if p.Kind == nodes.KindFiles {
+		// The site's loaders sit beside its configs: loaded from there,
+		// pxelinux takes that directory as the prefix the site's relative
+		// names were written against.
+		f = defaultBootFiles[nodes.KindLinux][arch]
+		if f != "" {
+			f = path.Join(p.FilesDir, f)
+		}
+		return f, f != ""
+	}
 	if p.HTTP && arch == nodes.BootBIOS && p.Kind != nodes.KindLocalDisk {
 		// Plain pxelinux.0 speaks TFTP only (unless the ROM under it is
 		// iPXE); lpxelinux.0 carries its own TCP stack for http:// URLs.

@@ -45,6 +45,9 @@ func Check(p nodes.Profile, bootRoot string) error {
 	if bootRoot == "" || p.Kind == nodes.KindLocalDisk {
 		return nil
 	}
+	if p.Kind == nodes.KindFiles {
+		return checkSiteFiles(p, bootRoot)
+	}
 	var files []string
 	if p.Kernel != "" {
 		files = append(files, p.Kernel)
@@ -85,6 +88,26 @@ func checkFiles(profile, bootRoot string, files []string) error {
 	return nil
 }
 
+// checkSiteFiles wants at least the fallback config (pxelinux.cfg/default
+// or grub.cfg) in the profile's directory: without one, a node with no
+// per-node file of its own would get nothing.
+func checkSiteFiles(p nodes.Profile, bootRoot string) error {
+	var want []string
+	for _, fw := range []Firmware{BIOS, UEFI} {
+		names := SiteConfigNames(p, nodes.Node{}, fw)
+		want = append(want, names[len(names)-1])
+	}
+	err := checkFiles(p.Name, bootRoot, want[:1])
+	if errors.Is(err, ErrMissingFile) && checkFiles(p.Name, bootRoot, want[1:]) == nil {
+		return nil
+	}
+	if errors.Is(err, ErrMissingFile) {
+		return fmt.Errorf("profile %s: %w under boot root %s: neither %s nor %s (kind files serves the site's own configs: put them there, or pass --force)",
+			p.Name, ErrMissingFile, bootRoot, want[0], want[1])
+	}
+	return err
+}
+
 // SampleInput is a plausible node booting p, for trying a profile before
 // any node boots it: every field a template may use is filled in.
 func SampleInput(p nodes.Profile, fw Firmware) Input {
@@ -95,7 +118,7 @@ func SampleInput(p nodes.Profile, fw Firmware) Input {
 		Cluster: nodes.Cluster{Name: n.Cluster, Profile: p.Name},
 		Profile: p,
 		Event: nodes.Event{ID: 1, Time: time.Unix(0, 0).UTC(), Actor: "check", Channel: nodes.ChannelCLI,
-			Action: "move", Nodes: []string{n.Name}, Target: n.Cluster},
+			Action: nodes.ActionMove, Nodes: []string{n.Name}, Target: n.Cluster},
 		HTTPBase: "http://192.0.2.1:8080",
 		Firmware: fw,
 	}

@@ -66,6 +66,8 @@ func Render(in Input) ([]byte, error) {
 		err = renderLocalDisk(&b, in)
 	case nodes.KindTemplate:
 		err = renderTemplate(&b, in)
+	case nodes.KindFiles:
+		err = fmt.Errorf("%w: the first of %s present under the boot root", ErrSiteFiles, strings.Join(SiteConfigNames(in.Profile, in.Node, in.Firmware), ", "))
 	default:
 		err = fmt.Errorf("unknown profile kind %q", in.Profile.Kind)
 	}

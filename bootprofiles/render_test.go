@@ -21,7 +21,7 @@ func goldenInput(p nodes.Profile, fw Firmware) Input {
 		Cluster: nodes.Cluster{Name: "linux", Profile: p.Name},
 		Profile: p,
 		Event: nodes.Event{ID: 42, Time: time.Date(2026, 11, 21, 15, 0, 0, 0, time.UTC), Actor: "alice", Channel: "ssh",
-			Origin: "10.0.0.5", Action: "move", Nodes: []string{"umu20"}, Target: "linux", Reason: "nightly\nconversion"},
+			Origin: "10.0.0.5", Action: nodes.ActionMove, Nodes: []string{"umu20"}, Target: "linux", Reason: "nightly\nconversion"},
 		NFSRoot: nodes.NFSRoot{Name: "krg", Server: "192.168.1.1", Export: "/srv/nfsroot/krg", Kernel: "krg/vmlinuz",
 			Initrd: "krg/initrd.img", Options: "vers=3,tcp,nolock"},
 		HTTPBase: "http://192.168.1.1:8080",

@@ -57,7 +57,9 @@
 // bucket per MAC (5/s, burst 20) drops a flood from one client before it is
 // parsed; and sightings (last-seen time, firmware label "bios", "uefi",
 // "arm64", "-ipxe" appended for iPXE) are kept in memory and written with
-// one transaction every 5 s and at shutdown. CachedInventory keeps a copy
+// one transaction every 5 s and at shutdown, as are the MACs that asked
+// without a reservation (unknown.go: remembered, never answered, bounded by
+// Config.UnknownMax). CachedInventory keeps a copy
 // of the reservations that is checked against the database's WAL index on
 // every request, so a committed move is in the very next answer. Replies
 // are written straight to bytes (message.go); Reply parses those bytes back

@@ -179,7 +179,7 @@ func TestCachedInventoryAsksSQLiteOnlyAfterACommit(t *testing.T) {
 			return err
 		}, true, "linux"},
 		{"a logbook entry", func() error {
-			_, err := cli.Record(ctx, testActor, nodes.Event{Action: "note"})
+			_, err := cli.Record(ctx, testActor, nodes.Event{Action: nodes.ActionSSHCommand})
 			return err
 		}, true, "linux"},
 		{"the hourly confirmation", func() error {
@@ -252,7 +252,7 @@ func TestCachedInventoryReloadsOnlyForBootChanges(t *testing.T) {
 	record := func(who *nodes.Store, n int) func(*testing.T) error {
 		return func(*testing.T) error {
 			for i := range n {
-				if _, err := who.Record(ctx, testActor, nodes.Event{Action: "ssh", Result: fmt.Sprint(i)}); err != nil {
+				if _, err := who.Record(ctx, testActor, nodes.Event{Action: nodes.ActionSSHCommand, Result: fmt.Sprint(i)}); err != nil {
 					return err
 				}
 			}
@@ -383,7 +383,7 @@ func TestCachedInventoryConcurrentLookupsSeeEveryCommit(t *testing.T) {
 	first := cached.Reloads()
 	for i := int64(1); i <= commits; i++ {
 		if i%3 == 0 {
-			if _, err := st.Record(ctx, testActor, nodes.Event{Action: "note"}); err != nil {
+			if _, err := st.Record(ctx, testActor, nodes.Event{Action: nodes.ActionSSHCommand}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -43,6 +43,10 @@ type Config struct {
 	Burst      int
 	// FlushEvery is how often sightings are written (default 5 s).
 	FlushEvery time.Duration
+	// UnknownMax caps the unknown MACs remembered (default
+	// nodes.DefaultUnknownMax; negative: none are recorded). They are
+	// recorded when the SeenRecorder is also an UnknownRecorder.
+	UnknownMax int
 }
 
 // SeenRecorder stores sightings; *nodes.Store implements it.
@@ -62,7 +66,13 @@ type Server struct {
 	seenMu sync.Mutex
 	seen   map[string]nodes.Seen
 
-	stats struct{ received, replied, silent, failed, limited atomic.Uint64 }
+	unknown    *unknownBuffer // nil: unknown MACs are not recorded
+	unknownRec UnknownRecorder
+
+	stats struct {
+		received, replied, silent, failed, limited atomic.Uint64
+		unknown, unknownDropped                    atomic.Uint64
+	}
 }
 
 // link is one served interface and its socket.
@@ -90,8 +100,14 @@ func NewServer(cfg Config, inv Inventory, rec SeenRecorder, log *slog.Logger) (*
 	if cfg.FlushEvery <= 0 {
 		cfg.FlushEvery = 5 * time.Second
 	}
+	if cfg.UnknownMax == 0 {
+		cfg.UnknownMax = nodes.DefaultUnknownMax
+	}
 	s := &Server{cfg: cfg, inv: inv, rec: rec, log: log, limit: newRateLimiter(cfg.RatePerMAC, cfg.Burst),
 		seen: map[string]nodes.Seen{}}
+	if ur, ok := rec.(UnknownRecorder); ok && cfg.UnknownMax > 0 {
+		s.unknown, s.unknownRec = newUnknownBuffer(cfg.UnknownMax), ur
+	}
 	own, err := ownAddrs()
 	if err != nil {
 		return nil, err
@@ -256,7 +272,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	cancel()
 	s.log.Info("dhcp stopped", "received", s.stats.received.Load(), "replied", s.stats.replied.Load(),
 		"silent", s.stats.silent.Load(), "failed", s.stats.failed.Load(),
-		"rate_limited", s.stats.limited.Load())
+		"rate_limited", s.stats.limited.Load(), "unknown", s.stats.unknown.Load(), "unknown_dropped", s.stats.unknownDropped.Load())
 	return err
 }
 
@@ -301,6 +317,12 @@ func (s *Server) handle(ctx context.Context, l *link, from netip.AddrPort, data 
 	fw := ClientFirmware(req)
 	if rec.Node.Name != "" && !errors.Is(err, ErrOtherServer) {
 		s.sighted(rec.Node, fw)
+	} else if s.unknown != nil && errors.Is(err, nodes.ErrNotFound) {
+		// Still no answer: the machine is only remembered.
+		s.stats.unknown.Add(1)
+		if !s.unknown.add(unknownSighting(req, l.name), time.Now()) {
+			s.stats.unknownDropped.Add(1)
+		}
 	}
 	if err != nil {
 		if IsSilent(err) {
@@ -354,6 +376,11 @@ func (s *Server) sighted(n nodes.Node, fw Firmware) {
 }
 
 func (s *Server) flush(ctx context.Context) {
+	s.flushSeen(ctx)
+	s.flushUnknown(ctx)
+}
+
+func (s *Server) flushSeen(ctx context.Context) {
 	s.seenMu.Lock()
 	if len(s.seen) == 0 {
 		s.seenMu.Unlock()
@@ -371,5 +398,27 @@ func (s *Server) flush(ctx context.Context) {
 	if err := s.rec.RecordSeen(ctx, batch); err != nil {
 		// Last-seen is a convenience: losing a batch costs no boot.
 		s.log.Warn("dhcp could not record last-seen times", "nodes", len(batch), "err", err)
+	}
+}
+
+func (s *Server) flushUnknown(ctx context.Context) {
+	if s.unknown == nil {
+		return
+	}
+	batch, dropped := s.unknown.take()
+	if dropped > 0 {
+		s.log.Warn("dhcp heard more unknown MACs than it keeps: the newest were not recorded (a flood of spoofed MACs, or raise --dhcp-unknown-max)",
+			"kept", len(batch), "dropped", dropped)
+	}
+	if len(batch) == 0 {
+		return
+	}
+	res, err := s.unknownRec.RecordUnknown(ctx, batch, s.cfg.UnknownMax)
+	if err != nil {
+		s.log.Warn("dhcp could not record unknown MACs", "macs", len(batch), "err", err)
+		return
+	}
+	if res.Evicted > 0 {
+		s.log.Warn("dhcp unknown-MAC list is full: the least recently seen were forgotten", "max", s.cfg.UnknownMax, "forgotten", res.Evicted)
 	}
 }

@@ -1,7 +1,9 @@
 package dhcpdconf
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"path"
 	"sort"
@@ -19,6 +21,13 @@ type ImportOptions struct {
 	// it a cluster whose name mentions "win" boots the local disk and any
 	// other boots Linux, and the choice is reported.
 	KindMap map[string]nodes.ProfileKind
+	// BootRoot is the boot root the site's TFTP server served (nil: not
+	// looked at). A group whose boot-file directory there holds the site's
+	// own configs (FindSiteConfigs) gets a profile of kind files serving
+	// them, so that every node boots what it booted before. BootRootName
+	// names it in notes.
+	BootRoot     fs.FS
+	BootRootName string
 }
 
 // clusterOf names the cluster a boot file stands for: its directory, as
@@ -54,7 +63,14 @@ func ToInventory(file string, cfg *Config, o ImportOptions) (inv nodes.Inventory
 	clusters := map[string]*cl{}
 	var order []string
 	usedName, usedKind := map[string]bool{}, map[string]bool{}
-	addCluster := func(file, name, profile, kind, nfsroot string, line int) (string, error) {
+	root := o.BootRoot
+	if root != nil {
+		if _, err := fs.Stat(root, "."); err != nil {
+			notes = append(notes, fmt.Sprintf("boot root %s: %v: the site's own boot configs were not looked for (pass --boot-root DIR, the directory the site's TFTP server serves)", o.BootRootName, errors.Unwrap(err)))
+			root = nil
+		}
+	}
+	addCluster := func(file, name, profile, kind, nfsroot, filesDir string, line int) (string, error) {
 		if name == "" {
 			if file == "" {
 				return "", fmt.Errorf("no filename (boot file) in force here, so no cluster to put it in: give its group a filename")
@@ -74,6 +90,13 @@ func ToInventory(file string, cfg *Config, o ImportOptions) (inv nodes.Inventory
 		if profile == "" {
 			profile = name
 		}
+		var site SiteConfigs
+		if root != nil && file != "" {
+			var err error
+			if site, err = FindSiteConfigs(root, file); err != nil {
+				return "", fmt.Errorf("cluster %s: boot root %s: %w", name, o.BootRootName, err)
+			}
+		}
 		k := nodes.ProfileKind(kind)
 		switch {
 		case o.KindMap[name] != "":
@@ -82,12 +105,33 @@ func ToInventory(file string, cfg *Config, o ImportOptions) (inv nodes.Inventory
 			k = o.KindMap[name]
 			usedKind[name] = true
 		case k != "":
+		case site.Found():
+			// What the nodes booted until now, as they booted it: the
+			// guesses below would leave them a profile without a kernel.
+			k = nodes.KindFiles
+			notes = append(notes, fmt.Sprintf("cluster %s: found %s in boot root %s: profile %s (kind files) serves them as they are (--kind %s=linux to change)",
+				name, site, o.BootRootName, profile, name))
 		case strings.Contains(strings.ToLower(name), "win"):
 			k = nodes.KindLocalDisk
-			notes = append(notes, fmt.Sprintf("cluster %s: profile %s boots the local disk (its name says Windows; --kind %s=linux to change)", name, profile, name))
+			notes = append(notes, fmt.Sprintf("cluster %s: profile %s boots the local disk (its name says Windows; --kind %s=linux to change)%s", name, profile, name, notFound(root, o.BootRootName, site)))
 		default:
 			k = nodes.KindLinux
-			notes = append(notes, fmt.Sprintf("cluster %s: profile %s boots Linux (--kind %s=localdisk to change)", name, profile, name))
+			notes = append(notes, fmt.Sprintf("cluster %s: profile %s boots Linux but has no kernel yet: set one with 'profile set %s --kernel FILE --initrd FILE' before its nodes boot (--kind %s=localdisk to change)%s",
+				name, profile, profile, name, notFound(root, o.BootRootName, site)))
+		}
+		if site.Found() && k != nodes.KindFiles {
+			notes = append(notes, fmt.Sprintf("cluster %s: found %s in boot root %s, not served: profile %s is of kind %s (--kind %s=files to serve them)", name, site, o.BootRootName, profile, k, name))
+		}
+		if k != nodes.KindFiles {
+			filesDir = ""
+		} else if filesDir == "" {
+			filesDir = site.Dir
+			if !site.Found() && file != "" {
+				filesDir = path.Dir(strings.TrimLeft(file, "/"))
+			}
+			if filesDir == "" {
+				return "", fmt.Errorf("cluster %s: profile %s of kind files needs the directory of the site's configs, and no boot file names one: give its group a filename", name, profile)
+			}
 		}
 		if _, err := nodes.ParseProfileKind(string(k)); err != nil {
 			return "", fmt.Errorf("cluster %s: %w", name, err)
@@ -101,7 +145,7 @@ func ToInventory(file string, cfg *Config, o ImportOptions) (inv nodes.Inventory
 		case k == nodes.KindTemplate:
 			return "", fmt.Errorf("cluster %s: profile %s of kind template needs its templates, which dhcpd.conf does not carry: pass --kind %s=linux and 'profile set %s --kind template ...' after the import", name, profile, name, profile)
 		}
-		p := nodes.Profile{Name: profile, Kind: k, NFSRoot: nfsroot, BootFiles: map[string]string{nodes.BootBIOS: file}}
+		p := nodes.Profile{Name: profile, Kind: k, NFSRoot: nfsroot, FilesDir: filesDir, BootFiles: map[string]string{nodes.BootBIOS: file}}
 		clusters[name] = &cl{profile: p, cluster: nodes.Cluster{Name: name, Profile: profile}, line: line}
 		order = append(order, name)
 		return name, nil
@@ -110,12 +154,12 @@ func ToInventory(file string, cfg *Config, o ImportOptions) (inv nodes.Inventory
 		if g.Filename == "" && g.Cluster == "" {
 			continue
 		}
-		if _, err := addCluster(g.Filename, g.Cluster, g.Profile, g.Kind, g.NFSRoot, g.Line); err != nil {
+		if _, err := addCluster(g.Filename, g.Cluster, g.Profile, g.Kind, g.NFSRoot, g.FilesDir, g.Line); err != nil {
 			return nodes.Inventory{}, nil, wrapLine(g.File, g.Line, err)
 		}
 	}
 	for _, h := range cfg.Hosts {
-		name, err := addCluster(h.Filename, h.Cluster, h.Profile, h.Kind, h.NFSRoot, h.Line)
+		name, err := addCluster(h.Filename, h.Cluster, h.Profile, h.Kind, h.NFSRoot, h.FilesDir, h.Line)
 		if err != nil {
 			return nodes.Inventory{}, nil, wrapLine(h.File, h.Line, fmt.Errorf("host %s: %w", h.Name, err))
 		}
@@ -157,6 +201,18 @@ func ToInventory(file string, cfg *Config, o ImportOptions) (inv nodes.Inventory
 		return nodes.Inventory{}, nil, err
 	}
 	return inv, notes, nil
+}
+
+// notFound says, for a note, where the site's configs were looked for.
+func notFound(root fs.FS, rootName string, s SiteConfigs) string {
+	if root == nil || s.Dir == "" {
+		return ""
+	}
+	where := path.Join(s.Dir, "pxelinux.cfg")
+	if s.Loader == "grub" {
+		where = s.Dir
+	}
+	return fmt.Sprintf("; no %s configs of the site's in %s", s.Loader, path.Join(rootName, where))
 }
 
 // unused fails on the first (sorted) key of m that matched nothing.

@@ -43,9 +43,10 @@ type Host struct {
 	MaskReason string
 	File       string
 	Line       int
-	// Cluster, Profile, Kind and NFSRoot come from a "# node-switch"
-	// annotation left by an export; empty when the file was written by hand.
-	Cluster, Profile, Kind, NFSRoot string
+	// Cluster, Profile, Kind, NFSRoot and FilesDir come from a "#
+	// node-switch" annotation left by an export; empty when the file was
+	// written by hand.
+	Cluster, Profile, Kind, NFSRoot, FilesDir string
 }
 
 // Subnet is one "subnet A netmask M" declaration.
@@ -59,10 +60,10 @@ type Subnet struct {
 // Group is one "group" block: the source system kept one per logical
 // cluster, with the cluster's boot file.
 type Group struct {
-	Filename                        string
-	Cluster, Profile, Kind, NFSRoot string // from a "# node-switch" annotation
-	File                            string
-	Line                            int
+	Filename                                  string
+	Cluster, Profile, Kind, NFSRoot, FilesDir string // from a "# node-switch" annotation
+	File                                      string
+	Line                                      int
 }
 
 // Annotation is a "# node-switch-nfsroot key=value ..." line written by
@@ -540,7 +541,8 @@ func (p *parser) statement(opts *Options, annot map[string]string) error {
 			if err != nil {
 				return err
 			}
-			p.cfg.Groups = append(p.cfg.Groups, Group{Filename: local.Filename, Cluster: a["cluster"], Profile: a["profile"], Kind: a["kind"], NFSRoot: a["nfsroot"], File: p.file, Line: line})
+			p.cfg.Groups = append(p.cfg.Groups, Group{Filename: local.Filename, Cluster: a["cluster"], Profile: a["profile"], Kind: a["kind"], NFSRoot: a["nfsroot"],
+				FilesDir: a["files"], File: p.file, Line: line})
 			return nil
 		case "subnet":
 			if len(ws) != 4 || strings.ToLower(ws[2].text) != "netmask" {
@@ -680,7 +682,8 @@ func (p *parser) include(ws []token, line int, opts *Options, annot map[string]s
 }
 
 func (p *parser) host(name string, line int, opts Options, annot map[string]string) error {
-	h := Host{Name: name, File: p.file, Line: line, Cluster: annot["cluster"], Profile: annot["profile"], Kind: annot["kind"], NFSRoot: annot["nfsroot"]}
+	h := Host{Name: name, File: p.file, Line: line, Cluster: annot["cluster"], Profile: annot["profile"], Kind: annot["kind"], NFSRoot: annot["nfsroot"],
+		FilesDir: annot["files"]}
 	skip := "" // why the whole host is not imported
 	for {
 		if p.pos >= len(p.toks) {

@@ -102,7 +102,7 @@ func TestSiteFixture(t *testing.T) {
 		"dhcpd.conf:88: host prof-laptop: no fixed-address: node-switch serves reservations only, no dynamic pool",
 		`linux-hosts.conf:7: ddns-hostname "lin03": node-switch does no dynamic DNS updates`,
 		"cluster windows: profile windows boots the local disk (its name says Windows; --kind windows=linux to change)",
-		"cluster lab_linux: profile lab_linux boots Linux (--kind lab_linux=localdisk to change)",
+		"cluster lab_linux: profile lab_linux boots Linux but has no kernel yet: set one with 'profile set lab_linux --kernel FILE --initrd FILE' before its nodes boot (--kind lab_linux=localdisk to change)",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("notes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

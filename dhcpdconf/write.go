@@ -18,6 +18,7 @@ type ExportCluster struct {
 	Profile  string
 	Kind     nodes.ProfileKind
 	NFSRoot  string // the catalog entry of an nfsroot profile
+	FilesDir string // the site's config directory of a files profile
 	Filename string // the BIOS boot file of its profile
 	Nodes    []nodes.Node
 }
@@ -61,7 +62,7 @@ func Write(out io.Writer, header []string, nfsroots []nodes.NFSRoot, subnets []n
 		fmt.Fprintln(w, "}")
 	}
 	for _, c := range clusters {
-		fmt.Fprintf(w, "\ngroup {\n# node-switch%s\n", fields("cluster", c.Name, "profile", c.Profile, "kind", string(c.Kind), "nfsroot", c.NFSRoot))
+		fmt.Fprintf(w, "\ngroup {\n# node-switch%s\n", fields("cluster", c.Name, "profile", c.Profile, "kind", string(c.Kind), "nfsroot", c.NFSRoot, "files", c.FilesDir))
 		if c.Filename != "" {
 			fmt.Fprintf(w, "filename %q;\n", c.Filename)
 		}

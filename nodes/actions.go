@@ -38,6 +38,7 @@ const (
 	ActionSSHKeyRemove   Action = "ssh-key-rm"
 	ActionSSHCommand     Action = "ssh-command"
 	ActionSSHRefused     Action = "ssh-refused"
+	ActionUnknownClear   Action = "unknown-clear"
 )
 
 // Power through the BMC ("power on" is ActionPowerOn, by BMC or
@@ -58,6 +59,7 @@ var actions = []Action{
 	ActionProfileAdd, ActionProfileSet, ActionProfileRemove, ActionSubnetSet, ActionSubnetRemove,
 	ActionNFSRootAdd, ActionNFSRootRemove, ActionNFSRootCheck, ActionImport,
 	ActionSSHKeyAdd, ActionSSHKeyRemove, ActionSSHCommand, ActionSSHRefused,
+	ActionUnknownClear,
 	ActionPowerOff, ActionPowerCycle, ActionPowerReset, ActionNodeBMC,
 }
 

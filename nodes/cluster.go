@@ -86,7 +86,7 @@ func (s *Store) AddCluster(ctx context.Context, actor Actor, c Cluster) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO clusters (name, profile, description) VALUES (?,?,?)`, c.Name, c.Profile, c.Description); err != nil {
 			return err
 		}
-		_, err := s.appendEvent(ctx, tx, actor, Event{Action: "cluster-add", Target: c.Name, Result: "profile " + c.Profile})
+		_, err := s.appendEvent(ctx, tx, actor, Event{Action: ActionClusterAdd, Target: c.Name, Result: "profile " + c.Profile})
 		return err
 	})
 	if err != nil {
@@ -120,7 +120,7 @@ func (s *Store) SetClusterProfile(ctx context.Context, actor Actor, cluster, pro
 			names = append(names, n)
 		}
 		rows.Close()
-		id, err := s.appendEvent(ctx, tx, actor, Event{Action: "cluster-profile", Nodes: names, Target: cluster, Reason: reason,
+		id, err := s.appendEvent(ctx, tx, actor, Event{Action: ActionClusterProfile, Nodes: names, Target: cluster, Reason: reason,
 			Result: fmt.Sprintf("profile %s -> %s", c.Profile, profile)})
 		if err != nil {
 			return err
@@ -155,7 +155,7 @@ func (s *Store) RemoveCluster(ctx context.Context, actor Actor, name string) err
 		if _, err := tx.ExecContext(ctx, `DELETE FROM clusters WHERE name = ?`, name); err != nil {
 			return err
 		}
-		_, err := s.appendEvent(ctx, tx, actor, Event{Action: "cluster-rm", Source: name})
+		_, err := s.appendEvent(ctx, tx, actor, Event{Action: ActionClusterRemove, Source: name})
 		return err
 	})
 	if err != nil {

@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 	if db := os.Getenv("NODES_TEST_COMMIT_TO"); db != "" {
 		st, err := nodes.Open(db)
 		if err == nil {
-			_, err = st.Record(context.Background(), nodestest.Actor, nodes.Event{Action: "note", Reason: "from another process"})
+			_, err = st.Record(context.Background(), nodestest.Actor, nodes.Event{Action: nodes.ActionSSHCommand, Reason: "from another process"})
 			st.Close()
 		}
 		if err != nil {
@@ -63,7 +63,7 @@ func TestCommitsSeeEveryCommit(t *testing.T) {
 		{"nothing", func() error { return nil }, false},
 		{"a read", func() error { _, err := other.Nodes(ctx, ""); return err }, false},
 		{"a logbook entry from another connection", func() error {
-			_, err := other.Record(ctx, nodestest.Actor, nodes.Event{Action: "note"})
+			_, err := other.Record(ctx, nodestest.Actor, nodes.Event{Action: nodes.ActionSSHCommand})
 			return err
 		}, true},
 		{"a sighting of no known node (writes no page)", func() error {
@@ -88,7 +88,7 @@ func TestCommitsSeeEveryCommit(t *testing.T) {
 			return err
 		}, true},
 		{"the first commit after the checkpoint", func() error {
-			_, err := st.Record(ctx, nodestest.Actor, nodes.Event{Action: "note"})
+			_, err := st.Record(ctx, nodestest.Actor, nodes.Event{Action: nodes.ActionSSHCommand})
 			return err
 		}, true},
 		{"a commit from another process", func() error {
@@ -200,7 +200,7 @@ func TestGenerationMovesOnlyForBootAnswers(t *testing.T) {
 		moves bool
 	}{
 		{"a logbook entry", func() error {
-			_, err := st.Record(ctx, nodestest.Actor, nodes.Event{Action: "note", Nodes: []string{"a1"}})
+			_, err := st.Record(ctx, nodestest.Actor, nodes.Event{Action: nodes.ActionSSHCommand, Nodes: []string{"a1"}})
 			return err
 		}, false},
 		{"a sightings flush", func() error {

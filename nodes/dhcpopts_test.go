@@ -265,7 +265,7 @@ func TestUpdateSubnetChangesOnlyWhatIsGiven(t *testing.T) {
 			if result != tt.result {
 				t.Errorf("result %q, want %q", result, tt.result)
 			}
-			evs, err := st.Log(ctx, LogFilter{Action: "subnet-set"})
+			evs, err := st.Log(ctx, LogFilter{Action: ActionSubnetSet})
 			must(t, err)
 			if last := evs[len(evs)-1]; last.Result != tt.result || last.Target != "10.20.0.0/16" {
 				t.Errorf("logbook entry %+v, want result %q", last, tt.result)

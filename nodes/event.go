@@ -14,6 +14,12 @@ func (s *Store) appendEvent(ctx context.Context, tx *sql.Tx, actor Actor, e Even
 	if actor.Name == "" || actor.Channel == "" {
 		return 0, fmt.Errorf("logbook: change without an actor")
 	}
+	// An action outside the list would be an entry "log --action" can
+	// never select and a hook name nobody expects: refuse it, so a typo
+	// fails every test that reaches it rather than reaching the logbook.
+	if !KnownAction(e.Action) {
+		return 0, fmt.Errorf("logbook: unknown action %q (add it to nodes/actions.go)", e.Action)
+	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO events (time, actor, channel, origin, action, nodes, source, target, reason, result) VALUES (?,?,?,?,?,?,?,?,?,?)`,
 		s.now().UnixMicro(), actor.Name, actor.Channel, actor.From, e.Action, Compress(e.Nodes), e.Source, e.Target, e.Reason, e.Result)
 	if err != nil {
@@ -23,12 +29,29 @@ func (s *Store) appendEvent(ctx context.Context, tx *sql.Tx, actor Actor, e Even
 	if err != nil {
 		return 0, fmt.Errorf("logbook: %w", err)
 	}
+	if sink, ok := ctx.Value(eventSinkKey{}).(*int64); ok {
+		*sink = id
+	}
 	for _, n := range e.Nodes {
 		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO event_nodes (event, node) VALUES (?, ?)`, id, n); err != nil {
 			return 0, fmt.Errorf("logbook: %w", err)
 		}
 	}
 	return id, nil
+}
+
+type eventSinkKey struct{}
+
+// WatchEvent returns a context under which a change records the number of
+// the logbook entry it writes, read with the returned func after the change
+// succeeded. Commands print that number ("removed subnet ... (logbook #12)")
+// so the operator can find the entry; carrying it on the context keeps the
+// store's change methods, and their many callers that do not print it,
+// unchanged. A transaction retried after a conflict rewrites the number,
+// and a failed change leaves nothing worth reading.
+func WatchEvent(ctx context.Context) (context.Context, func() int64) {
+	id := new(int64)
+	return context.WithValue(ctx, eventSinkKey{}, id), func() int64 { return *id }
 }
 
 // Record appends an entry that goes with no inventory change: a reboot's
@@ -122,7 +145,11 @@ func (s *Store) Event(ctx context.Context, id int64) (Event, error) {
 		return Event{}, fmt.Errorf("event %d: %w", id, err)
 	}
 	e.Time = time.UnixMicro(t).UTC()
-	e.Nodes, _ = expandHostlistList(nodes)
+	// Like Log: an entry naming no node has "nodes": [], never null.
+	e.Nodes = []string{}
+	if nodes != "" {
+		e.Nodes, _ = expandHostlistList(nodes)
+	}
 	return e, nil
 }
 

@@ -93,6 +93,27 @@ func ValidateNFSRoot(r NFSRoot) error {
 	if strings.ContainsAny(r.Options, " \t") {
 		return fmt.Errorf("options %q: want a comma-separated list such as vers=3,tcp", r.Options)
 	}
+	return CheckNFSOptions(r.Options)
+}
+
+// CheckNFSOptions refuses mount options for which an entry could never pass
+// its check: the rendered nfsroot= and 'nfsroot check' speak NFSv3 over TCP
+// only, so a root added with vers=4 or udp would stay unbootable. 'nfsroot
+// add' refuses them up front; the check refuses entries made before.
+func CheckNFSOptions(opts string) error {
+	for _, o := range strings.Split(opts, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(o), "=")
+		if (k == "v2" || k == "v3" || strings.HasPrefix(k, "v4")) && v == "" {
+			// The kernel's shorthand for vers=N.
+			k, v = "vers", strings.TrimPrefix(k, "v")
+		}
+		switch {
+		case (k == "vers" || k == "nfsvers") && v != "3":
+			return fmt.Errorf("options %q ask for NFS version %s; the kernel's nfsroot= that node-switch renders and its check speak NFSv3 only (use vers=3)", opts, v)
+		case k == "udp" || (k == "proto" && v != "tcp"):
+			return fmt.Errorf("options %q ask for UDP; node-switch checks and boots NFS over TCP only (use tcp)", opts)
+		}
+	}
 	return nil
 }
 
@@ -110,7 +131,7 @@ func (s *Store) AddNFSRoot(ctx context.Context, actor Actor, r NFSRoot) error {
 			r.Name, r.Server, r.Export, r.Kernel, r.Initrd, r.KernelVersion, r.Options); err != nil {
 			return err
 		}
-		_, err := s.appendEvent(ctx, tx, actor, Event{Action: "nfsroot-add", Target: r.Name, Result: r.Server + ":" + r.Export})
+		_, err := s.appendEvent(ctx, tx, actor, Event{Action: ActionNFSRootAdd, Target: r.Name, Result: r.Server + ":" + r.Export})
 		return err
 	})
 	if err != nil {
@@ -136,7 +157,7 @@ func (s *Store) RemoveNFSRoot(ctx context.Context, actor Actor, name string) err
 		if _, err := tx.ExecContext(ctx, `DELETE FROM nfsroots WHERE name = ?`, name); err != nil {
 			return err
 		}
-		_, err = s.appendEvent(ctx, tx, actor, Event{Action: "nfsroot-rm", Source: name, Result: r.Server + ":" + r.Export})
+		_, err = s.appendEvent(ctx, tx, actor, Event{Action: ActionNFSRootRemove, Source: name, Result: r.Server + ":" + r.Export})
 		return err
 	})
 	if err != nil {
@@ -160,7 +181,7 @@ func (s *Store) RecordNFSRootCheck(ctx context.Context, actor Actor, name string
 		if ok {
 			verdict = "ok: "
 		}
-		_, err := s.appendEvent(ctx, tx, actor, Event{Action: "nfsroot-check", Target: name, Result: verdict + result})
+		_, err := s.appendEvent(ctx, tx, actor, Event{Action: ActionNFSRootCheck, Target: name, Result: verdict + result})
 		return err
 	})
 	if err != nil {

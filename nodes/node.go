@@ -174,7 +174,10 @@ func validateNode(ctx context.Context, q queryer, n *Node) error {
 func insertNode(ctx context.Context, tx *sql.Tx, n Node, event int64) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO nodes (name, mac, ip, cluster, masked, mask_reason, event) VALUES (?,?,?,?,?,?,?)`,
 		n.Name, n.MAC, n.IP.String(), n.Cluster, n.Masked, n.MaskReason, event)
-	return err
+	if err != nil {
+		return err
+	}
+	return forgetUnknown(ctx, tx, n.MAC)
 }
 
 // AddNode adds one reservation.
@@ -189,7 +192,7 @@ func (s *Store) AddNodeWithBMC(ctx context.Context, actor Actor, n Node, b *BMC,
 		if err := validateNode(ctx, tx, &n); err != nil {
 			return err
 		}
-		id, err := s.appendEvent(ctx, tx, actor, Event{Action: "node-add", Nodes: []string{n.Name}, Target: n.Cluster, Reason: reason,
+		id, err := s.appendEvent(ctx, tx, actor, Event{Action: ActionNodeAdd, Nodes: []string{n.Name}, Target: n.Cluster, Reason: reason,
 			Result: fmt.Sprintf("mac %s ip %s", n.MAC, n.IP)})
 		if err != nil {
 			return err
@@ -222,7 +225,7 @@ func (s *Store) RemoveNodes(ctx context.Context, actor Actor, expr, reason strin
 			return err
 		}
 		names := namesOf(gone)
-		if _, err := s.appendEvent(ctx, tx, actor, Event{Action: "node-rm", Nodes: names, Reason: reason}); err != nil {
+		if _, err := s.appendEvent(ctx, tx, actor, Event{Action: ActionNodeRemove, Nodes: names, Reason: reason}); err != nil {
 			return err
 		}
 		for _, n := range names {

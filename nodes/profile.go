@@ -5,16 +5,18 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
+	"strings"
 )
 
-const profileColumns = `name, kind, kernel, initrd, append, local_boot, chain_partition, uefi_local_boot, coalesce(nfsroot, ''), template_bios, template_uefi, http, description`
+const profileColumns = `name, kind, kernel, initrd, append, local_boot, chain_partition, uefi_local_boot, coalesce(nfsroot, ''), template_bios, template_uefi, http, description, files_dir`
 
 func getProfile(ctx context.Context, q queryer, name string) (Profile, error) {
 	var p Profile
 	err := q.QueryRowContext(ctx, `SELECT `+profileColumns+` FROM profiles WHERE name = ?`, name).Scan(
 		&p.Name, &p.Kind, &p.Kernel, &p.Initrd, &p.Append, &p.LocalBoot, &p.ChainPartition, &p.UEFILocalBoot,
-		&p.NFSRoot, &p.TemplateBIOS, &p.TemplateUEFI, &p.HTTP, &p.Description)
+		&p.NFSRoot, &p.TemplateBIOS, &p.TemplateUEFI, &p.HTTP, &p.Description, &p.FilesDir)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Profile{}, ErrNotFound
 	}
@@ -131,9 +133,34 @@ func validateProfile(ctx context.Context, q queryer, p Profile) error {
 		if p.TemplateBIOS == "" && p.TemplateUEFI == "" {
 			return fmt.Errorf("kind template needs a BIOS and/or UEFI template")
 		}
+	case KindFiles:
+		if err := checkFilesDir(p.FilesDir); err != nil {
+			return err
+		}
+		if p.HTTP {
+			return fmt.Errorf("kind files serves the site's configs as they are, with their own paths: --http does not apply (use kind linux or template for kernels over HTTP)")
+		}
 	}
 	if p.Kind != KindNFSRoot && p.NFSRoot != "" {
 		return fmt.Errorf("an NFS root only goes with kind nfsroot")
+	}
+	if p.Kind != KindFiles && p.FilesDir != "" {
+		return fmt.Errorf("a files directory only goes with kind files (clear it with --files '')")
+	}
+	return nil
+}
+
+// checkFilesDir accepts a directory of kind files: relative to the boot
+// root, inside it, one line. Whether it exists is the boot root's
+// business (bootprofiles.Check), as for kernels.
+func checkFilesDir(dir string) error {
+	switch {
+	case dir == "":
+		return fmt.Errorf("kind files needs the directory under the boot root that holds the site's pxelinux.cfg/ or grub.cfg (--files DIR, e.g. --files um64_linux; '.' for the top)")
+	case strings.ContainsAny(dir, "\r\n\x00"):
+		return fmt.Errorf("files directory %q contains a line break or NUL", dir)
+	case !filepath.IsLocal(dir):
+		return fmt.Errorf("files directory %q is not a plain path under the boot root (no leading '/', no '..')", dir)
 	}
 	return nil
 }
@@ -143,13 +170,13 @@ func writeProfile(ctx context.Context, tx *sql.Tx, p Profile) error {
 	if p.NFSRoot != "" {
 		nfs = p.NFSRoot
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO profiles (`+profileColumnsInsert+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+	_, err := tx.ExecContext(ctx, `INSERT INTO profiles (`+profileColumnsInsert+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(name) DO UPDATE SET kind=excluded.kind, kernel=excluded.kernel, initrd=excluded.initrd, append=excluded.append,
 		local_boot=excluded.local_boot, chain_partition=excluded.chain_partition, uefi_local_boot=excluded.uefi_local_boot,
 		nfsroot=excluded.nfsroot, template_bios=excluded.template_bios, template_uefi=excluded.template_uefi,
-		http=excluded.http, description=excluded.description`,
+		http=excluded.http, description=excluded.description, files_dir=excluded.files_dir`,
 		p.Name, p.Kind, p.Kernel, p.Initrd, p.Append, p.LocalBoot, p.ChainPartition, p.UEFILocalBoot, nfs,
-		p.TemplateBIOS, p.TemplateUEFI, p.HTTP, p.Description)
+		p.TemplateBIOS, p.TemplateUEFI, p.HTTP, p.Description, p.FilesDir)
 	if err != nil {
 		return err
 	}
@@ -164,7 +191,7 @@ func writeProfile(ctx context.Context, tx *sql.Tx, p Profile) error {
 	return nil
 }
 
-const profileColumnsInsert = `name, kind, kernel, initrd, append, local_boot, chain_partition, uefi_local_boot, nfsroot, template_bios, template_uefi, http, description`
+const profileColumnsInsert = `name, kind, kernel, initrd, append, local_boot, chain_partition, uefi_local_boot, nfsroot, template_bios, template_uefi, http, description, files_dir`
 
 // AddProfile adds a new profile.
 func (s *Store) AddProfile(ctx context.Context, actor Actor, p Profile) error {
@@ -178,7 +205,7 @@ func (s *Store) AddProfile(ctx context.Context, actor Actor, p Profile) error {
 		if err := writeProfile(ctx, tx, p); err != nil {
 			return err
 		}
-		_, err := s.appendEvent(ctx, tx, actor, Event{Action: "profile-add", Target: p.Name, Result: "kind " + string(p.Kind)})
+		_, err := s.appendEvent(ctx, tx, actor, Event{Action: ActionProfileAdd, Target: p.Name, Result: "kind " + string(p.Kind)})
 		return err
 	})
 	if err != nil {
@@ -222,7 +249,7 @@ func (s *Store) UpdateProfile(ctx context.Context, actor Actor, name, reason str
 		if err != nil {
 			return err
 		}
-		id, err := s.appendEvent(ctx, tx, actor, Event{Action: "profile-set", Nodes: names, Target: name, Reason: reason})
+		id, err := s.appendEvent(ctx, tx, actor, Event{Action: ActionProfileSet, Nodes: names, Target: name, Reason: reason})
 		if err != nil {
 			return err
 		}
@@ -251,7 +278,7 @@ func (s *Store) RemoveProfile(ctx context.Context, actor Actor, name string) err
 		if _, err := tx.ExecContext(ctx, `DELETE FROM profiles WHERE name = ?`, name); err != nil {
 			return err
 		}
-		_, err = s.appendEvent(ctx, tx, actor, Event{Action: "profile-rm", Source: name})
+		_, err = s.appendEvent(ctx, tx, actor, Event{Action: ActionProfileRemove, Source: name})
 		return err
 	})
 	if err != nil {

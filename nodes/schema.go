@@ -129,7 +129,63 @@ CREATE TRIGGER nfsroots_gen_delete AFTER DELETE ON nfsroots BEGIN UPDATE generat
 CREATE TRIGGER nfsroots_gen_update AFTER UPDATE OF name, server, export, kernel, initrd, kernel_version, options ON nfsroots
 	BEGIN UPDATE generation SET n = n + 1; END;
 `,
-	// 3: each node's BMC (power control): address and user only. The
+	// 3: unknown_macs, machines that asked for DHCP without a reservation
+	// (nodes.Unknown). Bookkeeping, like the sightings: deliberately no
+	// generation triggers, so a flood of spoofed MACs never makes the DHCP
+	// cache reread the inventory. Times are Unix microseconds, so "newest
+	// first" and the eviction of the least recently seen are exact.
+	`
+CREATE TABLE unknown_macs (
+	mac          TEXT PRIMARY KEY,
+	first_seen   INTEGER NOT NULL,
+	last_seen    INTEGER NOT NULL,
+	times_seen   INTEGER NOT NULL DEFAULT 1,
+	firmware     TEXT NOT NULL DEFAULT '',
+	vendor_class TEXT NOT NULL DEFAULT '',
+	interface    TEXT NOT NULL DEFAULT '',
+	relay        TEXT NOT NULL DEFAULT '',
+	hostname     TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX unknown_macs_last_seen ON unknown_macs(last_seen);
+`,
+	// 4: profile kind files (the site's own boot loader configs from a
+	// directory under the boot root). SQLite cannot alter a CHECK, so the
+	// table is rebuilt: rows kept aside, dropped (which cascades to
+	// boot_files, kept aside too), created again under its name and filled,
+	// so the clusters' deferred references are satisfied again by commit.
+	`
+PRAGMA defer_foreign_keys = ON;
+CREATE TEMP TABLE boot_files_keep AS SELECT profile, key, file FROM boot_files;
+CREATE TEMP TABLE profiles_keep AS SELECT * FROM profiles;
+DROP TABLE profiles;
+CREATE TABLE profiles (
+	name            TEXT PRIMARY KEY,
+	kind            TEXT NOT NULL CHECK (kind IN ('linux','localdisk','nfsroot','template','files')),
+	kernel          TEXT NOT NULL DEFAULT '',
+	initrd          TEXT NOT NULL DEFAULT '',
+	append          TEXT NOT NULL DEFAULT '',
+	local_boot      TEXT NOT NULL DEFAULT '',
+	chain_partition INTEGER NOT NULL DEFAULT 0,
+	uefi_local_boot TEXT NOT NULL DEFAULT '',
+	nfsroot         TEXT REFERENCES nfsroots(name),
+	template_bios   TEXT NOT NULL DEFAULT '',
+	template_uefi   TEXT NOT NULL DEFAULT '',
+	http            INTEGER NOT NULL DEFAULT 0,
+	description     TEXT NOT NULL DEFAULT '',
+	files_dir       TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO profiles (name, kind, kernel, initrd, append, local_boot, chain_partition, uefi_local_boot, nfsroot,
+	template_bios, template_uefi, http, description)
+SELECT name, kind, kernel, initrd, append, local_boot, chain_partition, uefi_local_boot, nfsroot,
+	template_bios, template_uefi, http, description FROM profiles_keep;
+INSERT INTO boot_files (profile, key, file) SELECT profile, key, file FROM boot_files_keep;
+DROP TABLE profiles_keep;
+DROP TABLE boot_files_keep;
+CREATE TRIGGER profiles_gen_insert AFTER INSERT ON profiles BEGIN UPDATE generation SET n = n + 1; END;
+CREATE TRIGGER profiles_gen_delete AFTER DELETE ON profiles BEGIN UPDATE generation SET n = n + 1; END;
+CREATE TRIGGER profiles_gen_update AFTER UPDATE ON profiles BEGIN UPDATE generation SET n = n + 1; END;
+`,
+	// 5: each node's BMC (power control): address and user only. The
 	// password stays in the file the operator named (mode 0600 or
 	// stricter, checked), so neither the inventory nor a copy of it holds
 	// a secret. Not part of any boot answer: no generation triggers.

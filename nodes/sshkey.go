@@ -50,7 +50,11 @@ func (s *Store) SSHKey(ctx context.Context, fingerprint string) (SSHKey, error) 
 
 // SSHKeys lists the registered keys, oldest first.
 func (s *Store) SSHKeys(ctx context.Context) ([]SSHKey, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+sshKeyColumns+` FROM ssh_keys ORDER BY added_at, fingerprint`)
+	return listSSHKeys(ctx, s.db)
+}
+
+func listSSHKeys(ctx context.Context, q queryer) ([]SSHKey, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+sshKeyColumns+` FROM ssh_keys ORDER BY added_at, fingerprint`)
 	if err != nil {
 		return nil, fmt.Errorf("list ssh keys: %w", err)
 	}
@@ -89,7 +93,7 @@ func (s *Store) AddSSHKey(ctx context.Context, actor Actor, k SSHKey) (SSHKey, e
 			return err
 		}
 		k.AddedAt = s.now().UTC().Truncate(time.Second)
-		if _, err := s.appendEvent(ctx, tx, actor, Event{Action: "ssh-key-add", Reason: k.Comment,
+		if _, err := s.appendEvent(ctx, tx, actor, Event{Action: ActionSSHKeyAdd, Reason: k.Comment,
 			Result: fmt.Sprintf("%s role %s", k.Fingerprint, k.Role)}); err != nil {
 			return err
 		}
@@ -103,20 +107,83 @@ func (s *Store) AddSSHKey(ctx context.Context, actor Actor, k SSHKey) (SSHKey, e
 	return k, nil
 }
 
-// RemoveSSHKey unregisters a key; it returns what was removed.
+// minFingerprintPrefix is the shortest start of a fingerprint that
+// RemoveSSHKey takes for the whole: a shorter one is more likely a slip than
+// a choice, and removing a key locks its holder out.
+const minFingerprintPrefix = 8
+
+// findSSHKey finds the key an operator named by its fingerprint as "ssh-key
+// list" shows it (SHA256:...), without the SHA256: prefix (as some tools
+// print it), or by a start of either that only one key has.
+func findSSHKey(ctx context.Context, q queryer, given string) (SSHKey, error) {
+	want := strings.TrimPrefix(strings.TrimSpace(given), "SHA256:")
+	if want == "" {
+		return SSHKey{}, Invalid(fmt.Errorf("no fingerprint given: see node-switch ssh-key list"))
+	}
+	ks, err := listSSHKeys(ctx, q)
+	if err != nil {
+		return SSHKey{}, err
+	}
+	var starts []SSHKey
+	for _, k := range ks {
+		b64 := strings.TrimPrefix(k.Fingerprint, "SHA256:")
+		if b64 == want {
+			return k, nil
+		}
+		if strings.HasPrefix(b64, want) {
+			starts = append(starts, k)
+		}
+	}
+	switch {
+	case len(starts) == 1 && len(want) >= minFingerprintPrefix:
+		return starts[0], nil
+	case len(starts) == 1:
+		return SSHKey{}, Invalid(fmt.Errorf("%q is too short to name a key: give at least %d characters of its fingerprint, or all of it as node-switch ssh-key list shows it", given, minFingerprintPrefix))
+	case len(starts) > 1:
+		return SSHKey{}, Invalid(fmt.Errorf("%q starts %d registered fingerprints (%s): give more of it", given, len(starts), fingerprintList(starts)))
+	case len(ks) == 0:
+		return SSHKey{}, Invalid(fmt.Errorf("%w: no SSH keys are registered", ErrNotFound))
+	}
+	return SSHKey{}, Invalid(fmt.Errorf("%w; registered: %s (see node-switch ssh-key list)", ErrNotFound, fingerprintList(ks)))
+}
+
+// fingerprintList names keys by the start of their fingerprints, enough to
+// tell which one was meant.
+func fingerprintList(ks []SSHKey) string {
+	const show = 10
+	var out []string
+	for i, k := range ks {
+		if i == show {
+			out = append(out, fmt.Sprintf("and %d more", len(ks)-show))
+			break
+		}
+		fp := k.Fingerprint
+		if len(fp) > len("SHA256:")+12 {
+			fp = fp[:len("SHA256:")+12] + "..."
+		}
+		if k.Comment != "" {
+			fp += " (" + k.Comment + ")"
+		}
+		out = append(out, fp)
+	}
+	return strings.Join(out, ", ")
+}
+
+// RemoveSSHKey unregisters a key, named as findSSHKey accepts; it returns
+// what was removed.
 func (s *Store) RemoveSSHKey(ctx context.Context, actor Actor, fingerprint string) (SSHKey, error) {
 	var k SSHKey
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var err error
-		k, err = getSSHKey(ctx, tx, fingerprint)
+		k, err = findSSHKey(ctx, tx, fingerprint)
 		if err != nil {
 			return err
 		}
-		if _, err := s.appendEvent(ctx, tx, actor, Event{Action: "ssh-key-rm", Reason: k.Comment,
+		if _, err := s.appendEvent(ctx, tx, actor, Event{Action: ActionSSHKeyRemove, Reason: k.Comment,
 			Result: fmt.Sprintf("%s role %s", k.Fingerprint, k.Role)}); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM ssh_keys WHERE fingerprint = ?`, fingerprint)
+		_, err = tx.ExecContext(ctx, `DELETE FROM ssh_keys WHERE fingerprint = ?`, k.Fingerprint)
 		return err
 	})
 	if err != nil {

@@ -96,7 +96,7 @@ func TestAddNodeRejects(t *testing.T) {
 	if len(ns) != 1 {
 		t.Fatalf("after rejected adds: %d nodes, want 1", len(ns))
 	}
-	evs, _ := st.Log(ctx, LogFilter{Action: "node-add"})
+	evs, _ := st.Log(ctx, LogFilter{Action: ActionNodeAdd})
 	if len(evs) != 1 {
 		t.Fatalf("logbook has %d node-add entries, want 1 (rejected adds are not changes)", len(evs))
 	}
@@ -158,7 +158,7 @@ func TestMove(t *testing.T) {
 	}
 	e, err := st.Event(ctx, ch.Event)
 	must(t, err)
-	if e.Action != "move" || e.Source != "windows" || e.Target != "linux" || e.Reason != "script 1" || e.Actor != "tester" || e.Origin != "local" {
+	if e.Action != ActionMove || e.Source != "windows" || e.Target != "linux" || e.Reason != "script 1" || e.Actor != "tester" || e.Origin != "local" {
 		t.Errorf("logbook entry = %+v", e)
 	}
 	n, _ := st.Node(ctx, "umu1")

@@ -168,7 +168,7 @@ func (s *Store) UpdateSubnet(ctx context.Context, actor Actor, prefix netip.Pref
 		if err := writeSubnet(ctx, tx, sn); err != nil {
 			return err
 		}
-		_, err = s.appendEvent(ctx, tx, actor, Event{Action: "subnet-set", Target: prefix.String(), Result: result})
+		_, err = s.appendEvent(ctx, tx, actor, Event{Action: ActionSubnetSet, Target: prefix.String(), Result: result})
 		return err
 	})
 	if err != nil {
@@ -318,7 +318,7 @@ func (s *Store) RemoveSubnet(ctx context.Context, actor Actor, prefix netip.Pref
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotFound
 		}
-		_, err = s.appendEvent(ctx, tx, actor, Event{Action: "subnet-rm", Source: prefix.String()})
+		_, err = s.appendEvent(ctx, tx, actor, Event{Action: ActionSubnetRemove, Source: prefix.String()})
 		return err
 	})
 	if err != nil {
@@ -348,7 +348,7 @@ func (s *Store) Import(ctx context.Context, actor Actor, inv Inventory, reason s
 		for i, n := range inv.Nodes {
 			names[i] = n.Name
 		}
-		id, err = s.appendEvent(ctx, tx, actor, Event{Action: "import", Nodes: names, Reason: reason,
+		id, err = s.appendEvent(ctx, tx, actor, Event{Action: ActionImport, Nodes: names, Reason: reason,
 			Result: fmt.Sprintf("%d subnets, %d profiles, %d clusters, %d nodes", len(inv.Subnets), len(inv.Profiles), len(inv.Clusters), len(inv.Nodes))})
 		if err != nil {
 			return err

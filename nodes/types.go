@@ -36,11 +36,37 @@ type Node struct {
 	MaskReason string     `json:"mask_reason,omitempty"`
 	// Event is the logbook entry that last changed what the node boots, so a
 	// rendered config can say why it looks the way it does.
-	Event    int64     `json:"event,omitempty"`
-	LastSeen time.Time `json:"last_seen,omitzero"`
+	Event int64 `json:"event,omitempty"`
+	// LastSeen and Firmware are null in JSON until our DHCP server has
+	// heard from the node (see MarshalJSON).
+	LastSeen time.Time `json:"last_seen"`
 	// Firmware is what the node's last DHCP request said it was, e.g.
 	// "bios", "uefi", "uefi-ipxe" (see dhcp.Firmware.Label).
-	Firmware string `json:"firmware,omitempty"`
+	Firmware string `json:"firmware"`
+}
+
+type nodeFields Node
+
+// nodeJSON is Node as JSON readers see it. A key that comes and goes with
+// the data breaks readers that index a fixed set of columns (PowerShell's
+// ConvertFrom-Json gives the first object's properties to the whole
+// table), so last_seen and firmware are always there, null until known.
+type nodeJSON struct {
+	nodeFields
+	LastSeen *time.Time `json:"last_seen"`
+	Firmware *string    `json:"firmware"`
+}
+
+// MarshalJSON writes last_seen and firmware as null while unknown.
+func (n Node) MarshalJSON() ([]byte, error) {
+	j := nodeJSON{nodeFields: nodeFields(n)}
+	if !n.LastSeen.IsZero() {
+		j.LastSeen = &n.LastSeen
+	}
+	if n.Firmware != "" {
+		j.Firmware = &n.Firmware
+	}
+	return json.Marshal(j)
 }
 
 // ProfileKind says how a profile boots a node.
@@ -51,10 +77,14 @@ const (
 	KindLocalDisk ProfileKind = "localdisk" // the OS on the node's own disk (the Windows side)
 	KindNFSRoot   ProfileKind = "nfsroot"   // kernel + initrd, root filesystem over NFS
 	KindTemplate  ProfileKind = "template"  // a site-provided text/template
+	// KindFiles serves the site's own boot loader configs (pxelinux.cfg/,
+	// grub.cfg) from a directory under the boot root, untouched: how a
+	// site migrating from plain dhcpd keeps booting what it booted.
+	KindFiles ProfileKind = "files"
 )
 
 // ProfileKinds lists the valid kinds in the order help texts show them.
-var ProfileKinds = []ProfileKind{KindLinux, KindLocalDisk, KindNFSRoot, KindTemplate}
+var ProfileKinds = []ProfileKind{KindLinux, KindLocalDisk, KindNFSRoot, KindTemplate, KindFiles}
 
 // ParseProfileKind validates a kind given by an operator.
 func ParseProfileKind(s string) (ProfileKind, error) {
@@ -63,7 +93,7 @@ func ParseProfileKind(s string) (ProfileKind, error) {
 			return k, nil
 		}
 	}
-	return "", fmt.Errorf("unknown profile kind %q (want one of linux, localdisk, nfsroot, template)", s)
+	return "", fmt.Errorf("unknown profile kind %q (want one of linux, localdisk, nfsroot, template, files)", s)
 }
 
 // Boot file keys: which first-stage file a DHCP reply names, by the client's
@@ -101,6 +131,9 @@ type Profile struct {
 	NFSRoot       string `json:"nfsroot,omitempty"` // catalog entry for kind nfsroot
 	TemplateBIOS  string `json:"template_bios,omitempty"`
 	TemplateUEFI  string `json:"template_uefi,omitempty"`
+	// FilesDir is, for kind files, the directory under the boot root that
+	// holds the site's pxelinux.cfg/ and grub.cfg files.
+	FilesDir string `json:"files_dir,omitempty"`
 	// HTTP serves kernel and initrd over HTTP instead of TFTP.
 	HTTP        bool   `json:"http,omitempty"`
 	Description string `json:"description,omitempty"`
@@ -157,16 +190,39 @@ func (s *Subnet) UnmarshalJSON(b []byte) error {
 
 // NFSRoot is an entry of the diskless-root catalog.
 type NFSRoot struct {
-	Name          string    `json:"name"`
-	Server        string    `json:"server"`
-	Export        string    `json:"export"`
-	Kernel        string    `json:"kernel"`
-	Initrd        string    `json:"initrd"`
-	KernelVersion string    `json:"kernel_version,omitempty"`
-	Options       string    `json:"options,omitempty"`
-	CheckedAt     time.Time `json:"checked_at,omitzero"`
-	CheckOK       bool      `json:"check_ok"`
-	CheckResult   string    `json:"check_result,omitempty"`
+	Name          string `json:"name"`
+	Server        string `json:"server"`
+	Export        string `json:"export"`
+	Kernel        string `json:"kernel"`
+	Initrd        string `json:"initrd"`
+	KernelVersion string `json:"kernel_version,omitempty"`
+	Options       string `json:"options,omitempty"`
+	// CheckedAt and CheckResult are null in JSON until the first check
+	// (see MarshalJSON).
+	CheckedAt   time.Time `json:"checked_at"`
+	CheckOK     bool      `json:"check_ok"`
+	CheckResult string    `json:"check_result"`
+}
+
+type nfsrootFields NFSRoot
+
+// nfsrootJSON is NFSRoot as JSON readers see it: the check's keys always
+// there (see nodeJSON), null while the root was never checked.
+type nfsrootJSON struct {
+	nfsrootFields
+	CheckedAt   *time.Time `json:"checked_at"`
+	CheckOK     bool       `json:"check_ok"`
+	CheckResult *string    `json:"check_result"`
+}
+
+// MarshalJSON writes checked_at and check_result as null before the first
+// check.
+func (r NFSRoot) MarshalJSON() ([]byte, error) {
+	j := nfsrootJSON{nfsrootFields: nfsrootFields(r), CheckOK: r.CheckOK}
+	if !r.CheckedAt.IsZero() {
+		j.CheckedAt, j.CheckResult = &r.CheckedAt, &r.CheckResult
+	}
+	return json.Marshal(j)
 }
 
 // SSH key roles.

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -164,11 +165,11 @@ func (c *Client) one(ctx context.Context, t Target) (Status, string) {
 	var offered ssh.PublicKey
 	cfg := &ssh.ClientConfig{
 		User:              c.cfg.User,
-		HostKeyAlgorithms: c.algorithmsFor(t.Addr, raw.RemoteAddr()),
+		HostKeyAlgorithms: c.algorithmsFor(t, raw.RemoteAddr()),
 		Auth:              []ssh.AuthMethod{ssh.PublicKeys(c.signer)},
 		HostKeyCallback: func(host string, remote net.Addr, key ssh.PublicKey) error {
 			offered = key
-			hostErr = c.hostKeys(host, remote, key)
+			hostErr = c.checkHostKey(t, remote, key)
 			return hostErr
 		},
 	}
@@ -177,11 +178,16 @@ func (c *Client) one(ctx context.Context, t Target) (Status, string) {
 		var ke *knownhosts.KeyError
 		if errors.As(hostErr, &ke) {
 			if len(ke.Want) == 0 {
-				return HostKeyUnknown, fmt.Sprintf("%s offered %s key %s, which %s does not list: check it on the node's console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and add it, e.g. ssh-keyscan -t ed25519 %s >> %s",
-					t.Addr, offered.Type(), ssh.FingerprintSHA256(offered), c.cfg.KnownHostsFile, hostOnly(t.Addr), c.cfg.KnownHostsFile)
+				return HostKeyUnknown, fmt.Sprintf("%s offered %s key %s, which %s does not list under %s: check it on the node's console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and add it, e.g. ssh-keyscan -t ed25519 %s >> %s",
+					t.Addr, offered.Type(), ssh.FingerprintSHA256(offered), c.cfg.KnownHostsFile, strings.Join(c.hostNames(t), " or "), hostOnly(t.Addr), c.cfg.KnownHostsFile)
 			}
-			return HostKeyChanged, fmt.Sprintf("%s offered a host key that differs from %s line %d: the node was reinstalled or someone is in the middle; verify, then replace the line (ssh-keygen -R %s -f %s)",
-				t.Addr, ke.Want[0].Filename, ke.Want[0].Line, hostOnly(t.Addr), c.cfg.KnownHostsFile)
+			name := hostOnly(t.Addr)
+			var le *listedError
+			if errors.As(hostErr, &le) {
+				name = le.name
+			}
+			return HostKeyChanged, fmt.Sprintf("%s offered a host key that differs from %s line %d (%s): the node was reinstalled or someone is in the middle; verify, then replace the line (ssh-keygen -R %s -f %s)",
+				t.Addr, ke.Want[0].Filename, ke.Want[0].Line, name, name, c.cfg.KnownHostsFile)
 		}
 		if hostErr == nil && strings.Contains(err.Error(), "unable to authenticate") {
 			return AuthFailed, fmt.Sprintf("%s@%s refused key %s: add %s.pub to the node's authorized_keys", c.cfg.User, t.Addr, ssh.FingerprintSHA256(c.signer.PublicKey()), c.cfg.KeyFile)
@@ -222,23 +228,94 @@ func (c *Client) one(ctx context.Context, t Target) (Status, string) {
 	}
 }
 
-// algorithmsFor asks the node for the host key type known_hosts holds, so
-// a node with several host keys (ed25519, ecdsa, rsa) is checked against the
-// one that was pinned rather than failing as a mismatch. knownhosts only
-// reveals the known keys through the error for a key it does not know.
-func (c *Client) algorithmsFor(addr string, remote net.Addr) []string {
-	err := c.hostKeys(addr, remote, probeKey)
-	var ke *knownhosts.KeyError
-	if !errors.As(err, &ke) {
-		return nil
+// hostNames are the names known_hosts may list a node's key under: its
+// address as ssh would look it up ([ip]:port, or ip on port 22), and its
+// name, with the port as "ssh-keyscan -p PORT NAME" writes it and bare as
+// OpenSSH's HostKeyAlias looks it up (the README's "ssh-keyscan umu20").
+func (c *Client) hostNames(t Target) []string {
+	names := []string{knownhosts.Normalize(t.Addr)}
+	if t.Name == "" {
+		return names
+	}
+	_, port, err := net.SplitHostPort(t.Addr)
+	if err != nil {
+		port = "22"
+	}
+	for _, n := range []string{knownhosts.Normalize(net.JoinHostPort(t.Name, port)), t.Name} {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// checkHostKey accepts the node's key when known_hosts lists it under any
+// of the node's names, as OpenSSH does with CheckHostIP: a name that lists
+// other keys only is a mismatch even when another name lists this one (a
+// stale line is a question for the operator, not something to outvote), and
+// a key no name lists is unknown.
+func (c *Client) checkHostKey(t Target, remote net.Addr, key ssh.PublicKey) error {
+	listed := false
+	for _, name := range c.hostNames(t) {
+		err := c.hostKeys(name+portSuffix(name), remote, key)
+		var ke *knownhosts.KeyError
+		switch {
+		case err == nil:
+			listed = true
+		case errors.As(err, &ke) && len(ke.Want) == 0:
+			// Not listed under this name.
+		default:
+			return &listedError{name, err} // a mismatch, or a revoked key
+		}
+	}
+	if !listed {
+		return &knownhosts.KeyError{}
+	}
+	return nil
+}
+
+// listedError is a host key refused under one of the node's names, kept
+// for the message that says which line to replace.
+type listedError struct {
+	name string
+	err  error
+}
+
+func (e *listedError) Error() string { return e.name + ": " + e.err.Error() }
+func (e *listedError) Unwrap() error { return e.err }
+
+// portSuffix completes a normalized known_hosts name into the host:port the
+// knownhosts callback takes (which normalizes it back).
+func portSuffix(name string) string {
+	if strings.HasPrefix(name, "[") {
+		return ""
+	}
+	return ":22"
+}
+
+// algorithmsFor asks the node for the host key types known_hosts holds
+// under its names, so a node with several host keys (ed25519, ecdsa, rsa) is
+// checked against the one that was pinned rather than failing as a
+// mismatch. knownhosts only reveals the known keys through the error for a
+// key it does not know.
+func (c *Client) algorithmsFor(t Target, remote net.Addr) []string {
+	var want []knownhosts.KnownKey
+	for _, name := range c.hostNames(t) {
+		var ke *knownhosts.KeyError
+		if errors.As(c.hostKeys(name+portSuffix(name), remote, probeKey), &ke) {
+			want = append(want, ke.Want...)
+		}
 	}
 	var algos []string
-	for _, k := range ke.Want {
-		switch t := k.Key.Type(); t {
-		case ssh.KeyAlgoRSA:
-			algos = append(algos, ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA)
-		default:
-			algos = append(algos, t)
+	for _, k := range want {
+		add := []string{k.Key.Type()}
+		if add[0] == ssh.KeyAlgoRSA {
+			add = []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
+		}
+		for _, a := range add {
+			if !slices.Contains(algos, a) {
+				algos = append(algos, a)
+			}
 		}
 	}
 	return algos

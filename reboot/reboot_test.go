@@ -1,12 +1,18 @@
 package reboot
 
 import (
+	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -48,5 +54,163 @@ func TestNewExplainsWhatIsMissing(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 			t.Errorf("New(%+v): %v, want error containing %q", tc.cfg, err, tc.wantErr)
 		}
+	}
+}
+
+// sshd is an in-process SSH server on loopback that accepts one client key
+// and answers every exec request with exit status 0, counting them.
+type sshd struct {
+	addr    string
+	hostKey ssh.PublicKey
+	mu      sync.Mutex
+	execs   int
+}
+
+func startSSHD(t *testing.T, host ssh.Signer, client ssh.PublicKey) *sshd {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	s := &sshd{addr: ln.Addr().String(), hostKey: host.PublicKey()}
+	cfg := &ssh.ServerConfig{PublicKeyCallback: func(_ ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
+		if !bytes.Equal(k.Marshal(), client.Marshal()) {
+			return nil, errors.New("unknown key")
+		}
+		return nil, nil
+	}}
+	cfg.AddHostKey(host)
+	go func() {
+		for {
+			raw, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go s.serve(raw, cfg)
+		}
+	}()
+	return s
+}
+
+func (s *sshd) serve(raw net.Conn, cfg *ssh.ServerConfig) {
+	defer raw.Close()
+	conn, chans, reqs, err := ssh.NewServerConn(raw, cfg)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	go ssh.DiscardRequests(reqs)
+	for nc := range chans {
+		ch, reqs, err := nc.Accept()
+		if err != nil {
+			return
+		}
+		for r := range reqs {
+			if r.Type != "exec" {
+				r.Reply(false, nil)
+				continue
+			}
+			r.Reply(true, nil)
+			s.mu.Lock()
+			s.execs++
+			s.mu.Unlock()
+			ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{0}))
+			ch.Close()
+		}
+	}
+}
+
+func (s *sshd) execCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.execs
+}
+
+func newSigner(t *testing.T) (ssh.Signer, []byte) {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer, pem.EncodeToMemory(block)
+}
+
+// TestHostKeyUnderNameOrAddress: known_hosts may list a node's key under its
+// name (the README's "ssh-keyscan umu20") or its address, as OpenSSH
+// accepts with HostKeyAlias and CheckHostIP; a different key listed under
+// either is a mismatch, even when the other lists the right one, and the
+// reboot command never runs.
+func TestHostKeyUnderNameOrAddress(t *testing.T) {
+	dir := t.TempDir()
+	clientSigner, clientPEM := newSigner(t)
+	keyFile := filepath.Join(dir, "id_ed25519")
+	if err := os.WriteFile(keyFile, clientPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hostSigner, _ := newSigner(t)
+	otherSigner, _ := newSigner(t)
+	srv := startSSHD(t, hostSigner, clientSigner.PublicKey())
+	_, port, _ := net.SplitHostPort(srv.addr)
+	right, wrong := hostSigner.PublicKey(), otherSigner.PublicKey()
+	line := func(names string, k ssh.PublicKey) string {
+		return names + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
+	}
+	addr := "[127.0.0.1]:" + port
+	name := "umu20"
+	namePort := "[umu20]:" + port
+
+	tests := []struct {
+		desc  string
+		lines []string
+		want  Status
+	}{
+		{"right key under the name", []string{line(name, right)}, OK},
+		{"right key under the name and port", []string{line(namePort, right)}, OK},
+		{"right key under the address", []string{line(addr, right)}, OK},
+		{"right key under both, one line", []string{line(name+","+addr, right)}, OK},
+		{"right key under both, two lines", []string{line(addr, right), line(name, right)}, OK},
+		{"wrong key under the name", []string{line(name, wrong)}, HostKeyChanged},
+		{"wrong key under the address", []string{line(addr, wrong)}, HostKeyChanged},
+		{"right under the address, wrong under the name", []string{line(addr, right), line(name, wrong)}, HostKeyChanged},
+		{"right under the name, wrong under the address", []string{line(name, right), line(addr, wrong)}, HostKeyChanged},
+		{"listed only under another node", []string{line("umu21", right)}, HostKeyUnknown},
+		{"nothing listed", nil, HostKeyUnknown},
+	}
+	for i, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			kh := filepath.Join(dir, fmt.Sprintf("known_hosts.%d", i))
+			text := strings.Join(tc.lines, "\n")
+			if text != "" {
+				text += "\n"
+			}
+			if err := os.WriteFile(kh, []byte(text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := New(Config{KeyFile: keyFile, KnownHostsFile: kh})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := srv.execCount()
+			r := c.One(context.Background(), Target{Name: name, Addr: srv.addr})
+			if r.Status != tc.want {
+				t.Fatalf("status %q (%s), want %q", r.Status, r.Detail, tc.want)
+			}
+			ran := srv.execCount() - before
+			if want := map[bool]int{true: 1, false: 0}[tc.want == OK]; ran != want {
+				t.Errorf("the reboot command ran %d times, want %d", ran, want)
+			}
+			if tc.want == HostKeyChanged && !strings.Contains(r.Detail, "ssh-keygen -R") {
+				t.Errorf("mismatch message does not say how to fix it: %s", r.Detail)
+			}
+		})
 	}
 }

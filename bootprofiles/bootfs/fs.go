@@ -139,6 +139,10 @@ func (f *FS) Open(ctx context.Context, name string, client, server netip.Addr) (
 	if err != nil {
 		return nil, err
 	}
+	if in.Profile.Kind == nodes.KindFiles {
+		c, _, err := SiteConfig(f.Root, in)
+		return c, err
+	}
 	b, err := bootprofiles.Render(in)
 	if err != nil {
 		return nil, err
@@ -184,6 +188,34 @@ func (f *FS) openFile(p string) (*Content, error) {
 		return nil, fmt.Errorf("boot root %s: %s is not a regular file: %w", f.Root.Name(), p, fs.ErrNotExist)
 	}
 	return &Content{ReadSeeker: file, Size: st.Size(), ModTime: st.ModTime(), closer: file}, nil
+}
+
+// SiteConfig opens the site's own config that a node booting a profile of
+// kind files is served: the first of bootprofiles.SiteConfigNames present
+// under root, untouched, and says which it was. None present is "not
+// found", as it would have been for the site's boot loader.
+func SiteConfig(root *os.Root, in bootprofiles.Input) (*Content, string, error) {
+	names := bootprofiles.SiteConfigNames(in.Profile, in.Node, in.Firmware)
+	for _, name := range names {
+		file, err := root.Open(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			// os.Root's "path escapes from parent": a symlink out of the root.
+			return nil, "", fmt.Errorf("node %s: profile %s: boot root %s: %w: %w", in.Node.Name, in.Profile.Name, root.Name(), ErrBadName, err)
+		}
+		st, err := file.Stat()
+		if err != nil || !st.Mode().IsRegular() {
+			file.Close()
+			continue
+		}
+		// Rendered: which file this is depends on the inventory now (the
+		// node's cluster), so HTTP must not let it be cached.
+		return &Content{ReadSeeker: file, Size: st.Size(), ModTime: st.ModTime(), closer: file, Node: in.Node.Name, Rendered: true}, name, nil
+	}
+	return nil, "", fmt.Errorf("node %s: profile %s (files) has no config for it under %s in boot root %s: %w",
+		in.Node.Name, in.Profile.Name, bootprofiles.SiteConfigDir(in.Profile, in.Firmware), root.Name(), fs.ErrNotExist)
 }
 
 // isLoaderModule says whether p names a syslinux module or boot loader

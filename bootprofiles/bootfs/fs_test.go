@@ -106,7 +106,7 @@ func (f *fakeInv) BootOf(_ context.Context, n nodes.Node) (nodes.Cluster, nodes.
 }
 
 func (f *fakeInv) Event(_ context.Context, id int64) (nodes.Event, error) {
-	return nodes.Event{ID: id, Actor: "tester", Channel: "cli", Action: "move"}, nil
+	return nodes.Event{ID: id, Actor: "tester", Channel: "cli", Action: nodes.ActionMove}, nil
 }
 
 func (f *fakeInv) NFSRoot(_ context.Context, name string) (nodes.NFSRoot, error) {

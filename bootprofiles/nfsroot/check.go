@@ -151,20 +151,9 @@ func KernelVersion(r nodes.NFSRoot) string {
 	return ""
 }
 
-// checkOptions refuses mount options the check cannot vouch for: it
-// speaks NFSv3 over TCP, the combination the rendered nfsroot= asks for.
-func checkOptions(opts string) error {
-	for _, o := range strings.Split(opts, ",") {
-		k, v, _ := strings.Cut(strings.TrimSpace(o), "=")
-		switch {
-		case (k == "vers" || k == "nfsvers") && v != "3":
-			return fmt.Errorf("options %q ask for NFS version %s; node-switch checks and boots NFSv3 roots only (use vers=3)", opts, v)
-		case k == "udp" || (k == "proto" && v != "tcp"):
-			return fmt.Errorf("options %q ask for UDP; node-switch checks and boots NFS over TCP only (use tcp)", opts)
-		}
-	}
-	return nil
-}
+// checkOptions refuses mount options the check cannot vouch for (entries
+// added before 'nfsroot add' refused them); nodes owns the rule.
+func checkOptions(opts string) error { return nodes.CheckNFSOptions(opts) }
 
 func resolveHost(ctx context.Context, timeout time.Duration, server string) (string, error) {
 	if a, err := netip.ParseAddr(server); err == nil {

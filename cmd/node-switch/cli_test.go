@@ -212,7 +212,7 @@ func TestMoveJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := evs[len(evs)-1]
-	if last.Action != "move" || last.Reason != "nightly" || last.Actor != "tester" || last.Channel != "cli" {
+	if last.Action != nodes.ActionMove || last.Reason != "nightly" || last.Actor != "tester" || last.Channel != "cli" {
 		t.Errorf("log entry = %+v", last)
 	}
 }
@@ -328,7 +328,7 @@ func TestKillDuringMove(t *testing.T) {
 		return true
 	}
 	lastHook := func() int64 {
-		evs, err := st.Log(ctx, nodes.LogFilter{Action: "hook", Limit: 1})
+		evs, err := st.Log(ctx, nodes.LogFilter{Action: nodes.ActionHook, Limit: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

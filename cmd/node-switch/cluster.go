@@ -35,11 +35,12 @@ func init() {
 						if err != nil {
 							return fmt.Errorf("add cluster %s: %w", name, err)
 						}
-						if err := st.AddCluster(c.Context, actorOf(c), nodes.Cluster{Name: name, Profile: c.String("profile"), Description: c.String("description")}); err != nil {
+						ctx, logged := nodes.WatchEvent(c.Context)
+						if err := st.AddCluster(ctx, actorOf(c), nodes.Cluster{Name: name, Profile: c.String("profile"), Description: c.String("description")}); err != nil {
 							return err
 						}
 						warn(c, warning)
-						fmt.Fprintf(c.App.Writer, "added cluster %s booting profile %s\n", name, c.String("profile"))
+						fmt.Fprintf(c.App.Writer, "added cluster %s booting profile %s (logbook #%d)\n", name, c.String("profile"), logged())
 						return nil
 					}),
 				},
@@ -62,11 +63,12 @@ func init() {
 						if err != nil {
 							return fmt.Errorf("cluster %s: set profile %s: %w", name, c.String("profile"), err)
 						}
-						if err := st.WithForce(c.Bool("force")).SetClusterProfile(c.Context, actorOf(c), name, c.String("profile"), c.String("reason")); err != nil {
+						ctx, logged := nodes.WatchEvent(c.Context)
+						if err := st.WithForce(c.Bool("force")).SetClusterProfile(ctx, actorOf(c), name, c.String("profile"), c.String("reason")); err != nil {
 							return err
 						}
 						warn(c, warning)
-						fmt.Fprintf(c.App.Writer, "cluster %s now boots profile %s\n", name, c.String("profile"))
+						fmt.Fprintf(c.App.Writer, "cluster %s now boots profile %s (logbook #%d)\n", name, c.String("profile"), logged())
 						return nil
 					}),
 				},
@@ -124,10 +126,11 @@ func init() {
 						if err != nil {
 							return err
 						}
-						if err := st.RemoveCluster(c.Context, actorOf(c), name); err != nil {
+						ctx, logged := nodes.WatchEvent(c.Context)
+						if err := st.RemoveCluster(ctx, actorOf(c), name); err != nil {
 							return err
 						}
-						fmt.Fprintf(c.App.Writer, "removed cluster %s\n", name)
+						fmt.Fprintf(c.App.Writer, "removed cluster %s (logbook #%d)\n", name, logged())
 						return nil
 					}),
 				},

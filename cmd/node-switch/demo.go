@@ -73,7 +73,7 @@ func demo(c *cli.Context) error {
 	if err := sub("status"); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "\ninventory: %s\ntry:  %s --db %s move umu[18-19] --to linux --reason test\n      %s --db %s log\n\n", db, self, db, self, db)
+	fmt.Fprintf(env.Stdout, "\ninventory: %s\ntry:  %s --db %s move 'umu[18-19]' --to linux --reason test\n      %s --db %s log\n\n", db, self, db, self, db)
 	if os.Geteuid() != 0 {
 		return cli.Exit("demo: the servers run in a network namespace of their own, which needs root: run the demo as root to start them", 1)
 	}

@@ -32,13 +32,22 @@ routers, domain-name-servers, domain-name, next-server and
 default-lease-time. Every other statement (range, pool, class, subclass, if,
 on commit, failover peer, key, zone, other options, server settings ...) is
 skipped and listed, with its file:line and why, in the output; --dry-run
-lists the same and changes nothing. Malformed text (unbalanced braces, a
+lists the same and changes nothing.
+
+Before the import a site's nodes booted the configs its TFTP server held:
+for each group, import looks in the boot file's directory under --boot-root
+for them (pxelinux: pxelinux.cfg/default and per-node 01-<mac> / hex-IP
+files; GRUB: grub.cfg and grub.cfg-<...>, also in grub/) and, where it finds
+any, gives the group's profile kind files: node-switch then serves those
+files untouched, by the boot loader's own lookup order, so every node boots
+exactly what it booted before, and a move switches which group's files a
+node gets. The output says what was found for each group. Malformed text (unbalanced braces, a
 missing ';', a bad address or MAC) is an error naming file:line, and nothing
 is imported.
 
 Of an 'export dhcpd', import restores: subnets with the options above, NFS
 root catalog entries (unchecked: run 'nfsroot check'), each cluster with its
-profile's name, kind, NFS root and BIOS boot file, and each node's name, MAC,
+profile's name, kind, NFS root, files directory and BIOS boot file, and each node's name, MAC,
 IP, cluster and mask reason. It does not restore what dhcpd.conf has no place
 for: profiles' kernel, initrd, append, UEFI/ARM64/iPXE boot files, local boot
 methods and templates (kind template: pass --kind CLUSTER=linux), profiles
@@ -48,6 +57,7 @@ dhcpd.conf text, not the same inventory.`,
 				Flags: []cli.Flag{
 					&cli.StringSliceFlag{Name: "name-map", Usage: "DIR=CLUSTER: name the cluster of boot files in DIR (e.g. um64_win=windows); a DIR no boot file is in is an error"},
 					&cli.StringSliceFlag{Name: "kind", Usage: "CLUSTER=KIND: profile kind of a cluster (linux, localdisk, ...), over the file's own; an unknown CLUSTER is an error"},
+					bootRootFlag(),
 					&cli.BoolFlag{Name: "force", Usage: "import nodes into clusters whose NFS root has not passed its check (an imported root never has: check it next with 'node-switch nfsroot check')"},
 					&cli.BoolFlag{Name: "dry-run", Usage: "read and convert FILE, print what would be imported and every note; changes nothing (conflicts with records already in the inventory show only in a real import)"},
 					reasonFlag,
@@ -61,10 +71,11 @@ dhcpd.conf text, not the same inventory.`,
 			Name:  "export",
 			Usage: "write the inventory in another tool's format",
 			Subcommands: []*cli.Command{{
-				Name:   "dhcpd",
-				Usage:  "write an ISC dhcpd.conf in the source system's shape (a fallback to plain dhcpd at any time)",
-				Flags:  []cli.Flag{&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "file to write (default: standard output)"}},
-				Action: withStore(exportDhcpd),
+				Name:      "dhcpd",
+				Usage:     "write an ISC dhcpd.conf in the source system's shape (a fallback to plain dhcpd at any time)",
+				ArgsUsage: "[FILE] (the same as -o FILE; default: standard output)",
+				Flags:     []cli.Flag{&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "file to write (default: standard output)"}},
+				Action:    withStore(exportDhcpd),
 			}},
 		}
 	})
@@ -88,6 +99,9 @@ func importDhcpd(c *cli.Context, st *nodes.Store) error {
 		return err
 	}
 	o := dhcpdconf.ImportOptions{KindMap: map[string]nodes.ProfileKind{}}
+	if dir := c.String("boot-root"); dir != "" {
+		o.BootRoot, o.BootRootName = os.DirFS(dir), dir
+	}
 	if o.NameMap, err = pairs(c, "name-map"); err != nil {
 		return err
 	}
@@ -142,6 +156,10 @@ func importDhcpd(c *cli.Context, st *nodes.Store) error {
 }
 
 func exportDhcpd(c *cli.Context, st *nodes.Store) error {
+	file, err := exportFile(c)
+	if err != nil {
+		return err
+	}
 	cs, err := st.Clusters(c.Context)
 	if err != nil {
 		return err
@@ -161,7 +179,7 @@ func exportDhcpd(c *cli.Context, st *nodes.Store) error {
 			return err
 		}
 		file, _ := bootprofiles.BootFile(p, nodes.BootBIOS, false)
-		groups = append(groups, dhcpdconf.ExportCluster{Name: cl.Name, Profile: p.Name, Kind: p.Kind, NFSRoot: p.NFSRoot, Filename: file, Nodes: byCluster[cl.Name]})
+		groups = append(groups, dhcpdconf.ExportCluster{Name: cl.Name, Profile: p.Name, Kind: p.Kind, NFSRoot: p.NFSRoot, FilesDir: p.FilesDir, Filename: file, Nodes: byCluster[cl.Name]})
 	}
 	sns, err := st.Subnets(c.Context)
 	if err != nil {
@@ -177,8 +195,8 @@ func exportDhcpd(c *cli.Context, st *nodes.Store) error {
 		"UEFI clients need a class on option arch in dhcpd. '# node-switch' lines are for re-import.",
 	}
 	out := c.App.Writer
-	if f := c.String("output"); f != "" {
-		fh, err := os.Create(f)
+	if file != "" {
+		fh, err := os.Create(file)
 		if err != nil {
 			return fmt.Errorf("export dhcpd: %w", err)
 		}
@@ -186,4 +204,20 @@ func exportDhcpd(c *cli.Context, st *nodes.Store) error {
 		out = fh
 	}
 	return dhcpdconf.Write(out, header, roots, sns, groups)
+}
+
+// exportFile is where export writes: FILE as import takes it, or -o FILE;
+// "" is standard output. Both given must agree: which one wins would be a
+// guess, and the loser would be left stale.
+func exportFile(c *cli.Context) (string, error) {
+	flag := c.String("output")
+	switch {
+	case c.NArg() > 1:
+		return "", usageError("export dhcpd: want at most one FILE, got %d arguments", c.NArg())
+	case c.NArg() == 0:
+		return flag, nil
+	case flag != "" && flag != c.Args().First():
+		return "", usageError("export dhcpd: FILE %s and -o %s disagree: give one of them", c.Args().First(), flag)
+	}
+	return c.Args().First(), nil
 }

@@ -27,7 +27,7 @@ func TestImportSite(t *testing.T) {
 		"skipped " + conf + `:41: class "pxe" { ... }: classes are not imported; boot file comes from the node's cluster`,
 		"skipped " + conf + ":68: pool { ... }: node-switch serves reservations only, no dynamic pool",
 		"skipped " + filepath.Join(filepath.Dir(conf), "linux-hosts.conf") + `:7: ddns-hostname "lin03": node-switch does no dynamic DNS updates`,
-		"note: cluster lab_linux: profile lab_linux boots Linux (--kind lab_linux=localdisk to change)",
+		"note: cluster lab_linux: profile lab_linux boots Linux but has no kernel yet: set one with 'profile set lab_linux --kernel FILE --initrd FILE' before its nodes boot (--kind lab_linux=localdisk to change)",
 	} {
 		if !strings.Contains(real, want+"\n") {
 			t.Errorf("import output lacks %q:\n%s", want, real)

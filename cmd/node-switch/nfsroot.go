@@ -31,7 +31,7 @@ func init() {
 						&cli.StringFlag{Name: "kernel", Required: true, Usage: "kernel file under the boot root"},
 						&cli.StringFlag{Name: "initrd", Required: true, Usage: "initrd file under the boot root (with NFS root support)"},
 						&cli.StringFlag{Name: "kernel-version", Usage: "the root's /lib/modules/VERSION for that kernel (default: from a vmlinuz-VERSION file name)"},
-						&cli.StringFlag{Name: "options", Value: bootprofiles.DefaultNFSOptions, Usage: "NFS mount options for nfsroot="},
+						&cli.StringFlag{Name: "options", Value: bootprofiles.DefaultNFSOptions, Usage: "NFS mount options for nfsroot= (NFSv3 over TCP: the check speaks nothing else)"},
 					},
 					Action: creatingStore(nfsrootAdd),
 				},
@@ -64,7 +64,12 @@ func init() {
 						if err != nil {
 							return err
 						}
-						return st.RemoveNFSRoot(c.Context, actorOf(c), name)
+						ctx, logged := nodes.WatchEvent(c.Context)
+						if err := st.RemoveNFSRoot(ctx, actorOf(c), name); err != nil {
+							return err
+						}
+						fmt.Fprintf(c.App.Writer, "removed NFS root %s (logbook #%d)\n", name, logged())
+						return nil
 					}),
 				},
 			},
@@ -85,10 +90,11 @@ func nfsrootAdd(c *cli.Context, st *nodes.Store) error {
 	if err := nodes.ValidateNFSRoot(r); err != nil {
 		return usageError("nfsroot add %s: %v", name, err)
 	}
-	if err := st.AddNFSRoot(c.Context, actorOf(c), r); err != nil {
+	ctx, logged := nodes.WatchEvent(c.Context)
+	if err := st.AddNFSRoot(ctx, actorOf(c), r); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "added NFS root %s (%s:%s); run 'node-switch nfsroot check %s' before moving nodes onto it\n", name, r.Server, r.Export, name)
+	fmt.Fprintf(c.App.Writer, "added NFS root %s (%s:%s) (logbook #%d); run 'node-switch nfsroot check %s' before moving nodes onto it\n", name, r.Server, r.Export, logged(), name)
 	return nil
 }
 
@@ -173,7 +179,8 @@ func nfsrootCheck(c *cli.Context, st *nodes.Store) error {
 			// last recorded result.
 			return fmt.Errorf("nfsroot check %s: interrupted", r.Name)
 		}
-		if err := st.RecordNFSRootCheck(c.Context, actorOf(c), r.Name, ok, result); err != nil {
+		ctx, logged := nodes.WatchEvent(c.Context)
+		if err := st.RecordNFSRootCheck(ctx, actorOf(c), r.Name, ok, result); err != nil {
 			return err
 		}
 		reports = append(reports, checkReport{Name: r.Name, OK: ok, Result: result, Checked: time.Now().UTC()})
@@ -182,7 +189,7 @@ func nfsrootCheck(c *cli.Context, st *nodes.Store) error {
 			if !ok {
 				verdict = "FAILED"
 			}
-			fmt.Fprintf(c.App.Writer, "%s: %s: %s\n", r.Name, verdict, result)
+			fmt.Fprintf(c.App.Writer, "%s: %s: %s (logbook #%d)\n", r.Name, verdict, result, logged())
 		}
 	}
 	if c.Bool("json") {

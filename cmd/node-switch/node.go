@@ -24,7 +24,8 @@ func init() {
 					Usage:     "reserve an address for a node's MAC in a cluster",
 					ArgsUsage: "NAME",
 					Flags: append([]cli.Flag{
-						&cli.StringFlag{Name: "mac", Required: true, Usage: "the PXE NIC's MAC address"},
+						&cli.StringFlag{Name: "mac", Usage: "the PXE NIC's MAC address"},
+						fromUnknownFlag,
 						&cli.StringFlag{Name: "ip", Required: true, Usage: "the reserved IPv4 address"},
 						&cli.StringFlag{Name: "cluster", Required: true, Usage: "the logical cluster it boots"},
 						reasonFlag,
@@ -43,9 +44,16 @@ func init() {
 					Name:      "rm",
 					Usage:     "remove node reservations",
 					ArgsUsage: "RANGE",
-					Flags:     []cli.Flag{reasonFlag},
-					Action:    withStore(nodeRemove),
+					Description: "A RANGE that names more than one node (a cluster, all, umu[18-23]) needs\n" +
+						"--yes; --dry-run shows what it names and removes nothing.",
+					Flags: []cli.Flag{
+						reasonFlag,
+						&cli.BoolFlag{Name: "yes", Usage: "remove every node the range names, when that is more than one"},
+						&cli.BoolFlag{Name: "dry-run", Usage: "print the nodes that would be removed; remove nothing"},
+					},
+					Action: withStore(nodeRemove),
 				},
+				nodeUnknownCommand(),
 			}, nodeBMCCommands()...),
 		}
 	})
@@ -56,9 +64,9 @@ func nodeAdd(c *cli.Context, st *nodes.Store) error {
 	if err != nil {
 		return err
 	}
-	mac, err := nodes.ParseMAC(c.String("mac"))
+	mac, err := nodeAddMAC(c, st, name)
 	if err != nil {
-		return usageError("node add %s: %v", name, err)
+		return err
 	}
 	ip, err := nodes.ParseIP(c.String("ip"))
 	if err != nil {
@@ -72,7 +80,7 @@ func nodeAdd(c *cli.Context, st *nodes.Store) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "added %s (%s, %s) to %s\n", n.Name, n.MAC, n.IP, n.Cluster)
+	fmt.Fprintf(c.App.Writer, "added %s (%s, %s) to %s (logbook #%d)\n", n.Name, n.MAC, n.IP, n.Cluster, n.Event)
 	return nil
 }
 
@@ -124,12 +132,35 @@ func nodeRemove(c *cli.Context, st *nodes.Store) error {
 	if err != nil {
 		return err
 	}
-	gone, err := st.RemoveNodes(c.Context, actorOf(c), expr, c.String("reason"))
+	// A cluster name or "all" is one word that removes many nodes: resolve
+	// it first, so the operator confirms a number and a list rather than a
+	// word, and then remove exactly the nodes confirmed.
+	ns, err := st.Nodes(c.Context, expr)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "removed %s\n", nodes.Compress(namesOfNodes(gone)))
+	names := nodes.Compress(namesOfNodes(ns))
+	switch {
+	case c.Bool("dry-run"):
+		fmt.Fprintf(c.App.Writer, "would remove %s (%s; dry run: nothing changed)\n", names, countNodes(len(ns)))
+		return nil
+	case len(ns) > 1 && !c.Bool("yes"):
+		return usageError("node rm %s names %s: %s; pass --yes to remove them all (--dry-run lists them), nothing was removed", expr, countNodes(len(ns)), names)
+	}
+	ctx, logged := nodes.WatchEvent(c.Context)
+	gone, err := st.RemoveNodes(ctx, actorOf(c), names, c.String("reason"))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "removed %s (logbook #%d)\n", nodes.Compress(namesOfNodes(gone)), logged())
 	return nil
+}
+
+func countNodes(n int) string {
+	if n == 1 {
+		return "1 node"
+	}
+	return fmt.Sprintf("%d nodes", n)
 }
 
 // rangeArg joins the positional arguments into one range, so both

@@ -18,7 +18,7 @@ import (
 // only the flags given.
 func profileFlags(add bool) []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "kind", Required: add, Usage: "linux | localdisk | nfsroot | template"},
+		&cli.StringFlag{Name: "kind", Required: add, Usage: "linux | localdisk | nfsroot | template | files"},
 		&cli.StringFlag{Name: "kernel", Usage: "kernel path under the boot root (linux)"},
 		&cli.StringFlag{Name: "initrd", Usage: "initrd path under the boot root (linux)"},
 		&cli.StringFlag{Name: "append", Usage: "kernel command line (linux, nfsroot)"},
@@ -29,18 +29,20 @@ func profileFlags(add bool) []cli.Flag {
 		&cli.StringFlag{Name: "nfsroot", Usage: "NFS-root catalog entry (nfsroot)"},
 		&cli.StringFlag{Name: "template-bios", Usage: "file holding a text/template for pxelinux (template)"},
 		&cli.StringFlag{Name: "template-uefi", Usage: "file holding a text/template for GRUB (template)"},
+		&cli.StringFlag{Name: "files", Usage: "directory under the boot root holding the site's own pxelinux.cfg/ and/or grub.cfg, served untouched (files)"},
 		&cli.BoolFlag{Name: "http", Usage: "load kernel and initrd over HTTP instead of TFTP"},
 		&cli.StringFlag{Name: "description"},
 		bootRootFlag(),
-		&cli.BoolFlag{Name: "force", Usage: "accept a kernel or initrd missing from --boot-root, and point nodes at an NFS root that has not passed its check"},
+		&cli.BoolFlag{Name: "force", Usage: "accept a kernel or initrd (files: a pxelinux.cfg/default or grub.cfg) missing from --boot-root, and point nodes at an NFS root that has not passed its check"},
 	}
 }
 
-// bootRootFlag is where profile checks look for kernels and initrds: the
-// directory serve serves, from the same default and variable.
+// bootRootFlag is where profile checks look for kernels, initrds and a
+// site's own configs, and where import looks for the latter: the directory
+// serve serves, from the same default and variable.
 func bootRootFlag() cli.Flag {
 	return &cli.StringFlag{Name: "boot-root", Value: defaultBootRoot, EnvVars: []string{"NODE_SWITCH_BOOT_ROOT"},
-		Usage: "boot root in which to look for the profile's kernel and initrd (as serve's --boot-root)"}
+		Usage: "boot root in which to look for kernels, initrds and the site's own boot configs (as serve's --boot-root)"}
 }
 
 // vetProfile refuses a profile its nodes could not boot (bootprofiles.Check):
@@ -77,7 +79,7 @@ func applyProfileFlags(c *cli.Context, p *nodes.Profile) error {
 	}
 	str := map[string]*string{
 		"kernel": &p.Kernel, "initrd": &p.Initrd, "append": &p.Append, "local-boot": &p.LocalBoot,
-		"uefi-local-boot": &p.UEFILocalBoot, "nfsroot": &p.NFSRoot, "description": &p.Description,
+		"uefi-local-boot": &p.UEFILocalBoot, "nfsroot": &p.NFSRoot, "description": &p.Description, "files": &p.FilesDir,
 	}
 	for name, dst := range str {
 		if c.IsSet(name) {
@@ -141,11 +143,12 @@ func init() {
 						if err != nil {
 							return fmt.Errorf("add profile %s: %w", name, err)
 						}
-						if err := st.AddProfile(c.Context, actorOf(c), p); err != nil {
+						ctx, logged := nodes.WatchEvent(c.Context)
+						if err := st.AddProfile(ctx, actorOf(c), p); err != nil {
 							return err
 						}
 						warn(c, warning)
-						fmt.Fprintf(c.App.Writer, "added profile %s (%s)\n", name, p.Kind)
+						fmt.Fprintf(c.App.Writer, "added profile %s (%s) (logbook #%d)\n", name, p.Kind, logged())
 						return nil
 					}),
 				},
@@ -160,7 +163,8 @@ func init() {
 							return err
 						}
 						var warning string
-						_, err = st.WithForce(c.Bool("force")).UpdateProfile(c.Context, actorOf(c), name, c.String("reason"), func(p *nodes.Profile) error {
+						ctx, logged := nodes.WatchEvent(c.Context)
+						_, err = st.WithForce(c.Bool("force")).UpdateProfile(ctx, actorOf(c), name, c.String("reason"), func(p *nodes.Profile) error {
 							if err := applyProfileFlags(c, p); err != nil {
 								return err
 							}
@@ -171,7 +175,7 @@ func init() {
 							return err
 						}
 						warn(c, warning)
-						fmt.Fprintf(c.App.Writer, "updated profile %s\n", name)
+						fmt.Fprintf(c.App.Writer, "updated profile %s (logbook #%d)\n", name, logged())
 						return nil
 					}),
 				},
@@ -224,10 +228,11 @@ func init() {
 						if err != nil {
 							return err
 						}
-						if err := st.RemoveProfile(c.Context, actorOf(c), name); err != nil {
+						ctx, logged := nodes.WatchEvent(c.Context)
+						if err := st.RemoveProfile(ctx, actorOf(c), name); err != nil {
 							return err
 						}
-						fmt.Fprintf(c.App.Writer, "removed profile %s\n", name)
+						fmt.Fprintf(c.App.Writer, "removed profile %s (logbook #%d)\n", name, logged())
 						return nil
 					}),
 				},
@@ -275,6 +280,9 @@ func showProfile(c *cli.Context, p nodes.Profile) error {
 	}
 	row("local boot (UEFI)", p.UEFILocalBoot)
 	row("nfs root", p.NFSRoot)
+	if p.Kind == nodes.KindFiles {
+		row("site configs", bootprofiles.SiteConfigDir(p, bootprofiles.BIOS)+"/, "+bootprofiles.SiteConfigDir(p, bootprofiles.UEFI)+"/grub.cfg (under the boot root)")
+	}
 	if p.HTTP {
 		row("kernel over", "http")
 	}

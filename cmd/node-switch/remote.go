@@ -22,6 +22,7 @@ var remote = map[string]struct {
 }{
 	"status":       {nodes.RoleRead, []string{"json"}},
 	"node list":    {nodes.RoleRead, []string{"json"}},
+	"node unknown": {nodes.RoleRead, []string{"json"}}, // --clear stays on the head node
 	"cluster list": {nodes.RoleRead, []string{"json"}},
 	"profile list": {nodes.RoleRead, []string{"json"}},
 	"profile show": {nodes.RoleRead, []string{"json"}},

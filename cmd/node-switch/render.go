@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/netip"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -26,6 +28,7 @@ func init() {
 				&cli.StringFlag{Name: "firmware", Usage: "bios or uefi (default: what the node last booted with, else bios)"},
 				&cli.StringFlag{Name: "server-ip", Usage: "address nodes reach the HTTP endpoint at (default: the subnet's next-server)"},
 				&cli.IntFlag{Name: "http-port", Value: 8080, Usage: "port of serve's --http-listen (0: HTTP disabled)"},
+				bootRootFlag(),
 			},
 			Action: withStore(renderCmd),
 		}
@@ -107,6 +110,12 @@ func renderCmd(c *cli.Context, st *nodes.Store) error {
 		if err != nil {
 			return err
 		}
+		if p.Kind == nodes.KindFiles {
+			if err := renderSiteFile(c, in); err != nil {
+				return err
+			}
+			continue
+		}
 		b, err := bootprofiles.Render(in)
 		if err != nil {
 			return err
@@ -116,4 +125,22 @@ func renderCmd(c *cli.Context, st *nodes.Store) error {
 		}
 	}
 	return nil
+}
+
+// renderSiteFile prints the site's own file a profile of kind files serves
+// the node, as bootfs picks it, and says on stderr which one it is.
+func renderSiteFile(c *cli.Context, in bootprofiles.Input) error {
+	root, err := os.OpenRoot(c.String("boot-root"))
+	if err != nil {
+		return fmt.Errorf("render %s: profile %s serves the site's files from the boot root: %w (pass --boot-root)", in.Node.Name, in.Profile.Name, err)
+	}
+	defer root.Close()
+	f, name, err := bootfs.SiteConfig(root, in)
+	if err != nil {
+		return fmt.Errorf("render %w", err)
+	}
+	defer f.Close()
+	fmt.Fprintf(c.App.ErrWriter, "node-switch: %s: profile %s (files) serves the site's %s as it is\n", in.Node.Name, in.Profile.Name, name)
+	_, err = io.Copy(c.App.Writer, f)
+	return err
 }

@@ -22,6 +22,8 @@ func init() {
 				Usage: "serve DHCP on this interface (repeatable); with none, DHCP is not started: node-switch never answers on an interface nobody named"},
 			&cli.StringFlag{Name: "server-ip", EnvVars: []string{"NODE_SWITCH_SERVER_IP"},
 				Usage: "this server's address as clients see it (default: the first IPv4 address of the first --interface)"},
+			&cli.IntFlag{Name: "dhcp-unknown-max", Value: nodes.DefaultUnknownMax, EnvVars: []string{"NODE_SWITCH_DHCP_UNKNOWN_MAX"},
+				Usage: "remember at most this many MACs that asked without a reservation ('node unknown' lists them; they never get an answer); when full, the least recently seen is forgotten; 0 remembers none"},
 			&cli.StringFlag{Name: "dhcp-cpuprofile", Hidden: true,
 				Usage: "write a Go CPU profile of the whole process to this file until shutdown (for the DHCP benchmark)"},
 		},
@@ -35,7 +37,13 @@ func startDHCP(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.L
 		log.Warn("DHCP not started: no --interface given; name the interfaces that face the nodes (e.g. --interface eth1)")
 		return nil, nil
 	}
-	cfg := dhcp.Config{Interfaces: ifaces}
+	cfg := dhcp.Config{Interfaces: ifaces, UnknownMax: c.Int("dhcp-unknown-max")}
+	switch {
+	case cfg.UnknownMax < 0:
+		return nil, usageError("--dhcp-unknown-max %d: want 0 (remember no unknown MACs) or more", cfg.UnknownMax)
+	case cfg.UnknownMax == 0:
+		cfg.UnknownMax = -1 // dhcp.Config's "none"
+	}
 	if s := c.String("server-ip"); s != "" {
 		a, err := netip.ParseAddr(s)
 		if err != nil || !a.Is4() {
@@ -72,6 +80,10 @@ func startDHCP(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.L
 	return func() error {
 		defer inv.Close()
 		defer stopProfile()
-		return srv.Serve(ctx)
+		err := srv.Serve(ctx)
+		// Bookkeeping (sightings, unknown MACs, the logbook) must never
+		// reread the inventory; the count lets a test or an operator see it.
+		log.Info("dhcp inventory cache", "reloads", inv.Reloads())
+		return err
 	}, nil
 }

@@ -65,7 +65,7 @@ func init() {
 				{
 					Name:      "rm",
 					Usage:     "unregister a key",
-					ArgsUsage: "FINGERPRINT (SHA256:..., as ssh-key list shows)",
+					ArgsUsage: "FINGERPRINT (SHA256:... as ssh-key list shows it, without SHA256:, or a start of it only one key has)",
 					Action:    withStore(sshKeyRm),
 				},
 			},
@@ -126,7 +126,8 @@ func sshKeyAdd(c *cli.Context, st *nodes.Store) error {
 	if c.IsSet("comment") {
 		comment = c.String("comment")
 	}
-	k, err := st.AddSSHKey(c.Context, actorOf(c), nodes.SSHKey{
+	ctx, logged := nodes.WatchEvent(c.Context)
+	k, err := st.AddSSHKey(ctx, actorOf(c), nodes.SSHKey{
 		Fingerprint: sshfront.Fingerprint(pub), PublicKey: sshfront.AuthorizedLine(pub), Role: role, Comment: comment})
 	if err != nil {
 		return err
@@ -138,7 +139,7 @@ func sshKeyAdd(c *cli.Context, st *nodes.Store) error {
 	if k.Comment != "" {
 		fmt.Fprintf(c.App.Writer, " (%s)", k.Comment)
 	}
-	fmt.Fprintln(c.App.Writer)
+	fmt.Fprintf(c.App.Writer, " (logbook #%d)\n", logged())
 	return nil
 }
 
@@ -167,10 +168,15 @@ func sshKeyRm(c *cli.Context, st *nodes.Store) error {
 	if err != nil {
 		return err
 	}
-	k, err := st.RemoveSSHKey(c.Context, actorOf(c), fp)
+	ctx, logged := nodes.WatchEvent(c.Context)
+	k, err := st.RemoveSSHKey(ctx, actorOf(c), fp)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "removed %s role %s (%s)\n", k.Fingerprint, k.Role, k.Comment)
+	fmt.Fprintf(c.App.Writer, "removed %s role %s", k.Fingerprint, k.Role)
+	if k.Comment != "" {
+		fmt.Fprintf(c.App.Writer, " (%s)", k.Comment)
+	}
+	fmt.Fprintf(c.App.Writer, " (logbook #%d)\n", logged())
 	return nil
 }

@@ -118,7 +118,7 @@ func TestSSHRunnerEnforcesRoleInTheApp(t *testing.T) {
 	if code := run(ctx, []string{"ssh-key", "add", "/dev/null", "--role", "operate"}, id, &out, &errb); code != 3 || !strings.Contains(errb.String(), "not available over SSH") {
 		t.Fatalf("ssh-key add from a read key: exit %d: %s", code, errb.String())
 	}
-	log, err := st.Log(ctx, nodes.LogFilter{Action: "ssh-refused"})
+	log, err := st.Log(ctx, nodes.LogFilter{Action: nodes.ActionSSHRefused})
 	if err != nil || len(log) != 1 || log[0].Actor != "key SHA256:test (monitor)" || log[0].Channel != nodes.ChannelSSH || log[0].Origin != "192.0.2.7" {
 		t.Fatalf("refusal in the logbook: %+v %v", log, err)
 	}

@@ -84,7 +84,12 @@ func init() {
 						if err != nil {
 							return usageError("subnet rm: %q is not a subnet such as 192.168.1.0/24", arg)
 						}
-						return st.RemoveSubnet(c.Context, actorOf(c), p)
+						ctx, logged := nodes.WatchEvent(c.Context)
+						if err := st.RemoveSubnet(ctx, actorOf(c), p); err != nil {
+							return err
+						}
+						fmt.Fprintf(c.App.Writer, "removed subnet %s (logbook #%d)\n", p.Masked(), logged())
+						return nil
 					}),
 				},
 			},
@@ -173,7 +178,8 @@ func subnetSet(c *cli.Context, st *nodes.Store) error {
 		}
 		edits = append(edits, func(sn *nodes.Subnet) error { return sn.SetOption(code, value) })
 	}
-	_, result, err := st.UpdateSubnet(c.Context, actorOf(c), p, func(sn *nodes.Subnet) error {
+	ctx, logged := nodes.WatchEvent(c.Context)
+	_, result, err := st.UpdateSubnet(ctx, actorOf(c), p, func(sn *nodes.Subnet) error {
 		for _, e := range edits {
 			if err := e(sn); err != nil {
 				return err
@@ -184,7 +190,7 @@ func subnetSet(c *cli.Context, st *nodes.Store) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "subnet %s set: %s\n", p.Masked(), result)
+	fmt.Fprintf(c.App.Writer, "subnet %s set: %s (logbook #%d)\n", p.Masked(), result, logged())
 	return nil
 }
 

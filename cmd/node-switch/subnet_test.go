@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/node-switch/node-switch/nodes"
 )
 
 // subnet set changes what is given and nothing else; the logbook says what
@@ -37,11 +39,14 @@ func TestSubnetSetChangesOnlyWhatIsGiven(t *testing.T) {
 	if got := list(); got != string(wb) {
 		t.Fatalf("subnet list --json:\n got %s\nwant %s", got, wb)
 	}
-	var evs []struct{ Action, Result string }
+	var evs []struct {
+		Action nodes.Action
+		Result string
+	}
 	if err := json.Unmarshal([]byte(mustRun(t, db, "log", "--json")), &evs); err != nil {
 		t.Fatal(err)
 	}
-	if last := evs[len(evs)-1]; last.Action != "subnet-set" || last.Result != wantResult {
+	if last := evs[len(evs)-1]; last.Action != nodes.ActionSubnetSet || last.Result != wantResult {
 		t.Errorf("last logbook entry %+v, want subnet-set with result %q", last, wantResult)
 	}
 

@@ -226,7 +226,7 @@ func TestNightlyConversion(t *testing.T) {
 	if !waitMagic(listener, pc01MAC) || !waitMagic(listener, pc02MAC) {
 		t.Fatalf("the night run woke nobody; listener saw:\n%s\nrun said:\n%s", listener.Output(), out)
 	}
-	moves, err := st.Log(ctx, nodes.LogFilter{Action: "move"})
+	moves, err := st.Log(ctx, nodes.LogFilter{Action: nodes.ActionMove})
 	if err != nil || len(moves) != 1 {
 		t.Fatalf("logbook moves: %+v, %v", moves, err)
 	}
@@ -234,7 +234,7 @@ func TestNightlyConversion(t *testing.T) {
 		m.Source != "lab-day" || m.Target != "lab-night" {
 		t.Fatalf("logbook move entry: %+v", m)
 	}
-	wakes, err := st.Log(ctx, nodes.LogFilter{Action: "power-on"})
+	wakes, err := st.Log(ctx, nodes.LogFilter{Action: nodes.ActionPowerOn})
 	if err != nil || len(wakes) != 1 || wakes[0].Channel != nodes.ChannelTimer || !strings.HasPrefix(wakes[0].Result, "magic packets sent to pc[01-02]") {
 		t.Fatalf("logbook power-on entries: %+v, %v", wakes, err)
 	}
@@ -246,7 +246,7 @@ func TestNightlyConversion(t *testing.T) {
 	if clusterOf("pc01") != "lab-day" || clusterOf("pc02") != "lab-day" {
 		t.Fatalf("after the morning run the PCs are not back in lab-day:\n%s", out)
 	}
-	moves, _ = st.Log(ctx, nodes.LogFilter{Action: "move"})
+	moves, _ = st.Log(ctx, nodes.LogFilter{Action: nodes.ActionMove})
 	if len(moves) != 2 || moves[1].Reason != "morning lab conversion" || moves[1].Channel != nodes.ChannelTimer {
 		t.Fatalf("logbook moves: %+v", moves)
 	}

@@ -39,7 +39,7 @@ func TestPowerOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	evs, err := st.Log(context.Background(), nodes.LogFilter{Action: "power-on"})
+	evs, err := st.Log(context.Background(), nodes.LogFilter{Action: nodes.ActionPowerOn})
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("logbook power-on entries: %+v, %v", evs, err)
 	}

@@ -24,6 +24,7 @@ var (
 	httpUEFI  = labNode{"uefi23", "52:54:00:99:00:23", "10.99.0.23", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e123"}
 	labPC     = labNode{"labpc31", "52:54:00:99:00:31", "10.99.0.31", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e131"}
 	benchNode = labNode{"bench41", "52:54:00:99:00:41", "10.99.0.41", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e141"}
+	siteNode  = labNode{"umu51", "52:54:00:99:00:51", "10.99.0.51", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e151"}
 )
 
 type labNode struct{ Name, MAC, IP, UUID string }
@@ -175,6 +176,62 @@ func TestScenarios(t *testing.T) {
 		d := disklessScenario(t, l, n, a)
 		record("8 diskless NFS root", d)
 	})
+
+	t.Run("9-bios-site-files-import", func(t *testing.T) {
+		linux, disk := siteFilesScenario(t, l, n, a)
+		record("9 site's own default", linux)
+		record("9 move+reboot->site LOCALBOOT", disk)
+	})
+}
+
+// siteFilesScenario is issue 12's migration: the source system's TFTP root
+// (one directory per dhcpd group, each with pxelinux.0 and its own
+// pxelinux.cfg/default naming files relative to that directory) and its
+// dhcpd.conf are imported as they are. The node then boots the site's own
+// Linux config with real pxelinux, and after a move to the other group the
+// other group's config, LOCALBOOT to the disk.
+func siteFilesScenario(t *testing.T, l *Lab, n *NodeSwitch, a bootAssets) (linux, disk time.Duration) {
+	const marker = "SITE-LINUX"
+	root := n.BootRoot
+	// The kernel names exist only under um64_linux/: the boot proves
+	// pxelinux resolved them against its own directory, as at the site.
+	copyFile(t, pxelinuxBin, filepath.Join(root, "um64_linux", "pxelinux.0"))
+	copyFile(t, pxelinuxBin, filepath.Join(root, "um64_win", "pxelinux.0"))
+	copyFile(t, a.Kernel.Vmlinuz, filepath.Join(root, "um64_linux", "sl63-vmlinuz"))
+	copyFile(t, a.Initrd, filepath.Join(root, "um64_linux", "sl63-initrd.gz"))
+	must(t, os.MkdirAll(filepath.Join(root, "um64_linux", "pxelinux.cfg"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(root, "um64_win", "pxelinux.cfg"), 0o755))
+	must(t, os.WriteFile(filepath.Join(root, "um64_linux", "pxelinux.cfg", "default"), []byte(
+		"DEFAULT sl63\nPROMPT 0\nTIMEOUT 1\nLABEL sl63\n  KERNEL sl63-vmlinuz\n  INITRD sl63-initrd.gz\n  APPEND "+consoleAppend+" nsw.marker="+marker+"\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(root, "um64_win", "pxelinux.cfg", "default"), []byte(
+		"DEFAULT local\nPROMPT 0\nTIMEOUT 1\nLABEL local\n  LOCALBOOT 0\n"), 0o644))
+	conf := filepath.Join(l.Dir, "site-dhcpd.conf")
+	must(t, os.WriteFile(conf, []byte(fmt.Sprintf(`group {
+filename "um64_win/pxelinux.0";
+}
+group {
+filename "um64_linux/pxelinux.0";
+host %s {hardware ethernet %s;
+fixed-address %s; }
+}
+`, siteNode.Name, strings.ToUpper(siteNode.MAC), siteNode.IP)), 0o644))
+	out := n.MustCLI(t, "import", "dhcpd", conf, "--boot-root", root)
+	if !strings.Contains(out, "cluster um64_linux: found um64_linux/pxelinux.cfg/default") {
+		t.Fatalf("import did not find the site's config:\n%s", out)
+	}
+
+	vm := l.StartVM(t, siteNode.vm(false, a.BIOSDisk))
+	defer vm.Stop()
+	res := wait(t, vm, n, marker)
+	if !strings.Contains(res.Line, "sl63-vmlinuz") {
+		t.Errorf("booted %q, want the site's um64_linux/sl63-vmlinuz", res.Line)
+	}
+	linux = res.Elapsed
+	n.MustCLI(t, "move", siteNode.Name, "--to", "um64_win", "--boot-root", root, "--reason", "e2e scenario 9")
+	if err := vm.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	return linux, wait(t, vm, n, assets.MarkerWindowsBIOS).Elapsed
 }
 
 // maskedScenario: a masked node gets nothing from node-switch (no DHCP

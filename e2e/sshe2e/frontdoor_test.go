@@ -179,13 +179,13 @@ func TestFrontDoor(t *testing.T) {
 				t.Errorf("ssh entry without key or address: %+v", e)
 			}
 			switch {
-			case e.Action == "move" && e.ID == moved.Event:
+			case e.Action == nodes.ActionMove && e.ID == moved.Event:
 				sawMove = strings.Contains(e.Actor, "(winhead)") && e.Reason == "Windows job queue"
-			case e.Action == "ssh-refused" && strings.Contains(e.Reason, "move n01 --to windows"):
+			case e.Action == nodes.ActionSSHRefused && strings.Contains(e.Reason, "move n01 --to windows"):
 				sawRefusal = strings.Contains(e.Actor, "(monitor)") && strings.Contains(e.Result, "role operate")
-			case e.Action == "ssh-refused" && e.Reason == "log --limit 1":
+			case e.Action == nodes.ActionSSHRefused && e.Reason == "log --limit 1":
 				sawPty = strings.Contains(e.Result, "no terminals")
-			case e.Action == "ssh-command" && e.Reason == "status --json":
+			case e.Action == nodes.ActionSSHCommand && e.Reason == "status --json":
 				sawStatus = e.Result == "exit 0"
 			}
 		}

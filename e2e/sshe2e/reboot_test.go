@@ -163,7 +163,7 @@ LogLevel ERROR
 		st, err := nodes.Open(db)
 		must(t, err)
 		defer st.Close()
-		log, err := st.Log(t.Context(), nodes.LogFilter{Action: "reboot"})
+		log, err := st.Log(t.Context(), nodes.LogFilter{Action: nodes.ActionReboot})
 		must(t, err)
 		byNode := map[string]string{}
 		for _, e := range log {
@@ -172,7 +172,7 @@ LogLevel ERROR
 		if len(byNode) != rebootNodes+3 || !strings.HasPrefix(byNode["n07"], "ok") || !strings.HasPrefix(byNode[nUnknown], "host key unknown") {
 			t.Fatalf("reboot entries: %v", byNode)
 		}
-		hooks, err := st.Log(t.Context(), nodes.LogFilter{Action: "hook"})
+		hooks, err := st.Log(t.Context(), nodes.LogFilter{Action: nodes.ActionHook})
 		must(t, err)
 		if len(hooks) != 2 || hooks[0].Reason != "pre-reboot 10-record" || hooks[0].Result != "10-record: exit 0" {
 			t.Fatalf("hook entries: %+v", hooks)

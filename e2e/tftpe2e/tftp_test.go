@@ -98,6 +98,14 @@ func setup(t *testing.T) *env {
 		*c.dst = ns
 	}
 
+	e.startServe(t, srv)
+	return e
+}
+
+// startServe runs node-switch serve in srv over e's inventory and boot
+// root, and waits until e.node can fetch from it.
+func (e *env) startServe(t *testing.T, srv *netlab.NS) {
+	t.Helper()
 	args := []string{"--db", e.db, "serve", "--boot-root", e.root, "--tftp-listen", ":69", "--http-listen", ":8080", "--log-level", "debug"}
 	// Other services of serve are not under test here; turn off those
 	// that would listen by default.
@@ -121,7 +129,6 @@ func setup(t *testing.T) *env {
 			t.Logf("node-switch serve log:\n%s", e.serve.Output())
 		}
 	})
-	return e
 }
 
 func must(t testing.TB, err error) {

@@ -138,7 +138,7 @@ func BenchmarkAfterCommit(b *testing.B) {
 						return nil
 					})
 				case "logbook":
-					_, err = st.Record(ctx, actor, nodes.Event{Action: "bench"})
+					_, err = st.Record(ctx, actor, nodes.Event{Action: nodes.ActionSSHCommand})
 				default:
 					err = st.RecordSeen(ctx, []nodes.Seen{{MAC: mac(1).String(), Firmware: []string{"bios", "uefi"}[i%2]}})
 				}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -131,9 +133,31 @@ func bmcAddrs(c *cli.Context, st *nodes.Store, ns []nodes.Node) (map[string]stri
 	return out, nil
 }
 
-// listedNode is a node in "node list --json": its BMC address when it has
-// one (never user or password).
+// listedNode is a node in "node list --json": the node's own JSON plus
+// its BMC address when it has one (never user or password).
 type listedNode struct {
 	nodes.Node
-	BMC string `json:"bmc,omitempty"`
+	BMC string
+}
+
+// MarshalJSON appends "bmc" to the node's object: nodes.Node has its own
+// MarshalJSON, which an embedded field's tags would not reach.
+func (l listedNode) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(l.Node)
+	if err != nil || l.BMC == "" {
+		return b, err
+	}
+	v, err := json.Marshal(l.BMC)
+	if err != nil {
+		return nil, err
+	}
+	b = bytes.TrimRight(b, " \n")
+	if len(b) < 2 || b[len(b)-1] != '}' {
+		return nil, fmt.Errorf("node %s: JSON is not an object", l.Name)
+	}
+	sep := ","
+	if len(b) == 2 {
+		sep = ""
+	}
+	return append(append(append(b[:len(b)-1], sep+`"bmc":`...), v...), '}'), nil
 }

@@ -46,6 +46,17 @@ const (
 	ActionUnknownClear   Action = "unknown-clear"
 )
 
+// Power through the BMC ("power on" is ActionPowerOn, by BMC or
+// Wake-on-LAN); "power status" only reads and is not logged. ActionNodeBMC
+// records a node's BMC address and user being set or removed (never its
+// password).
+const (
+	ActionPowerOff   Action = "power-off"
+	ActionPowerCycle Action = "power-cycle"
+	ActionPowerReset Action = "power-reset"
+	ActionNodeBMC    Action = "node-bmc"
+)
+
 // actions lists every Action, for checking a filter ("log --action").
 var actions = []Action{
 	ActionMove, ActionMask, ActionUnmask, ActionReboot, ActionPowerOn, ActionHook,
@@ -55,6 +66,7 @@ var actions = []Action{
 	ActionNFSRootAdd, ActionNFSRootRemove, ActionNFSRootCheck, ActionImport,
 	ActionSSHKeyAdd, ActionSSHKeyRemove, ActionSSHCommand, ActionSSHRefused,
 	ActionUnknownClear,
+	ActionPowerOff, ActionPowerCycle, ActionPowerReset, ActionNodeBMC,
 }
 
 // KnownAction reports whether a is one of the logbook's actions.

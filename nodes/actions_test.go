@@ -114,9 +114,9 @@ func TestJSONNullUntilKnown(t *testing.T) {
 		want string
 	}{
 		{Node{Name: "n1", MAC: "52:54:00:00:00:01", Cluster: "c"},
-			`{"name":"n1","mac":"52:54:00:00:00:01","ip":"","cluster":"c","masked":false,"last_seen":null,"firmware":null}`},
+			`{"name":"n1","mac":"52:54:00:00:00:01","ip":"","cluster":"c","masked":false,"last_seen":null,"firmware":null,"once_cluster":null}`},
 		{Node{Name: "n1", MAC: "52:54:00:00:00:01", Cluster: "c", Masked: true, MaskReason: "fan", Event: 7, LastSeen: seen, Firmware: "uefi"},
-			`{"name":"n1","mac":"52:54:00:00:00:01","ip":"","cluster":"c","masked":true,"mask_reason":"fan","event":7,"last_seen":"2026-11-30T22:00:00Z","firmware":"uefi"}`},
+			`{"name":"n1","mac":"52:54:00:00:00:01","ip":"","cluster":"c","masked":true,"mask_reason":"fan","event":7,"last_seen":"2026-11-30T22:00:00Z","firmware":"uefi","once_cluster":null}`},
 		{NFSRoot{Name: "lab", Server: "s", Export: "/e", Kernel: "k", Initrd: "i"},
 			`{"name":"lab","server":"s","export":"/e","kernel":"k","initrd":"i","checked_at":null,"check_ok":false,"check_result":null}`},
 		{NFSRoot{Name: "lab", Server: "s", Export: "/e", Kernel: "k", Initrd: "i", Options: "vers=3,tcp", CheckedAt: seen, CheckOK: true, CheckResult: ""},

@@ -182,6 +182,12 @@ func insertNode(ctx context.Context, tx *sql.Tx, n Node, event int64) error {
 
 // AddNode adds one reservation.
 func (s *Store) AddNode(ctx context.Context, actor Actor, n Node, reason string) (Node, error) {
+	return s.AddNodeWithBMC(ctx, actor, n, nil, reason)
+}
+
+// AddNodeWithBMC adds one reservation and, when b is not nil, its BMC, in
+// one transaction.
+func (s *Store) AddNodeWithBMC(ctx context.Context, actor Actor, n Node, b *BMC, reason string) (Node, error) {
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		if err := validateNode(ctx, tx, &n); err != nil {
 			return err
@@ -194,6 +200,12 @@ func (s *Store) AddNode(ctx context.Context, actor Actor, n Node, reason string)
 		n.Event = id
 		if err := insertNode(ctx, tx, n, id); err != nil {
 			return err
+		}
+		if b != nil {
+			b.Node = n.Name
+			if err := setBMC(ctx, tx, b); err != nil {
+				return err
+			}
 		}
 		return s.guardClusters(ctx, tx, []string{n.Cluster})
 	})

@@ -197,4 +197,17 @@ DROP TRIGGER nodes_gen_update;
 CREATE TRIGGER nodes_gen_update AFTER UPDATE OF name, mac, ip, cluster, masked, mask_reason, event, once_cluster, once_event ON nodes
 	BEGIN UPDATE generation SET n = n + 1; END;
 `,
+	// 6: each node's BMC (power control): address and user only. The
+	// password stays in the file the operator named (mode 0600 or
+	// stricter, checked), so neither the inventory nor a copy of it holds
+	// a secret. Not part of any boot answer: no generation triggers.
+	`
+CREATE TABLE bmcs (
+	node          TEXT PRIMARY KEY REFERENCES nodes(name) ON DELETE CASCADE ON UPDATE CASCADE,
+	host          TEXT NOT NULL,
+	port          INTEGER NOT NULL DEFAULT 623 CHECK (port BETWEEN 1 AND 65535),
+	user          TEXT NOT NULL,
+	password_file TEXT NOT NULL
+);
+`,
 }

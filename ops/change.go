@@ -21,6 +21,7 @@ type MoveRequest struct {
 	// Nodes running a localdisk profile are the Windows head's to reboot
 	// unless RebootLocalDisk is set.
 	Wake, Reboot, RebootLocalDisk bool
+	Via                           Via // how to reboot: BMC where configured, else SSH
 	// Progress, when set, is told of each reboot as it finishes.
 	Progress func(done, total int, r reboot.Result) `json:"-"`
 	// Once sends only the nodes' next boot to To; they keep their cluster
@@ -60,11 +61,11 @@ func (o *Ops) Move(ctx context.Context, r MoveRequest) (Report, error) {
 		rep.Warnings = warning
 		return rep, nil
 	}
-	var rc *reboot.Client
+	var rp *rebootPlan
 	if r.Reboot {
 		// The nodes as they are now decide which would be refused: a
 		// node leaving Windows runs Windows until it restarts.
-		if rc, err = o.rebootClient(ctx, plan.Changed, r.RebootLocalDisk, "--reboot-localdisk"); err != nil {
+		if rp, err = o.planReboot(ctx, plan.Changed, r.Via, r.RebootLocalDisk, "--reboot-localdisk"); err != nil {
 			return Report{}, fmt.Errorf("%s: nothing changed: --reboot: %w", what, err)
 		}
 	}
@@ -95,8 +96,8 @@ func (o *Ops) Move(ctx context.Context, r MoveRequest) (Report, error) {
 			errs = append(errs, fmt.Errorf("wake: %w", err))
 		}
 	}
-	if rc != nil {
-		res, err := o.reboot(ctx, r.Actor, r.Reason, ch.Changed, rc, r.Progress)
+	if rp != nil {
+		res, err := o.reboot(ctx, r.Actor, r.Reason, ch.Changed, rp, r.Progress)
 		rep.Reboot = res
 		if err != nil {
 			errs = append(errs, fmt.Errorf("reboot: %w", err))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/node-switch/node-switch/hooks"
 	"github.com/node-switch/node-switch/nodes"
+	"github.com/node-switch/node-switch/power"
 	"github.com/node-switch/node-switch/reboot"
 )
 
@@ -28,6 +29,7 @@ type Settings struct {
 	HookTimeout time.Duration // per hook; 0 = hooks.DefaultTimeout
 	Reboot      RebootSettings
 	Wake        WakeSettings
+	Power       PowerSettings
 }
 
 // RebootSettings say how nodes are rebooted over SSH.
@@ -62,6 +64,9 @@ func New(st *nodes.Store, s Settings) (*Ops, error) {
 	}
 	if s.Reboot.Port == 0 {
 		s.Reboot.Port = 22
+	}
+	if s.Power.Controller == nil {
+		s.Power.Controller = power.IPMI{}
 	}
 	return &Ops{Store: st, settings: s, hooks: hooks.Runner{Dir: dir, Timeout: s.HookTimeout}}, nil
 }

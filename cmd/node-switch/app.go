@@ -255,7 +255,9 @@ func opsSettings(c *cli.Context) (ops.Settings, error) {
 		return s, usageError("--parallel %d: want at least 1", s.Reboot.Parallel)
 	}
 	s.Wake = ops.WakeSettings{Interface: c.String("wake-interface"), Port: c.Int("wake-port")}
-	return s, nil
+	var err error
+	s.Power, err = powerSettings(c)
+	return s, err
 }
 
 var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print JSON (stable field names, for scripts and PowerShell's ConvertFrom-Json)"}

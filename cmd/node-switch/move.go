@@ -77,9 +77,9 @@ func init() {
 			&cli.BoolFlag{Name: "dry-run", Usage: "check and show what would change; change nothing"},
 			&cli.BoolFlag{Name: "force", Usage: "move even to an NFS root whose last check failed, or a profile whose kernel or initrd is missing from --boot-root"},
 			&cli.BoolFlag{Name: "wake", Usage: "after the move, send Wake-on-LAN to the moved nodes (lab PCs switched off)"},
-			&cli.BoolFlag{Name: "reboot", Usage: "after the move, reboot the moved nodes over SSH so they boot their new cluster"},
+			&cli.BoolFlag{Name: "reboot", Usage: "after the move, reboot the moved nodes (BMC or SSH, see --via) so they boot their new cluster"},
 			&cli.BoolFlag{Name: "reboot-localdisk", Usage: "with --reboot, also reboot nodes now running a localdisk profile (a lab whose day OS runs sshd); by default the Windows head reboots those"},
-			jsonFlag,
+			jsonFlag, viaFlag,
 		}
 		flags = append(flags, bootRootFlag())
 		flags = append(flags, wakeFlags...)
@@ -105,8 +105,12 @@ func init() {
 					return err
 				}
 				req := ops.Request{Actor: actorOf(c), Range: expr, Reason: c.String("reason")}
+				via, err := viaOf(c)
+				if err != nil {
+					return err
+				}
 				if c.Bool("cancel-once") {
-					for _, f := range []string{"to", "once", "force", "wake", "reboot", "reboot-localdisk"} {
+					for _, f := range []string{"to", "once", "force", "wake", "reboot", "reboot-localdisk", "via"} {
 						if c.IsSet(f) {
 							return usageError("move --cancel-once: --%s makes no sense here; give RANGE and --reason only", f)
 						}
@@ -120,7 +124,7 @@ func init() {
 				rep, err := o.Move(c.Context, ops.MoveRequest{
 					Request: req,
 					To:      c.String("to"), DryRun: c.Bool("dry-run"), Force: c.Bool("force"), Once: c.Bool("once"),
-					Wake: c.Bool("wake"), Reboot: c.Bool("reboot"), RebootLocalDisk: c.Bool("reboot-localdisk"),
+					Wake: c.Bool("wake"), Reboot: c.Bool("reboot"), RebootLocalDisk: c.Bool("reboot-localdisk"), Via: via,
 					Progress: rebootProgress(c),
 				})
 				return printAfter(c, rep, err)

@@ -18,19 +18,19 @@ func init() {
 		return &cli.Command{
 			Name:  "node",
 			Usage: "add, list and remove node reservations",
-			Subcommands: []*cli.Command{
+			Subcommands: append([]*cli.Command{
 				{
 					Name:      "add",
 					Usage:     "reserve an address for a node's MAC in a cluster",
 					ArgsUsage: "NAME",
-					Flags: []cli.Flag{
+					Flags: append([]cli.Flag{
 						&cli.StringFlag{Name: "mac", Usage: "the PXE NIC's MAC address"},
 						fromUnknownFlag,
 						&cli.StringFlag{Name: "ip", Required: true, Usage: "the reserved IPv4 address"},
 						&cli.StringFlag{Name: "cluster", Required: true, Usage: "the logical cluster it boots"},
 						reasonFlag,
 						&cli.BoolFlag{Name: "force", Usage: "add it even to a cluster whose NFS root has not passed its check"},
-					},
+					}, bmcNodeFlags()...),
 					Action: creatingStore(nodeAdd),
 				},
 				{
@@ -54,7 +54,7 @@ func init() {
 					Action: withStore(nodeRemove),
 				},
 				nodeUnknownCommand(),
-			},
+			}, nodeBMCCommands()...),
 		}
 	})
 }
@@ -72,7 +72,11 @@ func nodeAdd(c *cli.Context, st *nodes.Store) error {
 	if err != nil {
 		return usageError("node add %s: %v", name, err)
 	}
-	n, err := st.WithForce(c.Bool("force")).AddNode(c.Context, actorOf(c), nodes.Node{Name: name, MAC: mac, IP: ip, Cluster: c.String("cluster")}, c.String("reason"))
+	b, err := bmcFromFlags(c, name)
+	if err != nil {
+		return err
+	}
+	n, err := st.WithForce(c.Bool("force")).AddNodeWithBMC(c.Context, actorOf(c), nodes.Node{Name: name, MAC: mac, IP: ip, Cluster: c.String("cluster")}, b, c.String("reason"))
 	if err != nil {
 		return err
 	}
@@ -86,14 +90,22 @@ func nodeList(c *cli.Context, st *nodes.Store) error {
 	if err != nil {
 		return err
 	}
+	bmc, err := bmcAddrs(c, st, ns)
+	if err != nil {
+		return err
+	}
 	if c.Bool("json") {
-		if ns == nil {
-			ns = []nodes.Node{}
+		out := []listedNode{}
+		for _, n := range ns {
+			out = append(out, listedNode{Node: n, BMC: bmc[n.Name]})
+			if bmc[n.Name] == "-" {
+				out[len(out)-1].BMC = ""
+			}
 		}
-		return printJSON(c, ns)
+		return printJSON(c, out)
 	}
 	w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NAME\tMAC\tIP\tCLUSTER\tONCE\tMASKED\tLAST SEEN\tFIRMWARE")
+	fmt.Fprintln(w, "NAME\tMAC\tIP\tCLUSTER\tONCE\tMASKED\tLAST SEEN\tFIRMWARE\tBMC")
 	for _, n := range ns {
 		masked := "-"
 		if n.Masked {
@@ -114,7 +126,7 @@ func nodeList(c *cli.Context, st *nodes.Store) error {
 		if once == "" {
 			once = "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.MAC, n.IP, n.Cluster, once, masked, seen, fw)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.MAC, n.IP, n.Cluster, once, masked, seen, fw, bmc[n.Name])
 	}
 	return w.Flush()
 }

@@ -16,7 +16,7 @@ import (
 // defaults suit a head node; serve's values (from its unit file's
 // environment) are the ones used for commands arriving over SSH, which may
 // not pass them.
-var rebootFlags = []cli.Flag{
+var rebootFlags = append([]cli.Flag{
 	&cli.StringFlag{Name: "reboot-key", Value: "/etc/node-switch/id_ed25519", EnvVars: []string{"NODE_SWITCH_REBOOT_KEY"},
 		Usage: "private key (unencrypted) that logs in to the nodes"},
 	&cli.StringFlag{Name: "known-hosts", Value: "/etc/node-switch/known_hosts", EnvVars: []string{"NODE_SWITCH_KNOWN_HOSTS"},
@@ -28,31 +28,51 @@ var rebootFlags = []cli.Flag{
 	&cli.IntFlag{Name: "parallel", Value: 32, EnvVars: []string{"NODE_SWITCH_REBOOT_PARALLEL"}, Usage: "nodes rebooted at once"},
 	&cli.DurationFlag{Name: "reboot-timeout", Value: 30 * time.Second, EnvVars: []string{"NODE_SWITCH_REBOOT_TIMEOUT"},
 		Usage: "per node, from connecting to the command's exit"},
+}, bmcFlags...)
+
+// viaFlag chooses how "reboot" and "move --reboot" restart nodes.
+var viaFlag = &cli.StringFlag{Name: "via", Value: "auto",
+	Usage: "auto: through the node's BMC where it has one (any OS, hung nodes), else SSH; ssh or bmc: only that way"}
+
+// viaOf reads --via.
+func viaOf(c *cli.Context) (ops.Via, error) {
+	v, err := ops.ParseVia(c.String("via"))
+	if err != nil {
+		return v, usageError("%v", err)
+	}
+	return v, nil
 }
 
 func init() {
 	register(func() *cli.Command {
 		flags := []cli.Flag{
 			reasonFlag,
-			&cli.BoolFlag{Name: "force", Usage: "also reboot nodes of localdisk (Windows) clusters, which the Windows head normally reboots"},
-			jsonFlag,
+			&cli.BoolFlag{Name: "force", Usage: "also reboot over SSH nodes of localdisk (Windows) clusters, which the Windows head normally reboots"},
+			jsonFlag, viaFlag,
 		}
 		return &cli.Command{
 			Name:      "reboot",
-			Usage:     "reboot Linux nodes over SSH, in parallel",
+			Usage:     "reboot nodes through their BMCs or over SSH, in parallel",
 			ArgsUsage: "RANGE",
 			Description: "Each node's outcome (ok, unreachable, auth failed, host key unknown, host key\n" +
 				"mismatch, command failed, timeout) is printed and logged; the exit status is 1\n" +
-				"if any node failed. Hooks run for pre-reboot (may veto) and post-reboot.",
+				"if any node failed. Hooks run for pre-reboot (may veto) and post-reboot.\n" +
+				"A node with a BMC is hard-reset through it (powered on if it is off), whatever\n" +
+				"it runs; the others reboot over SSH, where nodes of localdisk clusters are\n" +
+				"refused unless --force. --via ssh or --via bmc forces one way for all.",
 			Flags: append(flags, rebootFlags...),
 			Action: withOps(func(c *cli.Context, o *ops.Ops) error {
 				expr, err := rangeArg(c)
 				if err != nil {
 					return err
 				}
+				via, err := viaOf(c)
+				if err != nil {
+					return err
+				}
 				rep, err := o.Reboot(c.Context, ops.RebootRequest{
 					Request: ops.Request{Actor: actorOf(c), Range: expr, Reason: c.String("reason")},
-					Force:   c.Bool("force"), Progress: rebootProgress(c),
+					Force:   c.Bool("force"), Via: via, Progress: rebootProgress(c),
 				})
 				if len(rep.Results) == 0 {
 					return err

@@ -33,11 +33,18 @@ var remote = map[string]struct {
 	"ssh hostkey":  {nodes.RoleRead, nil},
 	"ssh-key list": {nodes.RoleRead, []string{"json"}},
 
-	"move":     {nodes.RoleOperate, []string{"to", "reason", "dry-run", "force", "wake", "reboot", "reboot-localdisk", "once", "cancel-once", "json"}},
-	"mask":     {nodes.RoleOperate, []string{"reason", "dry-run", "json"}},
-	"unmask":   {nodes.RoleOperate, []string{"reason", "dry-run", "force", "json"}},
-	"reboot":   {nodes.RoleOperate, []string{"reason", "force", "json"}},
-	"power on": {nodes.RoleOperate, []string{"reason", "json"}},
+	"move":   {nodes.RoleOperate, []string{"to", "reason", "dry-run", "force", "wake", "reboot", "reboot-localdisk", "via", "once", "cancel-once", "json"}},
+	"mask":   {nodes.RoleOperate, []string{"reason", "dry-run", "json"}},
+	"unmask": {nodes.RoleOperate, []string{"reason", "dry-run", "force", "json"}},
+	"reboot": {nodes.RoleOperate, []string{"reason", "force", "via", "json"}},
+	// BMC addresses, users and password files are set on the head node
+	// only ("node set" is not listed); the BMC timeout and parallelism are
+	// the daemon's.
+	"power status": {nodes.RoleRead, []string{"json"}},
+	"power on":     {nodes.RoleOperate, []string{"reason", "json"}},
+	"power off":    {nodes.RoleOperate, []string{"reason", "json"}},
+	"power cycle":  {nodes.RoleOperate, []string{"reason", "json"}},
+	"power reset":  {nodes.RoleOperate, []string{"reason", "json"}},
 }
 
 // sshPolicy derives the front door's policy from the command definitions:

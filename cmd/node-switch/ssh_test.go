@@ -51,6 +51,14 @@ func TestSSHPolicy(t *testing.T) {
 		{"move umu18 --to linux --resaon x", o, "", "unknown flag --resaon"},
 		{"node add x --mac 02:00:00:00:00:01 --ip 10.0.0.9 --cluster linux", o, "", "not available over SSH"},
 		{"serve", o, "", "not available over SSH"},
+		{"power status 'umu[18-19]' --json", r, "power status", ""},
+		{"power off umu18 --reason x", o, "power off", ""},
+		{"power reset umu18", r, "", "needs a key with role operate"},
+		{"power cycle umu18 --bmc-timeout 1h", o, "", "--bmc-timeout is not accepted over SSH"},
+		{"reboot umu18 --via bmc --json", o, "reboot", ""},
+		{"move umu18 --to linux --reboot --via ssh", o, "move", ""},
+		{"node set umu18 --bmc 10.0.0.1 --bmc-user a --bmc-password-file /etc/shadow", o, "", "not available over SSH"},
+		{"node bmc-import /tmp/x.csv", o, "", "not available over SSH"},
 	}
 	for _, tc := range tests {
 		words, err := sshfront.Split(tc.line)

@@ -200,6 +200,12 @@ type VMConfig struct {
 	Disk string
 	// MemMiB defaults to 512.
 	MemMiB int
+	// BMCPort, when set, gives the VM an IPMI BMC outside it: QEMU's
+	// ipmi-bmc-extern on a KCS interface, connecting to 127.0.0.1:BMCPort
+	// (OpenIPMI's ipmi_sim, which then powers, resets and stops the VM).
+	// Such a VM is started by its BMC (see PrepareVM), and its serial log
+	// is appended to across power cycles.
+	BMCPort int
 }
 
 // VM is a running QEMU.
@@ -224,6 +230,15 @@ type VM struct {
 // t is the (sub)test the VM belongs to: failures are reported there.
 func (l *Lab) StartVM(t testing.TB, cfg VMConfig) *VM {
 	t.Helper()
+	vm, args := l.PrepareVM(t, cfg)
+	vm.proc = l.NS.Start(nil, "qemu-system-x86_64", args...)
+	return vm
+}
+
+// PrepareVM creates the VM's tap and returns the VM, to watch its console,
+// and QEMU's arguments, for whoever starts it (a BMC powering it on).
+func (l *Lab) PrepareVM(t testing.TB, cfg VMConfig) (*VM, []string) {
+	t.Helper()
 	l.mu.Lock()
 	l.taps++
 	tap := fmt.Sprintf("tap%d", l.taps)
@@ -247,8 +262,18 @@ func (l *Lab) StartVM(t testing.TB, cfg VMConfig) *VM {
 	}
 	args := QEMUArgs(cfg, tap, "file:"+vm.Serial, vm.mon, vars)
 	vm.t0 = time.Now()
-	vm.proc = l.NS.Start(nil, "qemu-system-x86_64", args...)
-	return vm
+	return vm, args
+}
+
+// Mark makes later waits look only at what the console prints from now on,
+// and times them from now: for a reboot made by something else (a BMC).
+func (vm *VM) Mark() {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	if fi, err := os.Stat(vm.Serial); err == nil {
+		vm.offset, vm.pos, vm.buf = fi.Size(), 0, nil
+	}
+	vm.t0 = time.Now()
 }
 
 // QEMUArgs is the QEMU command line of machine cfg on tap (see StartVM for
@@ -260,13 +285,22 @@ func QEMUArgs(cfg VMConfig, tap, serial, monitor, vars string) []string {
 	if mem == 0 {
 		mem = 512
 	}
-	args := []string{"-accel", "tcg", "-m", fmt.Sprint(mem), "-smp", "1",
-		"-nographic", "-vga", "none", "-serial", serial,
-		"-monitor", "unix:" + monitor + ",server=on,wait=off",
-		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no",
+	serialArgs := []string{"-serial", serial}
+	if path, ok := strings.CutPrefix(serial, "file:"); ok && cfg.BMCPort != 0 {
+		// Appended to: the BMC stops and starts QEMU, and the console of
+		// every boot must stay in the one log the test watches.
+		serialArgs = []string{"-chardev", "file,id=ser0,path=" + path + ",append=on", "-serial", "chardev:ser0",
+			"-chardev", fmt.Sprintf("socket,id=ipmi0,host=127.0.0.1,port=%d,reconnect=1", cfg.BMCPort),
+			"-device", "ipmi-bmc-extern,id=bmc0,chardev=ipmi0", "-device", "isa-ipmi-kcs,bmc=bmc0"}
+	}
+	args := []string{"-accel", "tcg", "-m", fmt.Sprint(mem), "-smp", "1", "-nographic", "-vga", "none"}
+	args = append(args, serialArgs...)
+	args = append(args,
+		"-monitor", "unix:"+monitor+",server=on,wait=off",
+		"-netdev", "tap,id=n0,ifname="+tap+",script=no,downscript=no",
 		// The stand-in Windows MBR writes here to end the VM.
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
-	}
+	)
 	if cfg.UUID != "" {
 		args = append(args, "-uuid", cfg.UUID)
 	}
@@ -305,7 +339,9 @@ func (vm *VM) WaitMarker(marker string, failMarkers ...string) (BootResult, erro
 		fail = append(fail, re)
 	}
 	for {
-		exited := vm.proc.Exited()
+		// A VM its BMC started may stop and start again: only the console
+		// and the deadline end the wait.
+		exited := vm.proc != nil && vm.proc.Exited()
 		line, failed := vm.scan(marker, fail)
 		if line != "" {
 			return BootResult{Elapsed: time.Since(vm.t0), Line: line}, nil
@@ -423,7 +459,11 @@ func Monitor(sock, cmd string) error {
 }
 
 // Stop ends the VM.
-func (vm *VM) Stop() { vm.proc.Stop() }
+func (vm *VM) Stop() {
+	if vm.proc != nil {
+		vm.proc.Stop()
+	}
+}
 
 // Console returns the tail of everything the serial console printed, with
 // terminal escapes removed, for failure messages.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/node-switch/node-switch/e2e/assets"
 	"github.com/node-switch/node-switch/e2e/netlab"
+	"github.com/node-switch/node-switch/nodes"
 )
 
 // The lab's machines. Every VM has its own MAC so a failure's logs point at
@@ -266,13 +267,11 @@ func bootOnceScenario(t *testing.T, l *Lab, n *NodeSwitch, a bootAssets) (once, 
 	must(t, vm.Reset())
 	home = wait(t, vm, n, assets.MarkerLinux).Elapsed
 
-	var evs []struct {
-		Action, Channel, From, To string
-	}
+	var evs []nodes.Event
 	must(t, json.Unmarshal([]byte(n.MustCLI(t, "log", onceNode.Name, "--json")), &evs))
 	var got []string
 	for _, e := range evs {
-		got = append(got, e.Action+" "+e.Channel+" "+e.From+"->"+e.To)
+		got = append(got, fmt.Sprintf("%s %s %s->%s", e.Action, e.Channel, e.Source, e.Target))
 	}
 	want := []string{"node-add cli ->linux", "move-once cli linux->installer", "boot-once-used tftp linux->installer"}
 	if strings.Join(got, "; ") != strings.Join(want, "; ") {

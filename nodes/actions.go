@@ -39,6 +39,8 @@ const (
 	ActionSSHCommand     Action = "ssh-command"
 	ActionSSHRefused     Action = "ssh-refused"
 	ActionUnknownClear   Action = "unknown-clear"
+	ActionWebUserAdd     Action = "web-user-add"
+	ActionWebUserRemove  Action = "web-user-rm"
 )
 
 // actions lists every Action, for checking a filter ("log --action").
@@ -48,7 +50,7 @@ var actions = []Action{
 	ActionProfileAdd, ActionProfileSet, ActionProfileRemove, ActionSubnetSet, ActionSubnetRemove,
 	ActionNFSRootAdd, ActionNFSRootRemove, ActionNFSRootCheck, ActionImport,
 	ActionSSHKeyAdd, ActionSSHKeyRemove, ActionSSHCommand, ActionSSHRefused,
-	ActionUnknownClear,
+	ActionUnknownClear, ActionWebUserAdd, ActionWebUserRemove,
 }
 
 // KnownAction reports whether a is one of the logbook's actions.

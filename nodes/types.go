@@ -239,6 +239,7 @@ const (
 	ChannelSSH   = "ssh"
 	ChannelTimer = "timer"
 	ChannelDHCP  = "dhcp"
+	ChannelWeb   = "web"
 )
 
 // Actor is who asked for a change, through which channel, from where.

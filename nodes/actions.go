@@ -44,6 +44,8 @@ const (
 	ActionSSHCommand     Action = "ssh-command"
 	ActionSSHRefused     Action = "ssh-refused"
 	ActionUnknownClear   Action = "unknown-clear"
+	ActionWebUserAdd     Action = "web-user-add"
+	ActionWebUserRemove  Action = "web-user-rm"
 )
 
 // Power through the BMC ("power on" is ActionPowerOn, by BMC or
@@ -67,6 +69,7 @@ var actions = []Action{
 	ActionSSHKeyAdd, ActionSSHKeyRemove, ActionSSHCommand, ActionSSHRefused,
 	ActionUnknownClear,
 	ActionPowerOff, ActionPowerCycle, ActionPowerReset, ActionNodeBMC,
+	ActionWebUserAdd, ActionWebUserRemove,
 }
 
 // KnownAction reports whether a is one of the logbook's actions.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -71,6 +72,7 @@ type LogFilter struct {
 	Nodes  []string  // entries naming any of these nodes; none = all entries
 	Since  time.Time // zero = from the beginning
 	Action Action    // exact action, "" = any
+	Actor  string    // exact actor name, "" = any
 	Limit  int       // newest N, 0 = no limit
 }
 
@@ -91,6 +93,10 @@ func (s *Store) Log(ctx context.Context, f LogFilter) ([]Event, error) {
 	if f.Action != "" {
 		where = append(where, `action = ?`)
 		args = append(args, f.Action)
+	}
+	if f.Actor != "" {
+		where = append(where, `actor = ?`)
+		args = append(args, f.Actor)
 	}
 	q := `SELECT id, time, actor, channel, origin, action, nodes, source, target, reason, result FROM events`
 	if len(where) > 0 {
@@ -165,4 +171,47 @@ func expandHostlistList(expr string) ([]string, error) {
 		out = append(out, t.Names...)
 	}
 	return out, nil
+}
+
+// LogNodes resolves a range given as a logbook filter ("log RANGE", the web
+// console's logbook page). Removed nodes keep their history, so names no
+// longer in the inventory are still valid here; exclusions are not.
+func (s *Store) LogNodes(ctx context.Context, expr string) ([]string, error) {
+	terms, err := ParseRange(expr)
+	if err != nil {
+		return nil, Invalid(err)
+	}
+	var out []string
+	for _, t := range terms {
+		if t.Exclude {
+			return nil, Invalid(fmt.Errorf("exclusions make no sense for a logbook filter"))
+		}
+		ns, err := s.Nodes(ctx, t.Text)
+		if err == nil && !t.Pattern {
+			out = append(out, namesOf(ns)...)
+			continue
+		}
+		out = append(out, t.Names...)
+	}
+	return out, nil
+}
+
+// ParseSince reads an age (Go durations plus days, "7d", the unit admins
+// reach for) or a local date, as the start of the logbook entries to show.
+func ParseSince(v string, now time.Time) (time.Time, error) {
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
+			return now.AddDate(0, 0, -n), nil
+		}
+	}
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	if t, err := time.ParseInLocation(time.DateOnly, v, time.Local); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation(time.DateTime, v, time.Local); err == nil {
+		return t, nil
+	}
+	return time.Time{}, Invalid(fmt.Errorf("%q: want an age such as 90m, 24h or 7d (units s, m, h, d), or a date such as 2026-11-30", v))
 }

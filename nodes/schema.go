@@ -210,4 +210,16 @@ CREATE TABLE bmcs (
 	password_file TEXT NOT NULL
 );
 `,
+	// 7: web_users, the web console's local accounts (like ssh_keys, local
+	// to the head node). Nothing a node boots depends on them: no
+	// generation triggers. hash is a PHC string ($argon2id$...), never the
+	// password.
+	`
+CREATE TABLE web_users (
+	name     TEXT PRIMARY KEY,
+	role     TEXT NOT NULL CHECK (role IN ('read','operate')),
+	hash     TEXT NOT NULL,
+	added_at INTEGER NOT NULL
+);
+`,
 }

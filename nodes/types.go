@@ -258,6 +258,7 @@ const (
 	ChannelDHCP  = "dhcp"
 	ChannelTFTP  = "tftp"
 	ChannelHTTP  = "http"
+	ChannelWeb   = "web"
 )
 
 // Actor is who asked for a change, through which channel, from where.

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -98,26 +96,12 @@ func showLog(c *cli.Context, st *nodes.Store) error {
 		if err != nil {
 			return err
 		}
-		// Removed nodes keep their history, so names that are no longer in
-		// the inventory are still valid filters here.
-		terms, err := nodes.ParseRange(expr)
-		if err != nil {
+		if f.Nodes, err = st.LogNodes(c.Context, expr); err != nil {
 			return usageError("log: %v", err)
-		}
-		for _, t := range terms {
-			if t.Exclude {
-				return usageError("log: exclusions make no sense for a logbook filter")
-			}
-			ns, err := st.Nodes(c.Context, t.Text)
-			if err == nil && !t.Pattern {
-				f.Nodes = append(f.Nodes, namesOfNodes(ns)...)
-				continue
-			}
-			f.Nodes = append(f.Nodes, t.Names...)
 		}
 	}
 	if v := c.String("since"); v != "" {
-		since, err := parseSince(v, time.Now())
+		since, err := nodes.ParseSince(v, time.Now())
 		if err != nil {
 			return usageError("log --since: %v", err)
 		}
@@ -148,24 +132,4 @@ func showLog(c *cli.Context, st *nodes.Store) error {
 			nodes.Compress(e.Nodes), fromTo, e.Reason, e.Result)
 	}
 	return w.Flush()
-}
-
-// parseSince reads an age (Go durations plus days, "7d", the unit admins
-// reach for) or a local date, as the start of the entries to show.
-func parseSince(v string, now time.Time) (time.Time, error) {
-	if days, ok := strings.CutSuffix(v, "d"); ok {
-		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
-			return now.AddDate(0, 0, -n), nil
-		}
-	}
-	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
-		return now.Add(-d), nil
-	}
-	if t, err := time.ParseInLocation(time.DateOnly, v, time.Local); err == nil {
-		return t, nil
-	}
-	if t, err := time.ParseInLocation(time.DateTime, v, time.Local); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("%q: want an age such as 90m, 24h or 7d (units s, m, h, d), or a date such as 2026-11-30", v)
 }

@@ -95,13 +95,22 @@ var (
 		Help: "Response body bytes sent by the HTTP boot server.",
 	})
 	// Resolved once: a transfer costs an array index, no label lookup.
-	tftpByResult = resolve(tftpTransfers)
-	httpByResult = resolve(httpTransfers)
+	tftpByResult = resolve(tftpTransfers, Sent, Aborted, Failed, NotFound, Masked, Refused, Error)
+	// HTTP has no retransmits to run out of: a broken transfer is Aborted.
+	httpByResult = resolve(httpTransfers, Sent, Aborted, NotFound, Masked, Refused, Error)
 )
 
-func resolve(v *prometheus.CounterVec) (out [numResults]prometheus.Counter) {
-	for r := range numResults {
+// resolve creates the series of the results a server reports (at 0, so
+// rate() finds them from the start) and returns their handles; any other
+// result is counted as an error.
+func resolve(v *prometheus.CounterVec, results ...Result) (out [numResults]prometheus.Counter) {
+	for _, r := range results {
 		out[r] = v.WithLabelValues(r.String())
+	}
+	for r := range out {
+		if out[r] == nil {
+			out[r] = out[Error]
+		}
 	}
 	return out
 }

@@ -56,7 +56,9 @@ func TestMetricsListen(t *testing.T) {
 		done := make(chan int, 1)
 		var errb bytes.Buffer
 		env := newEnv(&errb)
-		go func() { done <- exitStatus(env, Run(ctx, env, append(append([]string{}, base...), "--metrics-listen", addr))) }()
+		go func() {
+			done <- exitStatus(env, Run(ctx, env, append(append([]string{}, base...), "--metrics-listen", addr)))
+		}()
 		defer func() { cancel(); <-done }()
 		var body string
 		for range 200 {

@@ -32,10 +32,19 @@ func decisionOf(err error) metrics.Decision {
 	return metrics.DHCPFailed
 }
 
+// msgType is option 53's value, 0 when missing. req.MessageType() parses
+// through a buffer that allocates; this is a map lookup.
+func msgType(req *dhcpv4.DHCPv4) uint8 {
+	if v := req.Options[dhcpv4.OptionDHCPMessageType.Code()]; len(v) == 1 {
+		return v[0]
+	}
+	return 0
+}
+
 // answerDecision tells a NAK from an answer by the reply's option 53. Only
 // a REQUEST can be NAKed, so other replies are not scanned.
 func answerDecision(req *dhcpv4.DHCPv4, reply []byte) metrics.Decision {
-	if req.MessageType() == dhcpv4.MessageTypeRequest && replyType(reply) == dhcpv4.MessageTypeNak {
+	if msgType(req) == uint8(dhcpv4.MessageTypeRequest) && replyType(reply) == dhcpv4.MessageTypeNak {
 		return metrics.DHCPNak
 	}
 	return metrics.DHCPAnswered

@@ -97,7 +97,7 @@ func BenchmarkPacketAccounting(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			metrics.DHCPPacket(uint8(req.MessageType()), answerDecision(req, out))
+			metrics.DHCPPacket(msgType(req), answerDecision(req, out))
 		}
 	})
 }

@@ -307,7 +307,7 @@ func (s *Server) handle(ctx context.Context, l *link, from netip.AddrPort, data 
 		s.sighted(rec.Node, fw)
 	}
 	if err != nil {
-		metrics.DHCPPacket(uint8(req.MessageType()), decisionOf(err))
+		metrics.DHCPPacket(msgType(req), decisionOf(err))
 		if IsSilent(err) {
 			s.stats.silent.Add(1)
 			if req.MessageType() == dhcpv4.MessageTypeDecline && rec.Node.Name != "" && !rec.Node.Masked {
@@ -329,12 +329,12 @@ func (s *Server) handle(ctx context.Context, l *link, from netip.AddrPort, data 
 	}
 	if _, err := l.conn.WriteToUDPAddrPort(out, d.Addr); err != nil {
 		s.stats.failed.Add(1)
-		metrics.DHCPPacket(uint8(req.MessageType()), metrics.DHCPSendFailed)
+		metrics.DHCPPacket(msgType(req), metrics.DHCPSendFailed)
 		s.log.Warn("dhcp send failed", "interface", l.name, "node", rec.Node.Name, "to", d.Addr, "err", err)
 		return out
 	}
 	s.stats.replied.Add(1)
-	metrics.DHCPPacket(uint8(req.MessageType()), answerDecision(req, out))
+	metrics.DHCPPacket(msgType(req), answerDecision(req, out))
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		if reply, err := dhcpv4.FromBytes(out); err == nil {
 			s.log.Debug("dhcp reply", "interface", l.name, "node", rec.Node.Name, "mac", rec.Node.MAC,

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/node-switch/node-switch/metrics"
 	"github.com/node-switch/node-switch/nodes"
 )
 
@@ -248,7 +249,9 @@ func (c *CachedInventory) check(ctx context.Context) (*view, error) {
 	// copy missed). It then reflects more than gen says and is reread when
 	// the WAL index shows that commit; an incomplete copy serves this
 	// request but is reread by the next one.
+	start := time.Now()
 	recs, complete, err := loadSnapshot(ctx, c.store)
+	metrics.InventoryReload(time.Since(start), err)
 	if err != nil {
 		return nil, fmt.Errorf("inventory %s: reload: %w", c.store.Path(), err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"golang.org/x/sys/unix"
 
+	"github.com/node-switch/node-switch/metrics"
 	"github.com/node-switch/node-switch/nodes"
 )
 
@@ -294,12 +295,14 @@ func (s *Server) work(ctx context.Context, l *link) error {
 		// cheap. Anything too short to hold a header is not DHCP.
 		if n < 240 {
 			s.stats.silent.Add(1)
+			metrics.DHCPPacket(0, metrics.DHCPMalformed)
 			continue
 		}
 		var mac [6]byte
 		copy(mac[:], buf[28:34])
 		if !s.limit.allow(mac, time.Now()) {
 			s.stats.limited.Add(1)
+			metrics.DHCPPacket(0, metrics.DHCPRateLimited)
 			continue
 		}
 		out = s.handle(ctx, l, from, buf[:n], out)
@@ -310,6 +313,7 @@ func (s *Server) handle(ctx context.Context, l *link, from netip.AddrPort, data 
 	req, err := dhcpv4.FromBytes(data)
 	if err != nil {
 		s.stats.silent.Add(1)
+		metrics.DHCPPacket(0, metrics.DHCPMalformed)
 		s.log.Debug("dhcp ignored malformed packet", "interface", l.name, "from", from, "err", err)
 		return out
 	}
@@ -325,6 +329,7 @@ func (s *Server) handle(ctx context.Context, l *link, from netip.AddrPort, data 
 		}
 	}
 	if err != nil {
+		metrics.DHCPPacket(msgType(req), decisionOf(err))
 		if IsSilent(err) {
 			s.stats.silent.Add(1)
 			if req.MessageType() == dhcpv4.MessageTypeDecline && rec.Node.Name != "" && !rec.Node.Masked {
@@ -346,10 +351,12 @@ func (s *Server) handle(ctx context.Context, l *link, from netip.AddrPort, data 
 	}
 	if _, err := l.conn.WriteToUDPAddrPort(out, d.Addr); err != nil {
 		s.stats.failed.Add(1)
+		metrics.DHCPPacket(msgType(req), metrics.DHCPSendFailed)
 		s.log.Warn("dhcp send failed", "interface", l.name, "node", rec.Node.Name, "to", d.Addr, "err", err)
 		return out
 	}
 	s.stats.replied.Add(1)
+	metrics.DHCPPacket(msgType(req), answerDecision(req, out))
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		if reply, err := dhcpv4.FromBytes(out); err == nil {
 			s.log.Debug("dhcp reply", "interface", l.name, "node", rec.Node.Name, "mac", rec.Node.MAC,

@@ -8,6 +8,7 @@ package httpboot
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/node-switch/node-switch/bootprofiles/bootfs"
+	"github.com/node-switch/node-switch/metrics"
 )
 
 // Handler serves a boot root over HTTP.
@@ -28,6 +30,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "read-only: only GET and HEAD", http.StatusMethodNotAllowed)
+		metrics.HTTPTransfer(metrics.Refused, 0)
 		h.Log.Info("http write refused", "method", r.Method, "path", r.URL.Path, "client", r.RemoteAddr)
 		return
 	}
@@ -44,6 +47,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.Log.Debug("http refused", "path", r.URL.Path, "client", client, "status", status, "err", err)
 		}
 		http.Error(w, msg, status)
+		metrics.HTTPTransfer(resultOf(err), 0)
 		return
 	}
 	defer c.Close()
@@ -58,7 +62,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// and sniffing would cost a read before the first byte.
 		w.Header().Set("Content-Type", "application/octet-stream")
 	}
-	http.ServeContent(w, r, "", c.ModTime, c)
+	cw := &countingWriter{ResponseWriter: w}
+	http.ServeContent(cw, r, "", c.ModTime, c)
+	metrics.HTTPTransfer(cw.result(), cw.n)
 }
 
 func statusOf(err error) (int, string) {
@@ -72,6 +78,77 @@ func statusOf(err error) (int, string) {
 	default:
 		return http.StatusInternalServerError, "server error: see node-switch log"
 	}
+}
+
+// resultOf is statusOf for the transfer counters.
+func resultOf(err error) metrics.Result {
+	switch {
+	case errors.Is(err, bootfs.ErrMasked):
+		return metrics.Masked
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, bootfs.ErrBadName):
+		return metrics.NotFound
+	case errors.Is(err, fs.ErrPermission):
+		return metrics.Refused
+	default:
+		return metrics.Error
+	}
+}
+
+// countingWriter counts the body bytes sent and notes how the response
+// ended. It keeps the ResponseWriter's ReadFrom, which http.ServeContent
+// copies through.
+type countingWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+	err    error
+}
+
+func (w *countingWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	w.n += int64(n)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return n, err
+}
+
+func (w *countingWriter) ReadFrom(r io.Reader) (int64, error) {
+	var (
+		n   int64
+		err error
+	)
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+		w.n += n
+	} else {
+		n, err = io.Copy(struct{ io.Writer }{w}, r)
+	}
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *countingWriter) result() metrics.Result {
+	switch {
+	case w.err != nil:
+		return metrics.Aborted
+	case w.status >= 400:
+		// A range outside the file (416).
+		return metrics.Refused
+	}
+	return metrics.Sent
 }
 
 func remoteAddr(r *http.Request) netip.Addr {

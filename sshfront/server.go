@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/node-switch/node-switch/metrics"
 	"github.com/node-switch/node-switch/nodes"
 )
 
@@ -291,6 +292,7 @@ func (s *Server) session(ctx context.Context, ic *idleConn, id Identity, ch ssh.
 			req.Reply(true, nil)
 			go ssh.DiscardRequests(reqs) // signals, window changes: ignored
 			status := s.exec(ctx, ic, id, payload.Command, ptyAsked, ch)
+			metrics.Command(nodes.ChannelSSH, id.Role, status)
 			sendExit(ch, status)
 			return
 		case "pty-req":
@@ -303,10 +305,12 @@ func (s *Server) session(ctx context.Context, ic *idleConn, id Identity, ch ssh.
 			s.refuse(ctx, id, "(interactive shell)", "no shell: run one node-switch command per call, e.g. ssh -p PORT HEAD status")
 			fmt.Fprintln(ch.Stderr(), "node-switch: there is no shell here; run one command per call, for example: ssh -p PORT HEAD status")
 			sendExit(ch, 2)
+			metrics.Command(nodes.ChannelSSH, id.Role, 2)
 			return
 		case "subsystem":
 			req.Reply(false, nil)
 			s.refuse(ctx, id, "(subsystem)", "subsystems (sftp, ...) are not served")
+			metrics.Command(nodes.ChannelSSH, id.Role, 3)
 			return
 		default:
 			// env, auth-agent-req@openssh.com, x11-req, window-change ...

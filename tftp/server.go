@@ -20,6 +20,7 @@ import (
 	"github.com/pin/tftp/v3"
 
 	"github.com/node-switch/node-switch/bootprofiles/bootfs"
+	"github.com/node-switch/node-switch/metrics"
 )
 
 // Options tune the transfer engine; zero values take the defaults below.
@@ -131,6 +132,7 @@ func (s *Server) read(name string, rf io.ReaderFrom) error {
 	cancel()
 	if err != nil {
 		s.logRefusal(name, client, err)
+		metrics.TFTPTransfer(resultOf(err), 0)
 		return clientError(err)
 	}
 	defer c.Close()
@@ -145,15 +147,19 @@ func (s *Server) read(name string, rf io.ReaderFrom) error {
 	if c.Size > readBuffer {
 		r = bufio.NewReaderSize(c, readBuffer)
 	}
-	if _, err := rf.ReadFrom(r); err != nil {
+	sent, err := rf.ReadFrom(r)
+	if err != nil {
 		// OVMF asks for tsize alone, then aborts with error 8: normal.
 		if isClientAbort(err) {
+			metrics.TFTPTransfer(metrics.Aborted, sent)
 			s.log.Debug("tftp transfer ended by client", "file", name, "client", client, "err", err)
 			return nil
 		}
+		metrics.TFTPTransfer(metrics.Failed, sent)
 		s.log.Info("tftp transfer failed", "file", name, "client", client, "node", c.Node, "err", err)
 		return nil
 	}
+	metrics.TFTPTransfer(metrics.Sent, sent)
 	return nil
 }
 
@@ -169,6 +175,18 @@ func clientError(err error) error {
 		return errors.New("file not found: bad name")
 	default:
 		return errors.New("server error: see node-switch log")
+	}
+}
+
+// resultOf is clientError for the transfer counters.
+func resultOf(err error) metrics.Result {
+	switch {
+	case errors.Is(err, bootfs.ErrMasked):
+		return metrics.Masked
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, bootfs.ErrBadName):
+		return metrics.NotFound
+	default:
+		return metrics.Error
 	}
 }
 
@@ -192,6 +210,7 @@ func (s *Server) write(name string, wt io.WriterTo) error {
 		ra := it.RemoteAddr()
 		client = addrOf(ra.IP)
 	}
+	metrics.TFTPTransfer(metrics.Refused, 0)
 	s.log.Info("tftp write refused", "file", name, "client", client)
 	return errors.New("access violation: node-switch TFTP is read-only")
 }

@@ -8,13 +8,13 @@ import (
 	"slices"
 )
 
-const profileColumns = `name, kind, kernel, initrd, append, local_boot, chain_partition, uefi_local_boot, coalesce(nfsroot, ''), template_bios, template_uefi, http, description`
+const profileColumns = `name, kind, kernel, initrd, append, local_boot, chain_partition, uefi_local_boot, coalesce(nfsroot, ''), template_bios, template_uefi, http, description, uefi_chain`
 
 func getProfile(ctx context.Context, q queryer, name string) (Profile, error) {
 	var p Profile
 	err := q.QueryRowContext(ctx, `SELECT `+profileColumns+` FROM profiles WHERE name = ?`, name).Scan(
 		&p.Name, &p.Kind, &p.Kernel, &p.Initrd, &p.Append, &p.LocalBoot, &p.ChainPartition, &p.UEFILocalBoot,
-		&p.NFSRoot, &p.TemplateBIOS, &p.TemplateUEFI, &p.HTTP, &p.Description)
+		&p.NFSRoot, &p.TemplateBIOS, &p.TemplateUEFI, &p.HTTP, &p.Description, &p.UEFIChain)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Profile{}, ErrNotFound
 	}
@@ -92,6 +92,14 @@ func (s *Store) BootOf(ctx context.Context, n Node) (Cluster, Profile, error) {
 var (
 	LocalBootMethods     = []string{"", "localboot", "chain"}
 	UEFILocalBootMethods = []string{"", "none", "exit", "chainload"}
+	// UEFIChains are the x86-64 UEFI loader chains ("" = signed when installed).
+	UEFIChains = []string{"", UEFIChainSigned, UEFIChainSelfBuilt}
+)
+
+// UEFI loader chains a profile can name.
+const (
+	UEFIChainSigned    = "signed"
+	UEFIChainSelfBuilt = "self-built"
 )
 
 func validateProfile(ctx context.Context, q queryer, p Profile) error {
@@ -111,6 +119,9 @@ func validateProfile(ctx context.Context, q queryer, p Profile) error {
 	}
 	if !slices.Contains(UEFILocalBootMethods, p.UEFILocalBoot) {
 		return fmt.Errorf("unknown UEFI local boot method %q (want none, exit or chainload)", p.UEFILocalBoot)
+	}
+	if !slices.Contains(UEFIChains, p.UEFIChain) {
+		return fmt.Errorf("unknown UEFI chain %q (want signed or self-built)", p.UEFIChain)
 	}
 	if p.ChainPartition < 0 {
 		return fmt.Errorf("chain partition %d is negative", p.ChainPartition)
@@ -143,13 +154,13 @@ func writeProfile(ctx context.Context, tx *sql.Tx, p Profile) error {
 	if p.NFSRoot != "" {
 		nfs = p.NFSRoot
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO profiles (`+profileColumnsInsert+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+	_, err := tx.ExecContext(ctx, `INSERT INTO profiles (`+profileColumnsInsert+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(name) DO UPDATE SET kind=excluded.kind, kernel=excluded.kernel, initrd=excluded.initrd, append=excluded.append,
 		local_boot=excluded.local_boot, chain_partition=excluded.chain_partition, uefi_local_boot=excluded.uefi_local_boot,
 		nfsroot=excluded.nfsroot, template_bios=excluded.template_bios, template_uefi=excluded.template_uefi,
-		http=excluded.http, description=excluded.description`,
+		http=excluded.http, description=excluded.description, uefi_chain=excluded.uefi_chain`,
 		p.Name, p.Kind, p.Kernel, p.Initrd, p.Append, p.LocalBoot, p.ChainPartition, p.UEFILocalBoot, nfs,
-		p.TemplateBIOS, p.TemplateUEFI, p.HTTP, p.Description)
+		p.TemplateBIOS, p.TemplateUEFI, p.HTTP, p.Description, p.UEFIChain)
 	if err != nil {
 		return err
 	}
@@ -164,7 +175,7 @@ func writeProfile(ctx context.Context, tx *sql.Tx, p Profile) error {
 	return nil
 }
 
-const profileColumnsInsert = `name, kind, kernel, initrd, append, local_boot, chain_partition, uefi_local_boot, nfsroot, template_bios, template_uefi, http, description`
+const profileColumnsInsert = `name, kind, kernel, initrd, append, local_boot, chain_partition, uefi_local_boot, nfsroot, template_bios, template_uefi, http, description, uefi_chain`
 
 // AddProfile adds a new profile.
 func (s *Store) AddProfile(ctx context.Context, actor Actor, p Profile) error {

@@ -139,6 +139,9 @@ func (f *FS) Open(ctx context.Context, name string, client, server netip.Addr) (
 	if err != nil {
 		return nil, err
 	}
+	// Looked at per read (two stats): a 'bootroot init' that adds the
+	// signed chain shows in the next config without a restart.
+	in.Loaders = bootprofiles.DetectLoaders(f.Root.FS())
 	b, err := bootprofiles.Render(in)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -26,6 +27,7 @@ func init() {
 				&cli.StringFlag{Name: "firmware", Usage: "bios or uefi (default: what the node last booted with, else bios)"},
 				&cli.StringFlag{Name: "server-ip", Usage: "address nodes reach the HTTP endpoint at (default: the subnet's next-server)"},
 				&cli.IntFlag{Name: "http-port", Value: 8080, Usage: "port of serve's --http-listen (0: HTTP disabled)"},
+				bootRootFlag(),
 			},
 			Action: withStore(renderCmd),
 		}
@@ -61,6 +63,8 @@ func renderCmd(c *cli.Context, st *nodes.Store) error {
 		return err
 	}
 	out, errw := c.App.Writer, c.App.ErrWriter
+	// What serve finds there decides the UEFI chain of profiles that name none.
+	loaders := bootprofiles.DetectLoaders(os.DirFS(c.String("boot-root")))
 	for _, n := range ns {
 		nfw := fw
 		if nfw == "" {
@@ -98,7 +102,7 @@ func renderCmd(c *cli.Context, st *nodes.Store) error {
 		if nfw == bootprofiles.UEFI {
 			key = nodes.BootUEFI
 		}
-		if file, ok := bootprofiles.BootFile(p, key, false); !ok {
+		if file, ok := bootprofiles.BootFileFor(p, key, false, loaders); !ok {
 			fmt.Fprintf(errw, "node-switch: %s: the DHCP answer for %s carries no boot file: the firmware moves on to its next boot entry; a boot loader loaded anyway would get:\n", n.Name, nfw)
 		} else {
 			fmt.Fprintf(errw, "node-switch: %s: DHCP boot file %s, then %s\n", n.Name, file, name)
@@ -107,6 +111,7 @@ func renderCmd(c *cli.Context, st *nodes.Store) error {
 		if err != nil {
 			return err
 		}
+		in.Loaders = loaders
 		b, err := bootprofiles.Render(in)
 		if err != nil {
 			return err

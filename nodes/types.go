@@ -128,10 +128,10 @@ type Profile struct {
 	// the boot root holds it, else the self-built GRUB), "signed" (shim ->
 	// the distribution's signed GRUB, for Secure Boot) or "self-built"
 	// (bootroot init's grub-mkimage image, unsigned).
-	UEFIChain string `json:"uefi_chain,omitempty"`
-	NFSRoot       string `json:"nfsroot,omitempty"` // catalog entry for kind nfsroot
-	TemplateBIOS  string `json:"template_bios,omitempty"`
-	TemplateUEFI  string `json:"template_uefi,omitempty"`
+	UEFIChain    string `json:"uefi_chain,omitempty"`
+	NFSRoot      string `json:"nfsroot,omitempty"` // catalog entry for kind nfsroot
+	TemplateBIOS string `json:"template_bios,omitempty"`
+	TemplateUEFI string `json:"template_uefi,omitempty"`
 	// HTTP serves kernel and initrd over HTTP instead of TFTP.
 	HTTP        bool   `json:"http,omitempty"`
 	Description string `json:"description,omitempty"`

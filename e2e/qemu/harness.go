@@ -193,7 +193,20 @@ type VMConfig struct {
 	Disk string
 	// MemMiB defaults to 512.
 	MemMiB int
+	// Extra arguments go at the end of QEMU's command line (firmware
+	// settings such as -fw_cfg).
+	Extra []string
+	// SecureBoot (with UEFI) runs Debian's Secure Boot OVMF on q35 with
+	// SMM and Microsoft's keys enrolled: Secure Boot enforcing.
+	SecureBoot bool
 }
+
+// Debian's ovmf Secure Boot build and the variable store with Microsoft's
+// keys enrolled (Secure Boot on).
+const (
+	ovmfCodeMS = "/usr/share/OVMF/OVMF_CODE_4M.ms.fd"
+	ovmfVarsMS = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
+)
 
 // VM is a running QEMU.
 type VM struct {
@@ -242,8 +255,15 @@ func (l *Lab) StartVM(t testing.TB, cfg VMConfig) *VM {
 		args = append(args, "-uuid", cfg.UUID)
 	}
 	if cfg.UEFI {
+		code, varsFile := ovmfCode, ovmfVars
+		if cfg.SecureBoot {
+			code, varsFile = ovmfCodeMS, ovmfVarsMS
+			// The SMM build needs q35 with SMM; "secure" keeps the
+			// variable store out of the guest's reach.
+			args = append(args, "-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on")
+		}
 		vars := filepath.Join(l.Dir, cfg.Name+".vars.fd")
-		data, err := os.ReadFile(ovmfVars)
+		data, err := os.ReadFile(varsFile)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -251,7 +271,7 @@ func (l *Lab) StartVM(t testing.TB, cfg VMConfig) *VM {
 			t.Fatal(err)
 		}
 		args = append(args,
-			"-drive", "if=pflash,format=raw,readonly=on,file="+ovmfCode,
+			"-drive", "if=pflash,format=raw,readonly=on,file="+code,
 			"-drive", "if=pflash,format=raw,file="+vars,
 			"-device", "virtio-net-pci,netdev=n0,mac="+cfg.MAC+",romfile=,bootindex=1")
 	} else {
@@ -261,6 +281,7 @@ func (l *Lab) StartVM(t testing.TB, cfg VMConfig) *VM {
 		args = append(args, "-drive", "file="+cfg.Disk+",format=raw,if=none,id=d0,snapshot=on",
 			"-device", "ide-hd,drive=d0,bootindex=2")
 	}
+	args = append(args, cfg.Extra...)
 	vm.t0 = time.Now()
 	vm.proc = l.NS.Start(nil, "qemu-system-x86_64", args...)
 	return vm

@@ -27,12 +27,12 @@ func SecureBootESPDisk() (string, error) {
 		{SignedShimX64, "shim-signed"}, {SignedGRUBX64, "grub-efi-amd64-signed"},
 	} {
 		if !exists(p.file) {
-			return "", fmt.Errorf("Secure Boot ESP disk: no %s (apt-get install %s)", p.file, p.pkg)
+			return "", fmt.Errorf("secure boot ESP disk: no %s (apt-get install %s)", p.file, p.pkg)
 		}
 	}
 	for _, p := range []struct{ prog, pkg string }{{"mkfs.vfat", "dosfstools"}, {"mcopy", "mtools"}, {"mmd", "mtools"}} {
 		if _, err := exec.LookPath(p.prog); err != nil {
-			return "", fmt.Errorf("Secure Boot ESP disk: %s not found (apt-get install %s)", p.prog, p.pkg)
+			return "", fmt.Errorf("secure boot ESP disk: %s not found (apt-get install %s)", p.prog, p.pkg)
 		}
 	}
 	dir, err := CacheDir()
@@ -68,11 +68,11 @@ func SecureBootESPDisk() (string, error) {
 	part := filepath.Join(work, "esp.fat")
 	const partKiB = 32 << 10
 	if err := run("", "mkfs.vfat", "-C", "-n", "ESP", part, fmt.Sprint(partKiB)); err != nil {
-		return "", fmt.Errorf("Secure Boot ESP disk: %w", err)
+		return "", fmt.Errorf("secure boot ESP disk: %w", err)
 	}
 	for _, d := range []string{"::/EFI", "::/EFI/BOOT", "::/EFI/Microsoft", "::/EFI/Microsoft/Boot", "::/EFI/debian"} {
 		if err := run("", "mmd", "-i", part, d); err != nil {
-			return "", fmt.Errorf("Secure Boot ESP disk: %w", err)
+			return "", fmt.Errorf("secure boot ESP disk: %w", err)
 		}
 	}
 	cfgFile := filepath.Join(work, "grub.cfg")
@@ -87,7 +87,7 @@ func SecureBootESPDisk() (string, error) {
 	}
 	for _, c := range copies {
 		if err := run("", "mcopy", "-i", part, c[0], c[1]); err != nil {
-			return "", fmt.Errorf("Secure Boot ESP disk: %w", err)
+			return "", fmt.Errorf("secure boot ESP disk: %w", err)
 		}
 	}
 	fat, err := os.ReadFile(part)

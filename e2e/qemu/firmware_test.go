@@ -107,12 +107,19 @@ var ovmfNoIPv6 = []string{"-fw_cfg", "name=opt/org.tianocore/IPv6Support,string=
 
 var localNode = labNode{"uefi62", "52:54:00:99:00:62", "10.99.0.62", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e162"}
 
+// ovmfMenu is what OVMF prints when a boot entry returned EFI_SUCCESS: it
+// then opens its boot manager menu (UiApp) instead of trying the next entry.
+const ovmfMenu = `loading Boot0000 "UiApp"`
+
 // TestUEFILocalDiskMethods (issue 13, part 2): the UEFI local-disk methods
-// that hand the machine back to its firmware, booted for real. "none":
-// the DHCP answer carries no boot file, OVMF's network entry fails and the
-// next entry (the disk, \EFI\BOOT\BOOTX64.EFI) boots. "exit": GRUB loads,
-// reads the node's config and exits to the firmware, which goes on to the
-// disk. One machine, moved from one to the other.
+// that hand the machine back to its firmware, booted for real. "none": the
+// DHCP answer carries no boot file, OVMF's network entry fails and the next
+// entry (the disk, \EFI\BOOT\BOOTX64.EFI) boots. "exit": GRUB loads, reads
+// the node's config and exits; Debian 12's GRUB (2.06) exits with
+// EFI_SUCCESS, and EDK2's boot manager answers a successful return with its
+// menu, not the next entry: the test pins that, so the README's advice
+// (none or chainload on EDK2 firmware) is checked, and a GRUB that gains
+// "exit 1" shows up here. One machine, moved from one to the other.
 func TestUEFILocalDiskMethods(t *testing.T) {
 	t.Parallel()
 	a := getAssets(t)
@@ -127,22 +134,24 @@ func TestUEFILocalDiskMethods(t *testing.T) {
 	cfg.Extra = ovmfNoIPv6
 	vm := l.StartVM(t, cfg)
 	defer vm.Stop()
-	for i, m := range []string{"none", "exit"} {
-		if i > 0 {
-			n.MustCLI(t, "move", localNode.Name, "--to", "windows-"+m, "--reason", "e2e UEFI local disk "+m)
-			if err := vm.Reset(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		res := wait(t, vm, n, assets.MarkerWindowsUEFI)
-		if !strings.Contains(res.Line, "loader=BOOTX64.EFI") {
-			t.Errorf("%s: booted %q, want the disk's fallback loader BOOTX64.EFI", m, res.Line)
-		}
-		// GRUB's echo from the rendered config: only "exit" loads GRUB.
-		serial, _ := os.ReadFile(vm.Serial)
-		if got := strings.Count(string(serial), "boots its local disk (cluster windows-exit)"); got != i {
-			t.Errorf("%s: GRUB's exit config ran %d times, want %d", m, got, i)
-		}
-		t.Logf("UEFI local disk %q: marker after %.1fs", m, res.Elapsed.Seconds())
+
+	res := wait(t, vm, n, assets.MarkerWindowsUEFI, ovmfMenu)
+	if !strings.Contains(res.Line, "loader=BOOTX64.EFI") {
+		t.Errorf("none: booted %q, want the disk's fallback loader BOOTX64.EFI", res.Line)
 	}
+	t.Logf("UEFI local disk none: marker after %.1fs", res.Elapsed.Seconds())
+
+	n.MustCLI(t, "move", localNode.Name, "--to", "windows-exit", "--reason", "e2e UEFI local disk exit")
+	if err := vm.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := vm.WaitMarker(ovmfMenu, assets.Marker)
+	if err != nil {
+		t.Fatalf("exit: %v\n%s", err, vm.Console(3000))
+	}
+	serial, _ := os.ReadFile(vm.Serial)
+	if !strings.Contains(string(serial), "boots its local disk (cluster windows-exit)") {
+		t.Errorf("exit: the firmware menu came without GRUB reading the node's exit config:\n%s", vm.Console(3000))
+	}
+	t.Logf("UEFI local disk exit: GRUB exit -> OVMF's menu after %.1fs", res.Elapsed.Seconds())
 }

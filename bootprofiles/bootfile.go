@@ -3,6 +3,7 @@
 package bootprofiles
 
 import (
+	"io/fs"
 	"path"
 
 	"github.com/node-switch/node-switch/nodes"
@@ -24,6 +25,52 @@ var defaultBootFiles = map[nodes.ProfileKind]map[string]string{
 // file at all: the firmware then moves on to its next boot entry, which is
 // the quickest way for UEFI to reach the local disk.
 func BootFile(p nodes.Profile, arch string, ipxe bool) (file string, ok bool) {
+	return BootFileFor(p, arch, ipxe, Loaders{})
+}
+
+// Loaders is what the boot root holds beyond the files every boot root has.
+type Loaders struct {
+	// SignedX64 is true when bootroot init installed the signed x86-64
+	// chain (SignedShimX64 and the signed GRUB beside it).
+	SignedX64 bool
+}
+
+// The signed chain's place in the boot root. shim loads grubx64.efi from
+// the directory of the boot file it was itself loaded as (the BOOTP file
+// field), so the signed GRUB needs a directory of its own, apart from the
+// self-built grubx64.efi at the top.
+const (
+	SignedDir     = "signed"
+	SignedShimX64 = SignedDir + "/shimx64.efi"
+)
+
+// SignedGRUBX64 is the signed GRUB shim loads, beside it.
+const SignedGRUBX64 = SignedDir + "/grubx64.efi"
+
+// DetectLoaders looks into a boot root for the optional chains: the signed
+// one counts only when both shim and GRUB are there.
+func DetectLoaders(root fs.FS) Loaders {
+	_, shim := fs.Stat(root, SignedShimX64)
+	_, grub := fs.Stat(root, SignedGRUBX64)
+	return Loaders{SignedX64: shim == nil && grub == nil}
+}
+
+// UEFIChain is the x86-64 UEFI chain profile p's nodes get:
+// nodes.UEFIChainSigned or nodes.UEFIChainSelfBuilt. A profile that names
+// none gets the signed chain when the boot root holds it.
+func UEFIChain(p nodes.Profile, l Loaders) string {
+	switch p.UEFIChain {
+	case nodes.UEFIChainSigned, nodes.UEFIChainSelfBuilt:
+		return p.UEFIChain
+	}
+	if l.SignedX64 {
+		return nodes.UEFIChainSigned
+	}
+	return nodes.UEFIChainSelfBuilt
+}
+
+// BootFileFor is BootFile for a boot root holding l.
+func BootFileFor(p nodes.Profile, arch string, ipxe bool, l Loaders) (file string, ok bool) {
 	if ipxe {
 		// A second-stage iPXE request gets its own file if the profile
 		// names one; otherwise the same as the first stage.
@@ -47,6 +94,9 @@ func BootFile(p nodes.Profile, arch string, ipxe bool) (file string, ok bool) {
 			f = path.Join(p.FilesDir, f)
 		}
 		return f, f != ""
+	}
+	if arch == nodes.BootUEFI && UEFIChain(p, l) == nodes.UEFIChainSigned {
+		f = SignedShimX64
 	}
 	if p.HTTP && arch == nodes.BootBIOS && p.Kind != nodes.KindLocalDisk {
 		// Plain pxelinux.0 speaks TFTP only (unless the ROM under it is

@@ -43,6 +43,24 @@ type Input struct {
 	// endpoint; empty when it is disabled. Profiles with HTTP set need it.
 	HTTPBase string
 	Firmware Firmware
+	// Loaders is what the boot root holds: with the signed chain there,
+	// a profile naming no UEFI chain is served the signed one.
+	Loaders Loaders
+}
+
+// chain is the UEFI chain the node runs ("" for BIOS).
+func (in Input) chain() string {
+	if in.Firmware != UEFI {
+		return ""
+	}
+	return UEFIChain(in.Profile, in.Loaders)
+}
+
+// useHTTP says whether files are named by HTTP URLs: the profile asks for
+// it, the endpoint is on, and the loader can: Debian's signed GRUB has no
+// http module (and under Secure Boot loads none), so it stays on TFTP.
+func (in Input) useHTTP() bool {
+	return in.Profile.HTTP && in.HTTPBase != "" && in.chain() != nodes.UEFIChainSigned
 }
 
 // Render returns the boot loader configuration node in.Node is served:
@@ -108,6 +126,7 @@ func header(b *bytes.Buffer, in Input) {
 	n := in.Node
 	fmt.Fprintf(b, "# node-switch: node %s (mac %s, ip %s), cluster %s, profile %s (%s, %s)\n",
 		n.Name, n.MAC, n.IP, in.Cluster.Name, in.Profile.Name, in.Profile.Kind, in.Firmware)
+	defer chainNote(b, in)
 	id := n.Event
 	if n.OnceCluster != "" {
 		fmt.Fprintf(b, "# boot once: this boot only, later boots go to cluster %s\n", n.Cluster)
@@ -127,6 +146,17 @@ func header(b *bytes.Buffer, in Input) {
 		fmt.Fprintf(b, ": %s", oneLine(e.Reason))
 	}
 	b.WriteString("\n")
+}
+
+// chainNote says which UEFI loader chain read the config, the one fact a
+// Secure Boot failure turns on.
+func chainNote(b *bytes.Buffer, in Input) {
+	switch in.chain() {
+	case nodes.UEFIChainSigned:
+		b.WriteString("# UEFI chain: signed (shim -> the distribution's signed GRUB; Secure Boot needs a signed kernel)\n")
+	case nodes.UEFIChainSelfBuilt:
+		b.WriteString("# UEFI chain: self-built (unsigned GRUB image: Secure Boot must be off)\n")
+	}
 }
 
 // oneLine keeps free text (reasons, actors) inside its comment line: a
@@ -167,7 +197,7 @@ func splitFiles(s string) []string {
 // absolute path is enough. Over HTTP both get a full URL.
 func fileRef(in Input, p string) string {
 	p = strings.TrimLeft(p, "/")
-	if in.Profile.HTTP && in.HTTPBase != "" {
+	if in.useHTTP() {
 		if in.Firmware == UEFI {
 			// GRUB names HTTP as a device: (http,host:port)/path.
 			host := strings.TrimPrefix(strings.TrimPrefix(in.HTTPBase, "http://"), "https://")
@@ -182,8 +212,11 @@ func fileRef(in Input, p string) string {
 }
 
 func httpNote(b *bytes.Buffer, in Input) {
-	if in.Profile.HTTP && in.HTTPBase == "" {
+	switch {
+	case in.Profile.HTTP && in.HTTPBase == "":
 		b.WriteString("# profile asks for HTTP but the HTTP endpoint is disabled: using TFTP\n")
+	case in.Profile.HTTP && !in.useHTTP():
+		b.WriteString("# profile asks for HTTP but the signed GRUB has no http module: using TFTP\n")
 	}
 }
 
@@ -195,7 +228,7 @@ func renderKernel(b *bytes.Buffer, in Input, kernel, initrd, appendLine string) 
 	initrds := splitFiles(initrd)
 	label := in.Profile.Name
 	if in.Firmware == UEFI {
-		if in.Profile.HTTP && in.HTTPBase != "" {
+		if in.useHTTP() {
 			b.WriteString("insmod http\n")
 		}
 		b.WriteString("set timeout=0\n")

@@ -40,19 +40,25 @@ func TestRenderGolden(t *testing.T) {
 		p    nodes.Profile
 		// noHTTP clears the HTTP base, as when --http-listen is "".
 		noHTTP bool
+		// signed: the boot root holds the signed chain.
+		signed bool
 	}{
-		{"linux", linuxProfile, false},
-		{"linux-http", httpProfile, false},
-		{"linux-http-disabled", httpProfile, true},
-		{"localdisk", nodes.Profile{Name: "win", Kind: nodes.KindLocalDisk}, false},
+		{"linux", linuxProfile, false, false},
+		{"linux-http", httpProfile, false, false},
+		{"linux-http-disabled", httpProfile, true, false},
+		{"localdisk", nodes.Profile{Name: "win", Kind: nodes.KindLocalDisk}, false, false},
 		{"localdisk-chain", nodes.Profile{Name: "win", Kind: nodes.KindLocalDisk, LocalBoot: "chain", ChainPartition: 2,
-			UEFILocalBoot: "chainload"}, false},
-		{"nfsroot", nodes.Profile{Name: "lab", Kind: nodes.KindNFSRoot, NFSRoot: "krg", Append: "quiet"}, false},
+			UEFILocalBoot: "chainload"}, false, false},
+		{"nfsroot", nodes.Profile{Name: "lab", Kind: nodes.KindNFSRoot, NFSRoot: "krg", Append: "quiet"}, false, false},
 		{"template", nodes.Profile{Name: "site", Kind: nodes.KindTemplate,
 			TemplateBIOS: "DEFAULT site\nLABEL site\n  KERNEL {{file .Profile.Kernel}}\n  APPEND host={{.Node.Name}} fw={{.Firmware}}",
 			TemplateUEFI: "linux {{file .Profile.Kernel}} host={{.Node.Name}} ip={{.Node.IP}}\nboot\n",
-			Kernel:       "site/vmlinuz"}, false},
-		{"template-missing", nodes.Profile{Name: "site", Kind: nodes.KindTemplate, TemplateUEFI: "exit\n"}, false},
+			Kernel:       "site/vmlinuz"}, false, false},
+		{"template-missing", nodes.Profile{Name: "site", Kind: nodes.KindTemplate, TemplateUEFI: "exit\n"}, false, false},
+		// The signed chain: the default once installed; its GRUB has no
+		// http module, so an HTTP profile stays on TFTP (with a note).
+		{"linux-signed", linuxProfile, false, true},
+		{"linux-http-signed", httpProfile, false, true},
 	}
 	for _, c := range cases {
 		for _, fw := range []Firmware{BIOS, UEFI} {
@@ -62,6 +68,7 @@ func TestRenderGolden(t *testing.T) {
 				if c.noHTTP {
 					in.HTTPBase = ""
 				}
+				in.Loaders.SignedX64 = c.signed
 				got, err := Render(in)
 				if err != nil {
 					t.Fatal(err)

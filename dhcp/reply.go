@@ -69,6 +69,8 @@ type Settings struct {
 	LeaseTime time.Duration
 	// Own are the server's addresses (besides ServerIP), never leased.
 	Own []netip.Addr
+	// Loaders is what the boot root holds (the signed UEFI chain or not).
+	Loaders bootprofiles.Loaders
 }
 
 // DeliveryKind says where a reply goes (RFC 2131 §4.1).
@@ -404,7 +406,7 @@ func build(m *message, req *dhcpv4.DHCPv4, rec Record, cfg Settings, nw network,
 	m.siaddr = nw.nextServer.As4()
 	m.set(dhcpv4.OptionTFTPServerName, nw.nextServer.AppendTo(m.alloc(len("255.255.255.255"))[:0]))
 	if fw.Key != "" {
-		if file, ok := bootprofiles.BootFile(rec.Profile, fw.Key, fw.IPXE); ok {
+		if file, ok := bootprofiles.BootFileFor(rec.Profile, fw.Key, fw.IPXE, cfg.Loaders); ok {
 			if len(file) > 127 {
 				return fmt.Errorf("node %s: boot file %q is longer than the 127 bytes a DHCP reply holds", n.Name, file)
 			}

@@ -265,6 +265,47 @@ func TestReply(t *testing.T) {
 	}
 }
 
+// The x86-64 UEFI boot file follows the profile's chain and what the boot
+// root holds. shim reads the BOOTP file field and siaddr only (never
+// option 67) to find the signed GRUB beside it, so both must carry it.
+func TestReplyUEFIChain(t *testing.T) {
+	signed := cfg
+	signed.Loaders.SignedX64 = true
+	withChain := func(c string) func(*Record) { return func(r *Record) { r.Profile.UEFIChain = c } }
+	tests := []struct {
+		name string
+		cfg  Settings
+		rec  Record
+		arch iana.Arch
+		file string
+	}{
+		{"auto, signed chain installed", signed, rec(), iana.EFI_X86_64, "signed/shimx64.efi"},
+		{"auto, arch 9, signed chain installed", signed, rec(), iana.EFI_BC, "signed/shimx64.efi"},
+		{"auto, not installed", cfg, rec(), iana.EFI_X86_64, "grubx64.efi"},
+		{"self-built although installed", signed, rec(withChain(nodes.UEFIChainSelfBuilt)), iana.EFI_X86_64, "grubx64.efi"},
+		{"signed named, not installed", cfg, rec(withChain(nodes.UEFIChainSigned)), iana.EFI_X86_64, "signed/shimx64.efi"},
+		{"BIOS unaffected", signed, rec(), iana.INTEL_X86PC, "pxelinux.0"},
+		{"explicit uefi boot file wins", signed, rec(func(r *Record) {
+			r.Profile.BootFiles = map[string]string{nodes.BootUEFI: "site/shimx64.efi"}
+		}), iana.EFI_X86_64, "site/shimx64.efi"},
+		{"localdisk none still sends nothing", signed, rec(func(r *Record) { r.Profile = winP }), iana.EFI_X86_64, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, _, err := Reply(request(t, dhcpv4.MessageTypeDiscover, arch(tc.arch), pxeClass), tc.rec, tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.BootFileName != tc.file || r.BootFileNameOption() != tc.file {
+				t.Errorf("file field %q, option 67 %q, want %q", r.BootFileName, r.BootFileNameOption(), tc.file)
+			}
+			if !r.ServerIPAddr.Equal(net.ParseIP("10.99.0.1")) {
+				t.Errorf("siaddr %v, want 10.99.0.1", r.ServerIPAddr)
+			}
+		})
+	}
+}
+
 func TestHandleUnknownMAC(t *testing.T) {
 	inv := MapInventory{"52:54:00:00:00:99": rec()}
 	_, _, _, err := Handle(context.Background(), request(t, dhcpv4.MessageTypeDiscover), inv, cfg)

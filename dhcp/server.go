@@ -15,6 +15,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"golang.org/x/sys/unix"
 
+	"github.com/node-switch/node-switch/bootprofiles"
 	"github.com/node-switch/node-switch/metrics"
 	"github.com/node-switch/node-switch/nodes"
 )
@@ -28,6 +29,9 @@ type Config struct {
 	// that has it; the other interfaces use their first IPv4 address.
 	ServerIP  netip.Addr
 	LeaseTime time.Duration
+	// Loaders is what the boot root holds, read once at start (serve
+	// looks again when it restarts, as after 'bootroot init').
+	Loaders bootprofiles.Loaders
 	// Workers bound the requests handled at once per interface (default
 	// 4). Each worker reads its own packets from the interface's socket,
 	// so there is no hand-off between goroutines; packets waiting for a
@@ -121,6 +125,7 @@ func NewServer(cfg Config, inv Inventory, rec SeenRecorder, log *slog.Logger) (*
 			return nil, err
 		}
 		st.LeaseTime = cfg.LeaseTime
+		st.Loaders = cfg.Loaders
 		st.Own = own
 		if st.ServerIP == cfg.ServerIP {
 			serverIPUsed = true

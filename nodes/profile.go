@@ -10,13 +10,13 @@ import (
 	"strings"
 )
 
-const profileColumns = `name, kind, kernel, initrd, append, local_boot, chain_partition, uefi_local_boot, coalesce(nfsroot, ''), template_bios, template_uefi, http, description, files_dir`
+const profileColumns = `name, kind, kernel, initrd, append, local_boot, chain_partition, uefi_local_boot, coalesce(nfsroot, ''), template_bios, template_uefi, http, description, files_dir, uefi_chain`
 
 func getProfile(ctx context.Context, q queryer, name string) (Profile, error) {
 	var p Profile
 	err := q.QueryRowContext(ctx, `SELECT `+profileColumns+` FROM profiles WHERE name = ?`, name).Scan(
 		&p.Name, &p.Kind, &p.Kernel, &p.Initrd, &p.Append, &p.LocalBoot, &p.ChainPartition, &p.UEFILocalBoot,
-		&p.NFSRoot, &p.TemplateBIOS, &p.TemplateUEFI, &p.HTTP, &p.Description, &p.FilesDir)
+		&p.NFSRoot, &p.TemplateBIOS, &p.TemplateUEFI, &p.HTTP, &p.Description, &p.FilesDir, &p.UEFIChain)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Profile{}, ErrNotFound
 	}
@@ -95,6 +95,14 @@ func (s *Store) BootOf(ctx context.Context, n Node) (Cluster, Profile, error) {
 var (
 	LocalBootMethods     = []string{"", "localboot", "chain"}
 	UEFILocalBootMethods = []string{"", "none", "exit", "chainload"}
+	// UEFIChains are the x86-64 UEFI loader chains ("" = signed when installed).
+	UEFIChains = []string{"", UEFIChainSigned, UEFIChainSelfBuilt}
+)
+
+// UEFI loader chains a profile can name.
+const (
+	UEFIChainSigned    = "signed"
+	UEFIChainSelfBuilt = "self-built"
 )
 
 func validateProfile(ctx context.Context, q queryer, p Profile) error {
@@ -114,6 +122,9 @@ func validateProfile(ctx context.Context, q queryer, p Profile) error {
 	}
 	if !slices.Contains(UEFILocalBootMethods, p.UEFILocalBoot) {
 		return fmt.Errorf("unknown UEFI local boot method %q (want none, exit or chainload)", p.UEFILocalBoot)
+	}
+	if !slices.Contains(UEFIChains, p.UEFIChain) {
+		return fmt.Errorf("unknown UEFI chain %q (want signed or self-built)", p.UEFIChain)
 	}
 	if p.ChainPartition < 0 {
 		return fmt.Errorf("chain partition %d is negative", p.ChainPartition)
@@ -171,13 +182,13 @@ func writeProfile(ctx context.Context, tx *sql.Tx, p Profile) error {
 	if p.NFSRoot != "" {
 		nfs = p.NFSRoot
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO profiles (`+profileColumnsInsert+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+	_, err := tx.ExecContext(ctx, `INSERT INTO profiles (`+profileColumnsInsert+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(name) DO UPDATE SET kind=excluded.kind, kernel=excluded.kernel, initrd=excluded.initrd, append=excluded.append,
 		local_boot=excluded.local_boot, chain_partition=excluded.chain_partition, uefi_local_boot=excluded.uefi_local_boot,
 		nfsroot=excluded.nfsroot, template_bios=excluded.template_bios, template_uefi=excluded.template_uefi,
-		http=excluded.http, description=excluded.description, files_dir=excluded.files_dir`,
+		http=excluded.http, description=excluded.description, files_dir=excluded.files_dir, uefi_chain=excluded.uefi_chain`,
 		p.Name, p.Kind, p.Kernel, p.Initrd, p.Append, p.LocalBoot, p.ChainPartition, p.UEFILocalBoot, nfs,
-		p.TemplateBIOS, p.TemplateUEFI, p.HTTP, p.Description, p.FilesDir)
+		p.TemplateBIOS, p.TemplateUEFI, p.HTTP, p.Description, p.FilesDir, p.UEFIChain)
 	if err != nil {
 		return err
 	}
@@ -192,7 +203,7 @@ func writeProfile(ctx context.Context, tx *sql.Tx, p Profile) error {
 	return nil
 }
 
-const profileColumnsInsert = `name, kind, kernel, initrd, append, local_boot, chain_partition, uefi_local_boot, nfsroot, template_bios, template_uefi, http, description, files_dir`
+const profileColumnsInsert = `name, kind, kernel, initrd, append, local_boot, chain_partition, uefi_local_boot, nfsroot, template_bios, template_uefi, http, description, files_dir, uefi_chain`
 
 // AddProfile adds a new profile.
 func (s *Store) AddProfile(ctx context.Context, actor Actor, p Profile) error {

@@ -222,4 +222,12 @@ CREATE TABLE web_users (
 	added_at INTEGER NOT NULL
 );
 `,
+	// 8: profiles.uefi_chain, which x86-64 UEFI loader chain a profile's
+	// nodes get ('' = the signed shim -> GRUB chain when the boot root holds
+	// it). Existing profiles keep '' and so move to the signed chain once
+	// bootroot init installs it; profiles_gen_update already covers the
+	// column.
+	`
+ALTER TABLE profiles ADD COLUMN uefi_chain TEXT NOT NULL DEFAULT '';
+`,
 }

@@ -138,9 +138,14 @@ type Profile struct {
 	// firmware moves on), "exit" (GRUB exit) or "chainload" (GRUB chainloads
 	// the Windows boot manager).
 	UEFILocalBoot string `json:"uefi_local_boot,omitempty"`
-	NFSRoot       string `json:"nfsroot,omitempty"` // catalog entry for kind nfsroot
-	TemplateBIOS  string `json:"template_bios,omitempty"`
-	TemplateUEFI  string `json:"template_uefi,omitempty"`
+	// UEFIChain is the x86-64 UEFI loader chain: "" (the signed chain when
+	// the boot root holds it, else the self-built GRUB), "signed" (shim ->
+	// the distribution's signed GRUB, for Secure Boot) or "self-built"
+	// (bootroot init's grub-mkimage image, unsigned).
+	UEFIChain    string `json:"uefi_chain,omitempty"`
+	NFSRoot      string `json:"nfsroot,omitempty"` // catalog entry for kind nfsroot
+	TemplateBIOS string `json:"template_bios,omitempty"`
+	TemplateUEFI string `json:"template_uefi,omitempty"`
 	// FilesDir is, for kind files, the directory under the boot root that
 	// holds the site's pxelinux.cfg/ and grub.cfg files.
 	FilesDir string `json:"files_dir,omitempty"`

@@ -148,6 +148,9 @@ func (f *FS) Open(ctx context.Context, name string, client, server netip.Addr) (
 	if err != nil {
 		return nil, err
 	}
+	// Looked at per read (two stats): a 'bootroot init' that adds the
+	// signed chain shows in the next config without a restart.
+	in.Loaders = bootprofiles.DetectLoaders(f.Root.FS())
 	if in.Profile.Kind == nodes.KindFiles {
 		c, _, err := SiteConfig(f.Root, in)
 		return c, err

@@ -1,7 +1,7 @@
 // Package bootroot fills a boot root with the boot loaders of the
 // distribution's packages (node-switch ships no binaries): pxelinux for
-// BIOS, a GRUB EFI network image for UEFI, iPXE and syslinux.efi when
-// installed.
+// BIOS, a GRUB EFI network image for UEFI, the signed Secure Boot chain
+// (shim -> signed GRUB), iPXE and syslinux.efi when installed.
 package bootroot
 
 import (
@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/node-switch/node-switch/bootprofiles"
 )
 
 // GRUBModules go into grubx64.efi: enough for TFTP and HTTP, Linux, chain
@@ -48,6 +50,17 @@ var files = []file{
 	{src: "usr/lib/ipxe/undionly.kpxe", dst: "undionly.kpxe", pkg: "ipxe", optional: true},
 	{src: "usr/lib/ipxe/ipxe.efi", dst: "ipxe.efi", pkg: "ipxe", optional: true},
 	{src: "usr/lib/ipxe/snponly.efi", dst: "snponly.efi", pkg: "ipxe", optional: true},
+}
+
+// signedX64 is Debian's Secure Boot chain: shim, signed by Microsoft's
+// UEFI CA (which firmware with stock keys trusts), its MOK manager, and the
+// network GRUB signed by Debian (which shim trusts). shim is installed last:
+// bootprofiles.DetectLoaders takes shim's presence (with GRUB's) to mean the
+// chain is complete.
+var signedX64 = []file{
+	{src: "usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", dst: bootprofiles.SignedGRUBX64, pkg: "grub-efi-amd64-signed"},
+	{src: "usr/lib/shim/mmx64.efi.signed", dst: bootprofiles.SignedDir + "/mmx64.efi", pkg: "shim-signed"},
+	{src: "usr/lib/shim/shimx64.efi.signed", dst: bootprofiles.SignedShimX64, pkg: "shim-signed"},
 }
 
 const grubDir = "usr/lib/grub/x86_64-efi"
@@ -119,6 +132,11 @@ func Init(dir string, o Options) ([]string, error) {
 		}
 		done = append(done, f.dst)
 	}
+	signed, err := installAll(dir, o, signedX64)
+	if err != nil {
+		return done, err
+	}
+	done = append(done, signed...)
 	// The module directory lets a site's template insmod anything the
 	// image does not embed.
 	mods := filepath.Join(dir, strings.TrimPrefix(GRUBPrefix, "/"), "x86_64-efi")
@@ -139,6 +157,34 @@ func Init(dir string, o Options) ([]string, error) {
 		return done, fmt.Errorf("bootroot init %s: %w", dir, err)
 	}
 	done = append(done, "grubx64.efi")
+	return done, nil
+}
+
+// installAll copies a chain whose parts only work together: all of them,
+// or none with a note naming the missing packages.
+func installAll(dir string, o Options, chain []file) ([]string, error) {
+	var missing []string
+	for _, f := range chain {
+		if _, err := os.Stat(filepath.Join(o.Source, f.src)); err != nil && !slices.Contains(missing, f.pkg) {
+			missing = append(missing, f.pkg)
+		}
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(o.Warn, "bootroot: Secure Boot chain not installed: UEFI nodes get the unsigned grubx64.efi (apt-get install %s)\n",
+			strings.Join(missing, " "))
+		return nil, nil
+	}
+	var done []string
+	for _, f := range chain {
+		dst := filepath.Join(dir, filepath.FromSlash(f.dst))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return done, fmt.Errorf("bootroot init %s: %w", dir, err)
+		}
+		if err := copyFile(filepath.Join(o.Source, f.src), dst); err != nil {
+			return done, fmt.Errorf("bootroot init %s: %s (from %s): %w", dir, f.dst, f.pkg, err)
+		}
+		done = append(done, f.dst)
+	}
 	return done, nil
 }
 

@@ -5,8 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/node-switch/node-switch/bootprofiles"
 )
 
 // fakeTree installs the files of the named packages under a temporary root.
@@ -26,7 +29,7 @@ func fakeTree(t *testing.T, pkgs ...string) string {
 			t.Fatal(err)
 		}
 	}
-	for _, f := range files {
+	for _, f := range append(slices.Clone(files), signedX64...) {
 		if want[f.pkg] {
 			write(f.src)
 		}
@@ -80,6 +83,50 @@ func TestInitMissingPackages(t *testing.T) {
 	}
 }
 
+// The signed chain goes in whole or not at all: a boot root with shim but
+// no signed GRUB (or the reverse) would send Secure Boot nodes to a loader
+// that is not there.
+func TestInitSignedChain(t *testing.T) {
+	required := []string{"pxelinux", "syslinux-common", "grub-efi-amd64-bin"}
+	cases := []struct {
+		name      string
+		installed []string
+		signed    bool
+		warn      string
+	}{
+		{"both", []string{"shim-signed", "grub-efi-amd64-signed"}, true, ""},
+		{"no signed grub", []string{"shim-signed"}, false, "apt-get install grub-efi-amd64-signed"},
+		{"no shim", []string{"grub-efi-amd64-signed"}, false, "apt-get install shim-signed"},
+		{"neither", nil, false, "apt-get install grub-efi-amd64-signed shim-signed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			src := fakeTree(t, append(slices.Clone(required), c.installed...)...)
+			dir := filepath.Join(t.TempDir(), "boot")
+			var warn bytes.Buffer
+			if _, err := Init(dir, Options{Source: src, MkImage: fakeMkImage(t), Warn: &warn}); err != nil {
+				t.Fatal(err)
+			}
+			got := bootprofiles.DetectLoaders(os.DirFS(dir)).SignedX64
+			if got != c.signed {
+				t.Errorf("signed chain detected = %v, want %v", got, c.signed)
+			}
+			for _, f := range []string{bootprofiles.SignedShimX64, bootprofiles.SignedGRUBX64, "signed/mmx64.efi"} {
+				_, err := os.Stat(filepath.Join(dir, f))
+				if (err == nil) != c.signed {
+					t.Errorf("%s present = %v, want %v", f, err == nil, c.signed)
+				}
+			}
+			if c.warn != "" && !strings.Contains(warn.String(), c.warn) {
+				t.Errorf("warning %q does not say %q", warn.String(), c.warn)
+			}
+			if c.warn == "" && strings.Contains(warn.String(), "Secure Boot") {
+				t.Errorf("warned although the chain is installed: %q", warn.String())
+			}
+		})
+	}
+}
+
 // fakeMkImage writes a script that creates its -o argument.
 func fakeMkImage(t *testing.T) string {
 	t.Helper()
@@ -114,6 +161,12 @@ func TestInitReal(t *testing.T) {
 	// The prefix is baked into the image; GRUB asks for its configs there.
 	if !bytes.Contains(img, []byte(GRUBPrefix)) {
 		t.Errorf("grubx64.efi does not carry prefix %s", GRUBPrefix)
+	}
+	if _, err := os.Stat("/usr/lib/shim/shimx64.efi.signed"); err == nil {
+		shim, _ := os.ReadFile(filepath.Join(dir, bootprofiles.SignedShimX64))
+		if len(shim) < 2 || string(shim[:2]) != "MZ" {
+			t.Errorf("%s is not a PE image", bootprofiles.SignedShimX64)
+		}
 	}
 	orig, _ := os.ReadFile("/usr/lib/PXELINUX/pxelinux.0")
 	got, _ := os.ReadFile(filepath.Join(dir, "pxelinux.0"))

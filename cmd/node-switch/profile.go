@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -26,6 +27,7 @@ func profileFlags(add bool) []cli.Flag {
 		&cli.StringFlag{Name: "local-boot", Usage: "BIOS local-disk method: localboot (LOCALBOOT 0) or chain (chain.c32 hd0)"},
 		&cli.IntFlag{Name: "chain-partition", Usage: "partition for --local-boot chain (0 = the MBR)"},
 		&cli.StringFlag{Name: "uefi-local-boot", Usage: "UEFI local-disk method: none (no boot file), exit (GRUB exit) or chainload (GRUB chainloads bootmgfw.efi)"},
+		&cli.StringFlag{Name: "uefi-chain", Usage: "x86-64 UEFI loader chain: signed (shim -> the distribution's signed GRUB, for Secure Boot), self-built (bootroot init's unsigned GRUB) or auto (signed when the boot root holds it; the default)"},
 		&cli.StringFlag{Name: "nfsroot", Usage: "NFS-root catalog entry (nfsroot)"},
 		&cli.StringFlag{Name: "template-bios", Usage: "file holding a text/template for pxelinux (template)"},
 		&cli.StringFlag{Name: "template-uefi", Usage: "file holding a text/template for GRUB (template)"},
@@ -85,6 +87,16 @@ func applyProfileFlags(c *cli.Context, p *nodes.Profile) error {
 		if c.IsSet(name) {
 			*dst = c.String(name)
 		}
+	}
+	if c.IsSet("uefi-chain") {
+		v := c.String("uefi-chain")
+		if v == "auto" {
+			v = ""
+		}
+		if !slices.Contains(nodes.UEFIChains, v) {
+			return usageError("--uefi-chain %q: want auto, signed or self-built", c.String("uefi-chain"))
+		}
+		p.UEFIChain = v
 	}
 	if c.IsSet("chain-partition") {
 		p.ChainPartition = c.Int("chain-partition")
@@ -279,6 +291,11 @@ func showProfile(c *cli.Context, p nodes.Profile) error {
 		row("chain partition", fmt.Sprint(p.ChainPartition))
 	}
 	row("local boot (UEFI)", p.UEFILocalBoot)
+	chain := p.UEFIChain
+	if chain == "" {
+		chain = "auto (signed when the boot root holds it)"
+	}
+	row("UEFI chain", chain)
 	row("nfs root", p.NFSRoot)
 	if p.Kind == nodes.KindFiles {
 		row("site configs", bootprofiles.SiteConfigDir(p, bootprofiles.BIOS)+"/, "+bootprofiles.SiteConfigDir(p, bootprofiles.UEFI)+"/grub.cfg (under the boot root)")

@@ -65,6 +65,8 @@ func renderCmd(c *cli.Context, st *nodes.Store) error {
 		return err
 	}
 	out, errw := c.App.Writer, c.App.ErrWriter
+	// What serve finds there decides the UEFI chain of profiles that name none.
+	loaders := bootprofiles.DetectLoaders(os.DirFS(c.String("boot-root")))
 	for _, n := range ns {
 		nfw := fw
 		if nfw == "" {
@@ -106,7 +108,7 @@ func renderCmd(c *cli.Context, st *nodes.Store) error {
 		if nfw == bootprofiles.UEFI {
 			key = nodes.BootUEFI
 		}
-		if file, ok := bootprofiles.BootFile(p, key, false); !ok {
+		if file, ok := bootprofiles.BootFileFor(p, key, false, loaders); !ok {
 			fmt.Fprintf(errw, "node-switch: %s: the DHCP answer for %s carries no boot file: the firmware moves on to its next boot entry; a boot loader loaded anyway would get:\n", n.Name, nfw)
 		} else {
 			fmt.Fprintf(errw, "node-switch: %s: DHCP boot file %s, then %s\n", n.Name, file, name)
@@ -115,6 +117,7 @@ func renderCmd(c *cli.Context, st *nodes.Store) error {
 		if err != nil {
 			return err
 		}
+		in.Loaders = loaders
 		if p.Kind == nodes.KindFiles {
 			if err := renderSiteFile(c, in); err != nil {
 				return err

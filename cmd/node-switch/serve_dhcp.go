@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/node-switch/node-switch/bootprofiles"
 	"github.com/node-switch/node-switch/dhcp"
 	"github.com/node-switch/node-switch/nodes"
 )
@@ -37,7 +38,8 @@ func startDHCP(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.L
 		log.Warn("DHCP not started: no --interface given; name the interfaces that face the nodes (e.g. --interface eth1)")
 		return nil, nil
 	}
-	cfg := dhcp.Config{Interfaces: ifaces, UnknownMax: c.Int("dhcp-unknown-max")}
+	cfg := dhcp.Config{Interfaces: ifaces, UnknownMax: c.Int("dhcp-unknown-max"),
+		Loaders: bootprofiles.DetectLoaders(os.DirFS(c.String("boot-root")))}
 	switch {
 	case cfg.UnknownMax < 0:
 		return nil, usageError("--dhcp-unknown-max %d: want 0 (remember no unknown MACs) or more", cfg.UnknownMax)

@@ -206,7 +206,20 @@ type VMConfig struct {
 	// Such a VM is started by its BMC (see PrepareVM), and its serial log
 	// is appended to across power cycles.
 	BMCPort int
+	// Extra arguments go at the end of QEMU's command line (firmware
+	// settings such as -fw_cfg).
+	Extra []string
+	// SecureBoot (with UEFI) runs Debian's Secure Boot OVMF on q35 with
+	// SMM and Microsoft's keys enrolled: Secure Boot enforcing.
+	SecureBoot bool
 }
+
+// Debian's ovmf Secure Boot build and the variable store with Microsoft's
+// keys enrolled (Secure Boot on).
+const (
+	ovmfCodeMS = "/usr/share/OVMF/OVMF_CODE_4M.ms.fd"
+	ovmfVarsMS = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
+)
 
 // VM is a running QEMU.
 type VM struct {
@@ -251,8 +264,12 @@ func (l *Lab) PrepareVM(t testing.TB, cfg VMConfig) (*VM, []string) {
 		mon:    filepath.Join(l.sockDir, cfg.Name+".mon")}
 	vars := ""
 	if cfg.UEFI {
+		varsFile := ovmfVars
+		if cfg.SecureBoot {
+			varsFile = ovmfVarsMS
+		}
 		vars = filepath.Join(l.Dir, cfg.Name+".vars.fd")
-		data, err := os.ReadFile(ovmfVars)
+		data, err := os.ReadFile(varsFile)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -305,8 +322,15 @@ func QEMUArgs(cfg VMConfig, tap, serial, monitor, vars string) []string {
 		args = append(args, "-uuid", cfg.UUID)
 	}
 	if cfg.UEFI {
+		code := ovmfCode
+		if cfg.SecureBoot {
+			code = ovmfCodeMS
+			// The SMM build needs q35 with SMM; "secure" keeps the
+			// variable store out of the guest's reach.
+			args = append(args, "-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on")
+		}
 		args = append(args,
-			"-drive", "if=pflash,format=raw,readonly=on,file="+ovmfCode,
+			"-drive", "if=pflash,format=raw,readonly=on,file="+code,
 			"-drive", "if=pflash,format=raw,file="+vars,
 			"-device", "virtio-net-pci,netdev=n0,mac="+cfg.MAC+",romfile=,bootindex=1")
 	} else {
@@ -316,6 +340,7 @@ func QEMUArgs(cfg VMConfig, tap, serial, monitor, vars string) []string {
 		args = append(args, "-drive", "file="+cfg.Disk+",format=raw,if=none,id=d0,snapshot=on",
 			"-device", "ide-hd,drive=d0,bootindex=2")
 	}
+	args = append(args, cfg.Extra...)
 	return args
 }
 

@@ -65,7 +65,8 @@ func newNodeSwitchLab(t *testing.T, a bootAssets) (*Lab, *NodeSwitch) {
 
 	n.MustCLI(t, "subnet", "set", fmt.Sprintf("10.99.0.0/%d", PrefixLen), "--router", ServerIP)
 	n.MustCLI(t, "profile", "add", "linux", "--kind", "linux", "--kernel", "vmlinuz", "--initrd", "initrd.gz", "--append", consoleAppend, "--boot-root", n.BootRoot)
-	n.MustCLI(t, "profile", "add", "linux-http", "--kind", "linux", "--http", "--kernel", "vmlinuz", "--initrd", "initrd.gz", "--append", consoleAppend, "--boot-root", n.BootRoot)
+	// The signed GRUB (the default chain once installed) has no http module.
+	n.MustCLI(t, "profile", "add", "linux-http", "--kind", "linux", "--http", "--uefi-chain", "self-built", "--kernel", "vmlinuz", "--initrd", "initrd.gz", "--append", consoleAppend, "--boot-root", n.BootRoot)
 	n.MustCLI(t, "profile", "add", "windows", "--kind", "localdisk", "--local-boot", "localboot", "--uefi-local-boot", uefiLocalBootMethod)
 	n.MustCLI(t, "cluster", "add", "linux", "--profile", "linux")
 	n.MustCLI(t, "cluster", "add", "linux-http", "--profile", "linux-http")

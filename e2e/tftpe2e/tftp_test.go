@@ -68,7 +68,9 @@ func setup(t *testing.T) *env {
 	must(t, st.AddProfile(ctx, actor, nodes.Profile{Name: "sl63", Kind: nodes.KindLinux, Kernel: "linux/vmlinuz",
 		Initrd: "linux/initrd.gz", Append: "console=ttyS0"}))
 	must(t, st.AddProfile(ctx, actor, nodes.Profile{Name: "sl63-http", Kind: nodes.KindLinux, Kernel: "linux/vmlinuz",
-		Initrd: "linux/initrd.gz", HTTP: true}))
+		// The signed GRUB has no http module: HTTP loading needs the
+		// self-built image, whatever the boot root holds.
+		Initrd: "linux/initrd.gz", HTTP: true, UEFIChain: nodes.UEFIChainSelfBuilt}))
 	must(t, st.AddProfile(ctx, actor, nodes.Profile{Name: "win", Kind: nodes.KindLocalDisk}))
 	must(t, st.AddCluster(ctx, actor, nodes.Cluster{Name: "linux", Profile: "sl63"}))
 	must(t, st.AddCluster(ctx, actor, nodes.Cluster{Name: "linuxhttp", Profile: "sl63-http"}))
@@ -173,7 +175,7 @@ func (e *env) curl(t *testing.T, ns *netlab.NS, args ...string) ([]byte, error) 
 
 func (e *env) render(t *testing.T, node string, extra ...string) []byte {
 	t.Helper()
-	cmd := exec.Command(e.bin, append([]string{"--db", e.db, "render", node, "--server-ip", srvIP}, extra...)...)
+	cmd := exec.Command(e.bin, append([]string{"--db", e.db, "render", node, "--server-ip", srvIP, "--boot-root", e.root}, extra...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

@@ -1,0 +1,157 @@
+package qemu
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/node-switch/node-switch/e2e/assets"
+)
+
+// Issue 13's machines: today's firmware.
+var (
+	sbNode = labNode{"sb61", "52:54:00:99:00:61", "10.99.0.61", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e161"}
+)
+
+// secureBootRefusals are what OVMF, shim and the signed GRUB print when they
+// refuse an image: a boot that must pass watches for them to fail fast.
+var secureBootRefusals = []string{"Access Denied", "Security Violation", "bad shim signature", "Verification failed"}
+
+// TestSecureBoot (issue 13, part 1): OVMF with Microsoft's keys enrolled
+// and Secure Boot enforcing. One machine, three boots:
+//  1. control: its profile names the self-built (unsigned) GRUB, and the
+//     firmware refuses it, so the run proves enforcement;
+//  2. moved to a profile on the default chain (signed, since bootroot init
+//     installed it): shim -> Debian's signed GRUB -> Debian's signed kernel
+//     served by node-switch -> the marker initramfs, the kernel saying
+//     Secure Boot is on;
+//  3. moved to the Windows cluster (GRUB chainloads the boot manager's
+//     place on the ESP, a signed shim -> GRUB stand-in): its disk.
+func TestSecureBoot(t *testing.T) {
+	for _, f := range []string{ovmfCodeMS, ovmfVarsMS} {
+		if _, err := os.Stat(f); err != nil {
+			t.Skipf("needs %s (apt-get install ovmf)", f)
+		}
+	}
+	for _, f := range []struct{ file, pkg string }{{assets.SignedShimX64, "shim-signed"}, {assets.SignedGRUBX64, "grub-efi-amd64-signed"}} {
+		if _, err := os.Stat(f.file); err != nil {
+			t.Skipf("needs %s (apt-get install %s)", f.file, f.pkg)
+		}
+	}
+	t.Parallel()
+	a := getAssets(t)
+	disk, err := assets.SecureBootESPDisk()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, n := newNodeSwitchLab(t, a)
+	if _, err := os.Stat(filepath.Join(n.BootRoot, "signed", "shimx64.efi")); err != nil {
+		t.Fatalf("bootroot init did not install the signed chain: %v", err)
+	}
+	n.MustCLI(t, "profile", "add", "linux-unsigned", "--kind", "linux", "--uefi-chain", "self-built",
+		"--kernel", "vmlinuz", "--initrd", "initrd.gz", "--append", consoleAppend, "--boot-root", n.BootRoot)
+	n.MustCLI(t, "cluster", "add", "linux-unsigned", "--profile", "linux-unsigned")
+	n.MustCLI(t, "node", "add", sbNode.Name, "--mac", sbNode.MAC, "--ip", sbNode.IP, "--cluster", "linux-unsigned")
+	if out := n.MustCLI(t, "render", sbNode.Name, "--firmware", "uefi", "--boot-root", n.BootRoot); !strings.Contains(out, "# UEFI chain: self-built") ||
+		!strings.Contains(out, "DHCP boot file grubx64.efi") {
+		t.Errorf("render of the control does not name the self-built chain:\n%s", out)
+	}
+	n.Serve()
+
+	cfg := sbNode.vm(true, disk)
+	cfg.SecureBoot = true
+	vm := l.StartVM(t, cfg)
+	defer vm.Stop()
+
+	res, err := vm.WaitMarker("Access Denied", append([]string{assets.Marker}, ovmfNetBootFailed)...)
+	if err != nil {
+		t.Fatalf("control: the unsigned GRUB was not refused: %v\n%s", err, vm.Console(3000))
+	}
+	if !strings.Contains(res.Line, "PXEv4") {
+		t.Errorf("control: refusal %q is not of the network boot entry", res.Line)
+	}
+	t.Logf("secure boot: unsigned GRUB refused by the firmware after %.1fs: %s", res.Elapsed.Seconds(), res.Line)
+
+	n.MustCLI(t, "move", sbNode.Name, "--to", "linux", "--reason", "e2e secure boot: signed chain")
+	if out := n.MustCLI(t, "render", sbNode.Name, "--firmware", "uefi", "--boot-root", n.BootRoot); !strings.Contains(out, "# UEFI chain: signed") ||
+		!strings.Contains(out, "DHCP boot file signed/shimx64.efi") {
+		t.Errorf("render does not name the signed chain:\n%s", out)
+	}
+	if err := vm.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	res = wait(t, vm, n, assets.MarkerLinux, append([]string{ovmfNetBootFailed}, secureBootRefusals...)...)
+	serial, _ := os.ReadFile(vm.Serial)
+	if !strings.Contains(string(serial), "Secure boot enabled") {
+		t.Errorf("the kernel did not report Secure Boot enabled:\n%s", vm.Console(3000))
+	}
+	t.Logf("secure boot: shim -> signed GRUB -> signed kernel -> marker after %.1fs", res.Elapsed.Seconds())
+
+	n.MustCLI(t, "move", sbNode.Name, "--to", "windows", "--reason", "e2e secure boot: local disk")
+	if err := vm.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	res = wait(t, vm, n, assets.MarkerWindowsUEFI, secureBootRefusals...)
+	if !strings.Contains(res.Line, "EFI/Microsoft/Boot") {
+		t.Errorf("chainload under Secure Boot booted %q, want the boot manager's place EFI/Microsoft/Boot", res.Line)
+	}
+	t.Logf("secure boot: move -> windows, reset -> disk after %.1fs", res.Elapsed.Seconds())
+}
+
+// ovmfNoIPv6 turns OVMF's IPv6 network stack off (no PXE or HTTP boot
+// over IPv6): a node whose network boot entry gets no boot file then
+// reaches its disk without waiting on IPv6. A real site sets the same in
+// the firmware's setup (network boot: IPv4 PXE only).
+var ovmfNoIPv6 = []string{"-fw_cfg", "name=opt/org.tianocore/IPv6Support,string=n"}
+
+var localNode = labNode{"uefi62", "52:54:00:99:00:62", "10.99.0.62", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e162"}
+
+// ovmfMenu is what OVMF prints when a boot entry returned EFI_SUCCESS: it
+// then opens its boot manager menu (UiApp) instead of trying the next entry.
+const ovmfMenu = `loading Boot0000 "UiApp"`
+
+// TestUEFILocalDiskMethods (issue 13, part 2): the UEFI local-disk methods
+// that hand the machine back to its firmware, booted for real. "none": the
+// DHCP answer carries no boot file, OVMF's network entry fails and the next
+// entry (the disk, \EFI\BOOT\BOOTX64.EFI) boots. "exit": GRUB loads, reads
+// the node's config and exits; Debian 12's GRUB (2.06) exits with
+// EFI_SUCCESS, and EDK2's boot manager answers a successful return with its
+// menu, not the next entry: the test pins that, so the README's advice
+// (none or chainload on EDK2 firmware) is checked, and a GRUB that gains
+// "exit 1" shows up here. One machine, moved from one to the other.
+func TestUEFILocalDiskMethods(t *testing.T) {
+	t.Parallel()
+	a := getAssets(t)
+	l, n := newNodeSwitchLab(t, a)
+	for _, m := range []string{"none", "exit"} {
+		n.MustCLI(t, "profile", "add", "windows-"+m, "--kind", "localdisk", "--uefi-local-boot", m)
+		n.MustCLI(t, "cluster", "add", "windows-"+m, "--profile", "windows-"+m)
+	}
+	n.MustCLI(t, "node", "add", localNode.Name, "--mac", localNode.MAC, "--ip", localNode.IP, "--cluster", "windows-none")
+	n.Serve()
+	cfg := localNode.vm(true, a.ESPDisk)
+	cfg.Extra = ovmfNoIPv6
+	vm := l.StartVM(t, cfg)
+	defer vm.Stop()
+
+	res := wait(t, vm, n, assets.MarkerWindowsUEFI, ovmfMenu)
+	if !strings.Contains(res.Line, "loader=BOOTX64.EFI") {
+		t.Errorf("none: booted %q, want the disk's fallback loader BOOTX64.EFI", res.Line)
+	}
+	t.Logf("UEFI local disk none: marker after %.1fs", res.Elapsed.Seconds())
+
+	n.MustCLI(t, "move", localNode.Name, "--to", "windows-exit", "--reason", "e2e UEFI local disk exit")
+	if err := vm.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := vm.WaitMarker(ovmfMenu, assets.Marker)
+	if err != nil {
+		t.Fatalf("exit: %v\n%s", err, vm.Console(3000))
+	}
+	serial, _ := os.ReadFile(vm.Serial)
+	if !strings.Contains(string(serial), "boots its local disk (cluster windows-exit)") {
+		t.Errorf("exit: the firmware menu came without GRUB reading the node's exit config:\n%s", vm.Console(3000))
+	}
+	t.Logf("UEFI local disk exit: GRUB exit -> OVMF's menu after %.1fs", res.Elapsed.Seconds())
+}

@@ -205,7 +205,7 @@ func (ns *NS) MustRun(name string, args ...string) string {
 // Proc is a background process in a namespace.
 type Proc struct {
 	Cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *SyncBuffer
 	done chan struct{}
 	err  error
 }
@@ -253,7 +253,7 @@ func (ns *NS) Start(env []string, name string, args ...string) *Proc {
 	ns.lab.t.Helper()
 	cmd := ns.Command(name, args...)
 	cmd.Env = append(os.Environ(), env...)
-	buf := &syncBuffer{}
+	buf := &SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = buf, buf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -278,18 +278,19 @@ func (ns *NS) stopAll() {
 	}
 }
 
-type syncBuffer struct {
+// SyncBuffer collects a process's output while tests read it.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()

@@ -28,7 +28,6 @@ package readme
 
 import (
 	"bufio"
-	"bytes"
 	"cmp"
 	"fmt"
 	"os"
@@ -38,7 +37,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -236,14 +234,14 @@ type background struct {
 	line int
 	cmd  *exec.Cmd
 	done chan error
-	out  *syncBuffer
+	out  *netlab.SyncBuffer
 }
 
 func (s *site) start(b block, ready string) {
 	t := s.t
 	t.Helper()
 	cmd := s.command(script(s.rewrite(b.body), b.line))
-	var out syncBuffer
+	var out netlab.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// Its own process group, so SIGINT reaches every process of it as
 	// Ctrl-C in a terminal does; bash dies with the test binary.
@@ -560,21 +558,4 @@ LogLevel ERROR
 	}) || sshd.Exited() {
 		t.Fatalf("sshd did not start:\n%s", sshd.Output())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

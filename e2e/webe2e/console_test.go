@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -50,7 +49,7 @@ func TestConsole(t *testing.T) {
 
 	srv := exec.Command(bin, "--db", db, "serve", "--web-listen", "127.0.0.1:0", "--ssh-listen=", "--tftp-listen=", "--http-listen=")
 	srv.Env = append(os.Environ(), "NODE_SWITCH_HOOKS_DIR="+filepath.Join(dir, "hooks.d"))
-	var log syncBuffer
+	var log netlab.SyncBuffer
 	srv.Stdout, srv.Stderr = &log, &log
 	must(t, srv.Start())
 	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
@@ -280,20 +279,4 @@ func must(t *testing.T, err error) {
 	}
 }
 
-// syncBuffer collects serve's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// netlab.SyncBuffer collects serve's output while the test reads it.

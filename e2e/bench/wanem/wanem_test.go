@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/node-switch/node-switch/e2e/netlab"
 )
 
 // The relay tests build three namespaces, as storm.sh does:
@@ -210,31 +212,14 @@ func (w *wire) echo(t *testing.T) (*net.UDPConn, *net.UDPAddr) {
 
 type relay struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *netlab.SyncBuffer
 	done   bool
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // start runs the relay in the wire namespace until stop (or the test's end).
 func (w *wire) start(t *testing.T, args ...string) *relay {
 	t.Helper()
-	r := &relay{stderr: &syncBuffer{}}
+	r := &relay{stderr: &netlab.SyncBuffer{}}
 	argv := append([]string{"netns", "exec", w.wire, w.bin, "-a", "w0", "-b", "w1"}, args...)
 	r.cmd = exec.Command("ip", argv...)
 	r.cmd.Stderr = r.stderr

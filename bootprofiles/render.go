@@ -60,7 +60,13 @@ func (in Input) chain() string {
 // it, the endpoint is on, and the loader can: Debian's signed GRUB has no
 // http module (and under Secure Boot loads none), so it stays on TFTP.
 func (in Input) useHTTP() bool {
-	return in.Profile.HTTP && in.HTTPBase != "" && in.chain() != nodes.UEFIChainSigned
+	return in.wantHTTP() && in.HTTPBase != "" && in.chain() != nodes.UEFIChainSigned
+}
+
+// wantHTTP: the profile loads kernels over HTTP, or its UEFI nodes boot
+// natively over HTTP (no TFTP at all: the config names HTTP URLs too).
+func (in Input) wantHTTP() bool {
+	return in.Profile.HTTP || (in.Firmware == UEFI && in.Profile.UEFIBoot == nodes.UEFIBootHTTP)
 }
 
 // Render returns the boot loader configuration node in.Node is served:
@@ -155,6 +161,10 @@ func chainNote(b *bytes.Buffer, in Input) {
 	case nodes.UEFIChainSigned:
 		b.WriteString("# UEFI chain: signed (shim -> the distribution's signed GRUB; Secure Boot needs a signed kernel)\n")
 	case nodes.UEFIChainSelfBuilt:
+		if in.Profile.UEFIBoot == nodes.UEFIBootHTTP {
+			b.WriteString("# UEFI chain: self-built, by native UEFI HTTP boot (unsigned GRUB image over HTTP: Secure Boot must be off)\n")
+			return
+		}
 		b.WriteString("# UEFI chain: self-built (unsigned GRUB image: Secure Boot must be off)\n")
 	}
 }
@@ -213,9 +223,9 @@ func fileRef(in Input, p string) string {
 
 func httpNote(b *bytes.Buffer, in Input) {
 	switch {
-	case in.Profile.HTTP && in.HTTPBase == "":
+	case in.wantHTTP() && in.HTTPBase == "":
 		b.WriteString("# profile asks for HTTP but the HTTP endpoint is disabled: using TFTP\n")
-	case in.Profile.HTTP && !in.useHTTP():
+	case in.wantHTTP() && !in.useHTTP():
 		b.WriteString("# profile asks for HTTP but the signed GRUB has no http module: using TFTP\n")
 	}
 }

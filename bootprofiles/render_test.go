@@ -35,6 +35,8 @@ var linuxProfile = nodes.Profile{Name: "sl63", Kind: nodes.KindLinux, Kernel: "l
 func TestRenderGolden(t *testing.T) {
 	httpProfile := linuxProfile
 	httpProfile.Name, httpProfile.HTTP = "sl63-http", true
+	httpBoot := linuxProfile
+	httpBoot.Name, httpBoot.UEFIBoot = "sl63-uefihttp", nodes.UEFIBootHTTP
 	cases := []struct {
 		name string
 		p    nodes.Profile
@@ -59,6 +61,9 @@ func TestRenderGolden(t *testing.T) {
 		// http module, so an HTTP profile stays on TFTP (with a note).
 		{"linux-signed", linuxProfile, false, true},
 		{"linux-http-signed", httpProfile, false, true},
+		// Native UEFI HTTP boot: everything over HTTP for UEFI (self-built
+		// GRUB even with the signed chain installed); BIOS unchanged.
+		{"linux-uefihttp", httpBoot, false, true},
 	}
 	for _, c := range cases {
 		for _, fw := range []Firmware{BIOS, UEFI} {

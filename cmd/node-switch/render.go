@@ -101,14 +101,19 @@ func renderCmd(c *cli.Context, st *nodes.Store) error {
 				"the node's fetch of this config ends the once (this command does not)\n", n.Name, n.OnceEvent, n.OnceCluster, n.Cluster)
 		}
 		base := bootfs.HTTPBase(srv, c.Int("http-port"))
-		if p.HTTP && base == "" && c.Int("http-port") > 0 {
+		if (p.HTTP || p.UEFIBoot == nodes.UEFIBootHTTP) && base == "" && c.Int("http-port") > 0 {
 			return usageError("render %s: profile %s loads kernels over HTTP: pass --server-ip (or set the subnet's --next-server)", n.Name, p.Name)
 		}
 		key := nodes.BootBIOS
 		if nfw == bootprofiles.UEFI {
 			key = nodes.BootUEFI
 		}
-		if file, ok := bootprofiles.BootFileFor(p, key, false, loaders); !ok {
+		httpBoot := nfw == bootprofiles.UEFI && p.UEFIBoot == nodes.UEFIBootHTTP
+		if file, ok := bootprofiles.HTTPBootFile(p, key); httpBoot && ok && base != "" {
+			fmt.Fprintf(errw, "node-switch: %s: native UEFI HTTP boot: DHCP boot URI %s/%s (a PXE request gets no boot file), then %s over HTTP\n", n.Name, base, file, name)
+		} else if httpBoot && base == "" {
+			fmt.Fprintf(errw, "node-switch: %s: native UEFI HTTP boot needs serve's HTTP endpoint: with --http-port 0 the node gets no boot URI\n", n.Name)
+		} else if file, ok := bootprofiles.BootFileFor(p, key, false, loaders); !ok {
 			fmt.Fprintf(errw, "node-switch: %s: the DHCP answer for %s carries no boot file: the firmware moves on to its next boot entry; a boot loader loaded anyway would get:\n", n.Name, nfw)
 		} else {
 			fmt.Fprintf(errw, "node-switch: %s: DHCP boot file %s, then %s\n", n.Name, file, name)

@@ -5,8 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/node-switch/node-switch/e2e/assets"
+	"github.com/node-switch/node-switch/e2e/netlab"
 )
 
 // Issue 13's machines: today's firmware.
@@ -129,7 +131,9 @@ func TestUEFILocalDiskMethods(t *testing.T) {
 		n.MustCLI(t, "cluster", "add", "windows-"+m, "--profile", "windows-"+m)
 	}
 	n.MustCLI(t, "node", "add", localNode.Name, "--mac", localNode.MAC, "--ip", localNode.IP, "--cluster", "windows-none")
-	n.Serve()
+	// The HTTP endpoint on (serve's default): OVMF's HTTP boot entry then
+	// gets a URI that fails at once instead of retrying DHCP for a minute.
+	n.Serve("--http-listen", ":8080")
 	cfg := localNode.vm(true, a.ESPDisk)
 	cfg.Extra = ovmfNoIPv6
 	vm := l.StartVM(t, cfg)
@@ -154,4 +158,59 @@ func TestUEFILocalDiskMethods(t *testing.T) {
 		t.Errorf("exit: the firmware menu came without GRUB reading the node's exit config:\n%s", vm.Console(3000))
 	}
 	t.Logf("UEFI local disk exit: GRUB exit -> OVMF's menu after %.1fs", res.Elapsed.Seconds())
+}
+
+var httpBootNode = labNode{"uefi63", "52:54:00:99:00:63", "10.99.0.63", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e163"}
+
+// ovmfHTTPBootFailed is what OVMF prints when its HTTP boot entry gives up.
+const ovmfHTTPBootFailed = `failed to load Boot[0-9A-F]+ "UEFI HTTPv4`
+
+// TestUEFIHTTPBoot (issue 13, part 3): native UEFI HTTP boot with TFTP off
+// on the server. The node's profile says --uefi-boot http: OVMF's PXE
+// entry gets an offer with no boot file and fails at once, its HTTP entry
+// asks with option 60 HTTPClient and gets the self-built GRUB by URL,
+// GRUB reads the node's config over HTTP and loads kernel and initrd over
+// HTTP to the marker. A capture on the bridge shows no TFTP packet at all.
+func TestUEFIHTTPBoot(t *testing.T) {
+	t.Parallel()
+	a := getAssets(t)
+	l, n := newNodeSwitchLab(t, a)
+	n.MustCLI(t, "profile", "add", "linux-uefihttp", "--kind", "linux", "--uefi-boot", "http",
+		"--kernel", "vmlinuz", "--initrd", "initrd.gz", "--append", consoleAppend, "--boot-root", n.BootRoot)
+	n.MustCLI(t, "cluster", "add", "linux-uefihttp", "--profile", "linux-uefihttp")
+	n.MustCLI(t, "node", "add", httpBootNode.Name, "--mac", httpBootNode.MAC, "--ip", httpBootNode.IP, "--cluster", "linux-uefihttp")
+	out := n.MustCLI(t, "render", httpBootNode.Name, "--firmware", "uefi", "--server-ip", ServerIP, "--boot-root", n.BootRoot)
+	for _, want := range []string{"DHCP boot URI http://10.99.0.1:8080/grubx64.efi", "linux (http,10.99.0.1:8080)/vmlinuz", "by native UEFI HTTP boot"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("render does not say %q:\n%s", want, out)
+		}
+	}
+	n.Serve("--http-listen", ":8080", "--tftp-listen", "")
+	capture := l.NS.Start(nil, "tcpdump", "-i", Bridge, "-n", "-l", "-U", "udp port 69")
+	if !netlab.WaitFor(30*time.Second, func() bool { return strings.Contains(capture.Output(), "listening on") }) {
+		t.Fatalf("tcpdump did not start: %s", capture.Output())
+	}
+	cfg := httpBootNode.vm(true, "")
+	cfg.Extra = ovmfNoIPv6
+	vm := l.StartVM(t, cfg)
+	defer vm.Stop()
+	res := wait(t, vm, n, assets.MarkerLinux, ovmfHTTPBootFailed)
+	capture.Stop()
+	serial, _ := os.ReadFile(vm.Serial)
+	if !strings.Contains(string(serial), "HTTP Boot") {
+		t.Errorf("the console does not show OVMF's HTTP boot:\n%s", vm.Console(3000))
+	}
+	var tftp []string
+	for _, line := range strings.Split(capture.Output(), "\n") {
+		if strings.Contains(line, " > ") {
+			tftp = append(tftp, line)
+		}
+	}
+	if len(tftp) > 0 {
+		t.Errorf("%d TFTP packets on the wire during an HTTP boot:\n%s", len(tftp), strings.Join(tftp, "\n"))
+	}
+	if log := n.Log(); !strings.Contains(log, "grubx64.efi") {
+		t.Errorf("the server's log does not show grubx64.efi served over HTTP:\n%s", tail(log, 4000))
+	}
+	t.Logf("UEFI HTTP boot (TFTP off): marker after %.1fs", res.Elapsed.Seconds())
 }

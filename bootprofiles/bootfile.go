@@ -5,6 +5,7 @@ package bootprofiles
 import (
 	"io/fs"
 	"path"
+	"strings"
 
 	"github.com/node-switch/node-switch/nodes"
 )
@@ -114,6 +115,28 @@ func BootFileFor(p nodes.Profile, arch string, ipxe bool, l Loaders) (file strin
 		f = "lpxelinux.0"
 	}
 	return f, f != ""
+}
+
+// IPXEScript says whether a client already running iPXE, of architecture
+// arch, is given an "#!ipxe" script rendered from profile p (named by
+// IPXEConfigName, by URL on the HTTP endpoint) instead of a first-stage
+// loader. The site keeps the loader by naming one (--boot-file ipxe=FILE);
+// kinds template and files are pxelinux or GRUB text, so they keep theirs.
+func IPXEScript(p nodes.Profile, arch string) bool {
+	if _, set := p.BootFiles[nodes.BootIPXE]; set || arch == "" {
+		return false
+	}
+	switch p.Kind {
+	case nodes.KindLinux, nodes.KindNFSRoot, nodes.KindLocalDisk:
+		return true
+	}
+	return false
+}
+
+// IPXEConfigName is the name of node mac's iPXE script, beside GRUB's
+// grub.cfg-01-<mac>.
+func IPXEConfigName(mac string) string {
+	return "ipxe.cfg-01-" + strings.ReplaceAll(strings.ToLower(mac), ":", "-")
 }
 
 // NoHTTPBootFile is the file named to a UEFI HTTP boot client whose

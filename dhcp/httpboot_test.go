@@ -110,3 +110,50 @@ func TestHTTPBootSilence(t *testing.T) {
 		})
 	}
 }
+
+// TestReplyIPXEScript (issue 13, part 4): a client already running iPXE
+// (option 175, or 77 "iPXE") gets its profile as an iPXE script by URL
+// instead of a second boot loader.
+func TestReplyIPXEScript(t *testing.T) {
+	withHTTP := cfg
+	withHTTP.HTTPPort = 8080
+	plain := func(r *Record) { r.Profile = nodes.Profile{Name: "linux", Kind: nodes.KindLinux, Kernel: "vmlinuz"} }
+	script := "http://10.99.0.1:8080/ipxe.cfg-01-52-54-00-12-34-56"
+	tests := []struct {
+		name string
+		cfg  Settings
+		rec  Record
+		mods []dhcpv4.Modifier
+		file string
+	}{
+		{"BIOS iPXE ROM (175 and 77)", withHTTP, rec(plain), []dhcpv4.Modifier{arch(iana.INTEL_X86PC), pxeClass, ipxe, ipxe175}, script},
+		{"iPXE by option 175 only", withHTTP, rec(plain), []dhcpv4.Modifier{arch(iana.INTEL_X86PC), ipxe175}, script},
+		{"iPXE by option 77 only", withHTTP, rec(plain), []dhcpv4.Modifier{arch(iana.INTEL_X86PC), ipxe}, script},
+		{"UEFI ipxe.efi", withHTTP, rec(plain), []dhcpv4.Modifier{arch(iana.EFI_X86_64), pxeClass, ipxe175}, script},
+		{"localdisk gets a script too", withHTTP, rec(func(r *Record) { r.Profile = winP }), []dhcpv4.Modifier{arch(iana.INTEL_X86PC), ipxe175}, script},
+		{"the profile's own iPXE boot file wins", withHTTP, rec(), []dhcpv4.Modifier{arch(iana.INTEL_X86PC), ipxe175}, "boot.ipxe"},
+		{"template keeps its loader", withHTTP, rec(func(r *Record) {
+			r.Profile = nodes.Profile{Name: "t", Kind: nodes.KindTemplate, TemplateBIOS: "x"}
+		}), []dhcpv4.Modifier{arch(iana.INTEL_X86PC), ipxe175}, "pxelinux.0"},
+		{"HTTP endpoint off: the loader, over TFTP", cfg, rec(plain), []dhcpv4.Modifier{arch(iana.INTEL_X86PC), ipxe175}, "pxelinux.0"},
+		{"not iPXE: the loader", withHTTP, rec(plain), []dhcpv4.Modifier{arch(iana.INTEL_X86PC), pxeClass}, "pxelinux.0"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, _, err := Reply(request(t, dhcpv4.MessageTypeDiscover, tc.mods...), tc.rec, tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.BootFileName != tc.file || r.BootFileNameOption() != tc.file {
+				t.Errorf("file field %q, option 67 %q, want %q", r.BootFileName, r.BootFileNameOption(), tc.file)
+			}
+		})
+	}
+	// Masked and unknown iPXE clients: silence, as for every client.
+	req := request(t, dhcpv4.MessageTypeDiscover, arch(iana.INTEL_X86PC), ipxe175)
+	for _, inv := range []MapInventory{{"52:54:00:00:00:99": rec(plain)}, {testMAC: rec(plain, func(r *Record) { r.Node.Masked = true })}} {
+		if r, _, _, err := Handle(context.Background(), req, inv, withHTTP); r != nil || !IsSilent(err) {
+			t.Errorf("reply %v, err %v: want silence", r, err)
+		}
+	}
+}

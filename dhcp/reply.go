@@ -423,6 +423,12 @@ func build(m *message, req *dhcpv4.DHCPv4, rec Record, cfg Settings, nw network,
 			return err
 		}
 		m.set(dhcpv4.OptionClassIdentifier, httpClient)
+	case fw.IPXE && !fw.HTTP && cfg.HTTPPort > 0 && bootprofiles.IPXEScript(rec.Profile, fw.Key):
+		// Already iPXE: no second loader, the profile as a script.
+		url := "http://" + netip.AddrPortFrom(cfg.ServerIP, uint16(cfg.HTTPPort)).String() + "/" + bootprofiles.IPXEConfigName(n.MAC)
+		if err := setBootFile(m, n, url); err != nil {
+			return err
+		}
 	case fw.Key != "" && !fw.HTTP:
 		if file, ok := bootprofiles.BootFileFor(rec.Profile, fw.Key, fw.IPXE, cfg.Loaders); ok {
 			if err := setBootFile(m, n, file); err != nil {

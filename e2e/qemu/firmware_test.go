@@ -214,3 +214,49 @@ func TestUEFIHTTPBoot(t *testing.T) {
 	}
 	t.Logf("UEFI HTTP boot (TFTP off): marker after %.1fs", res.Elapsed.Seconds())
 }
+
+var ipxeNode = labNode{"ipxe64", "52:54:00:99:00:64", "10.99.0.64", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e164"}
+
+// TestIPXEScript (issue 13, part 4): SeaBIOS's iPXE ROM is already iPXE,
+// so its DHCP request (option 175) gets an "#!ipxe" script rendered from
+// the node's profile by URL, and loads kernel and initrd over HTTP (TFTP
+// is off on the server). Moved to a local-disk profile with --local-boot
+// chain, the script's sanboot boots the disk's MBR.
+func TestIPXEScript(t *testing.T) {
+	t.Parallel()
+	a := getAssets(t)
+	l, n := newNodeSwitchLab(t, a)
+	n.MustCLI(t, "profile", "add", "windows-sanboot", "--kind", "localdisk", "--local-boot", "chain")
+	n.MustCLI(t, "cluster", "add", "windows-sanboot", "--profile", "windows-sanboot")
+	n.MustCLI(t, "node", "add", ipxeNode.Name, "--mac", ipxeNode.MAC, "--ip", ipxeNode.IP, "--cluster", "linux")
+	out := n.MustCLI(t, "render", ipxeNode.Name, "--firmware", "ipxe", "--server-ip", ServerIP, "--boot-root", n.BootRoot)
+	for _, want := range []string{"DHCP boot file http://10.99.0.1:8080/ipxe.cfg-01-52-54-00-99-00-64", "#!ipxe\n# node-switch: node ipxe64",
+		"kernel http://10.99.0.1:8080/vmlinuz console=ttyS0,115200"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("render --firmware ipxe does not say %q:\n%s", want, out)
+		}
+	}
+	n.Serve("--http-listen", ":8080", "--tftp-listen", "")
+	vm := l.StartVM(t, ipxeNode.vm(false, a.BIOSDisk))
+	defer vm.Stop()
+	res := wait(t, vm, n, assets.MarkerLinux)
+	log := n.Log()
+	if !strings.Contains(log, "path=/ipxe.cfg-01-52-54-00-99-00-64 client=10.99.0.64 node=ipxe64 rendered=true") {
+		t.Errorf("the node did not read its iPXE script over HTTP:\n%s", tail(log, 4000))
+	}
+	if strings.Contains(log, "pxelinux") {
+		t.Errorf("an iPXE client was sent pxelinux:\n%s", tail(log, 4000))
+	}
+	t.Logf("iPXE script (SeaBIOS iPXE ROM, TFTP off): Linux marker after %.1fs", res.Elapsed.Seconds())
+
+	n.MustCLI(t, "move", ipxeNode.Name, "--to", "windows-sanboot", "--reason", "e2e iPXE sanboot")
+	if err := vm.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	res = wait(t, vm, n, assets.MarkerWindowsBIOS)
+	serial, _ := os.ReadFile(vm.Serial)
+	if !strings.Contains(string(serial), "boots its local disk (cluster windows-sanboot): first disk") {
+		t.Errorf("the disk booted without the iPXE script's sanboot:\n%s", vm.Console(3000))
+	}
+	t.Logf("iPXE script: move -> sanboot, reset -> disk's MBR after %.1fs", res.Elapsed.Seconds())
+}

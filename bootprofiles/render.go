@@ -387,8 +387,18 @@ func renderLocalDisk(b *bytes.Buffer, in Input) error {
 		case "", "none", "exit":
 			// "none" normally sends no boot file at all; a node that
 			// still loaded GRUB (a stale DHCP answer, a boot file set by
-			// hand) gets the same outcome: back to the firmware.
-			fmt.Fprintf(b, "echo \"node-switch: %s boots its local disk (cluster %s): firmware's next boot entry\"\n", in.Node.Name, in.Cluster.Name)
+			// hand) gets the same as "exit". GRUB 2.06 (Debian 12) can
+			// only exit with EFI_SUCCESS, which EDK2 firmware answers
+			// with its boot menu rather than its next boot entry: so the
+			// disk's removable-media loader, the file the firmware's own
+			// disk entry starts, is chainloaded first, and exit is left
+			// for a machine without one.
+			fmt.Fprintf(b, "echo \"node-switch: %s boots its local disk (cluster %s): the disk's EFI/BOOT loader, else the firmware's next boot entry\"\n", in.Node.Name, in.Cluster.Name)
+			b.WriteString("insmod part_gpt\ninsmod part_msdos\ninsmod fat\ninsmod chain\n")
+			b.WriteString("set nsw_loader=/EFI/BOOT/BOOTX64.EFI\n")
+			b.WriteString("if [ \"$grub_cpu\" = \"arm64\" ]; then set nsw_loader=/EFI/BOOT/BOOTAA64.EFI; fi\n")
+			b.WriteString("if search --no-floppy --file --set=root $nsw_loader; then\n")
+			b.WriteString("  chainloader $nsw_loader\n  boot\nfi\n")
 			b.WriteString("exit\n")
 		default:
 			return fmt.Errorf("unknown UEFI local boot method %q", p.UEFILocalBoot)

@@ -5,6 +5,7 @@ package bootprofiles
 import (
 	"io/fs"
 	"path"
+	"strings"
 
 	"github.com/node-switch/node-switch/nodes"
 )
@@ -63,6 +64,11 @@ func UEFIChain(p nodes.Profile, l Loaders) string {
 	case nodes.UEFIChainSigned, nodes.UEFIChainSelfBuilt:
 		return p.UEFIChain
 	}
+	if p.UEFIBoot == nodes.UEFIBootHTTP {
+		// The signed GRUB has no http module: it could not read its
+		// config from where HTTP boot loaded it.
+		return nodes.UEFIChainSelfBuilt
+	}
 	if l.SignedX64 {
 		return nodes.UEFIChainSigned
 	}
@@ -84,6 +90,11 @@ func BootFileFor(p nodes.Profile, arch string, ipxe bool, l Loaders) (file strin
 	if p.Kind == nodes.KindLocalDisk && arch != nodes.BootBIOS && (p.UEFILocalBoot == "" || p.UEFILocalBoot == "none") {
 		return "", false
 	}
+	if arch != nodes.BootBIOS && !ipxe && p.UEFIBoot == nodes.UEFIBootHTTP {
+		// No boot file: the firmware's PXE entry fails at once and it
+		// moves on to its HTTP boot entry, which the profile asks for.
+		return "", false
+	}
 	f := defaultBootFiles[p.Kind][arch]
 	if p.Kind == nodes.KindFiles {
 		// The site's loaders sit beside its configs: loaded from there,
@@ -103,5 +114,54 @@ func BootFileFor(p nodes.Profile, arch string, ipxe bool, l Loaders) (file strin
 		// iPXE); lpxelinux.0 carries its own TCP stack for http:// URLs.
 		f = "lpxelinux.0"
 	}
+	return f, f != ""
+}
+
+// IPXEScript says whether a client already running iPXE, of architecture
+// arch, is given an "#!ipxe" script rendered from profile p (named by
+// IPXEConfigName, by URL on the HTTP endpoint) instead of a first-stage
+// loader. The site keeps the loader by naming one (--boot-file ipxe=FILE);
+// kinds template and files are pxelinux or GRUB text, so they keep theirs.
+func IPXEScript(p nodes.Profile, arch string) bool {
+	if _, set := p.BootFiles[nodes.BootIPXE]; set || arch == "" {
+		return false
+	}
+	switch p.Kind {
+	case nodes.KindLinux, nodes.KindNFSRoot, nodes.KindLocalDisk:
+		return true
+	}
+	return false
+}
+
+// IPXEConfigName is the name of node mac's iPXE script, beside GRUB's
+// grub.cfg-01-<mac>.
+func IPXEConfigName(mac string) string {
+	return "ipxe.cfg-01-" + strings.ReplaceAll(strings.ToLower(mac), ":", "-")
+}
+
+// NoHTTPBootFile is the file named to a UEFI HTTP boot client whose
+// profile does not boot over HTTP. An HTTP boot offer without a boot URI is
+// dropped by the firmware, which then retries DHCP for about a minute
+// (4+8+16+32 s) before its next boot entry; a URI the HTTP server answers
+// 404 for makes the entry fail at once. Nothing by this name is ever
+// served.
+const NoHTTPBootFile = "node-switch/no-http-boot.efi"
+
+// HTTPBootFile is the file, under the boot root, a native UEFI HTTP boot
+// client (option 60 HTTPClient) of architecture arch (nodes.BootUEFI or
+// BootARM64) gets by URL when its node boots profile p. ok is false when
+// the profile does not boot over HTTP (the answer then names
+// NoHTTPBootFile) or boots the local disk with no boot file.
+func HTTPBootFile(p nodes.Profile, arch string) (file string, ok bool) {
+	if p.UEFIBoot != nodes.UEFIBootHTTP || p.Kind == nodes.KindFiles || arch == nodes.BootBIOS {
+		return "", false
+	}
+	if f, set := p.BootFiles[arch]; set {
+		return f, f != ""
+	}
+	if p.Kind == nodes.KindLocalDisk && (p.UEFILocalBoot == "" || p.UEFILocalBoot == "none") {
+		return "", false
+	}
+	f := defaultBootFiles[p.Kind][arch]
 	return f, f != ""
 }

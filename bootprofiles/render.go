@@ -16,15 +16,18 @@ type Firmware string
 const (
 	BIOS Firmware = "bios" // pxelinux / lpxelinux
 	UEFI Firmware = "uefi" // GRUB EFI network image
+	// IPXE is a client already running iPXE (the NIC's ROM, or ipxe.efi),
+	// BIOS or UEFI: it reads an "#!ipxe" script and loads over HTTP.
+	IPXE Firmware = "ipxe"
 )
 
 // ParseFirmware validates a firmware name given by an operator.
 func ParseFirmware(s string) (Firmware, error) {
 	switch Firmware(s) {
-	case BIOS, UEFI:
+	case BIOS, UEFI, IPXE:
 		return Firmware(s), nil
 	}
-	return "", fmt.Errorf("unknown firmware %q (want bios or uefi)", s)
+	return "", fmt.Errorf("unknown firmware %q (want bios, uefi or ipxe)", s)
 }
 
 // Input is everything a rendered config depends on. Render is a pure
@@ -60,17 +63,26 @@ func (in Input) chain() string {
 // it, the endpoint is on, and the loader can: Debian's signed GRUB has no
 // http module (and under Secure Boot loads none), so it stays on TFTP.
 func (in Input) useHTTP() bool {
-	return in.Profile.HTTP && in.HTTPBase != "" && in.chain() != nodes.UEFIChainSigned
+	return in.wantHTTP() && in.HTTPBase != "" && in.chain() != nodes.UEFIChainSigned
+}
+
+// wantHTTP: the profile loads kernels over HTTP, or its UEFI nodes boot
+// natively over HTTP (no TFTP at all: the config names HTTP URLs too).
+func (in Input) wantHTTP() bool {
+	return in.Profile.HTTP || (in.Firmware == UEFI && in.Profile.UEFIBoot == nodes.UEFIBootHTTP)
 }
 
 // Render returns the boot loader configuration node in.Node is served:
 // pxelinux syntax for BIOS, GRUB script for UEFI.
 func Render(in Input) ([]byte, error) {
-	if in.Firmware != BIOS && in.Firmware != UEFI {
+	if in.Firmware != BIOS && in.Firmware != UEFI && in.Firmware != IPXE {
 		return nil, fmt.Errorf("render %s: unknown firmware %q", in.Node.Name, in.Firmware)
 	}
 	if err := checkFields(in.Profile, in.NFSRoot); err != nil {
 		return nil, fmt.Errorf("render %s: profile %s: %w", in.Node.Name, in.Profile.Name, err)
+	}
+	if in.Firmware == IPXE && in.HTTPBase == "" && (in.Profile.Kind == nodes.KindLinux || in.Profile.Kind == nodes.KindNFSRoot) {
+		return nil, fmt.Errorf("render %s: profile %s: an iPXE script loads kernel and initrd over HTTP, and the HTTP endpoint is disabled (serve --http-listen)", in.Node.Name, in.Profile.Name)
 	}
 	var b bytes.Buffer
 	header(&b, in)
@@ -101,6 +113,9 @@ func Render(in Input) ([]byte, error) {
 // diskless image that formats scratch space).
 func RenderUnknown(fw Firmware, who string) []byte {
 	var b bytes.Buffer
+	if fw == IPXE {
+		b.WriteString(ipxeMagic)
+	}
 	fmt.Fprintf(&b, "# node-switch: %s is not in the inventory: booting its local disk\n", oneLine(who))
 	plainLocal(&b, fw, "unknown machine")
 	return b.Bytes()
@@ -109,6 +124,11 @@ func RenderUnknown(fw Firmware, who string) []byte {
 // plainLocal is the safest config there is: back to the local disk (BIOS)
 // or to the firmware's next boot entry (UEFI).
 func plainLocal(b *bytes.Buffer, fw Firmware, why string) {
+	if fw == IPXE {
+		fmt.Fprintf(b, "echo node-switch: %s, returning to the firmware's next boot device\n", ipxeText(why))
+		b.WriteString("exit\n")
+		return
+	}
 	if fw == UEFI {
 		b.WriteString("set timeout=0\n")
 		fmt.Fprintf(b, "echo \"node-switch: %s, returning to the firmware's next boot entry\"\n", why)
@@ -124,6 +144,10 @@ func plainLocal(b *bytes.Buffer, fw Firmware, why string) {
 // read off the wire (or by `render`) explains why it looks the way it does.
 func header(b *bytes.Buffer, in Input) {
 	n := in.Node
+	if in.Firmware == IPXE {
+		// iPXE takes a file for a script only when this is its first line.
+		b.WriteString(ipxeMagic)
+	}
 	fmt.Fprintf(b, "# node-switch: node %s (mac %s, ip %s), cluster %s, profile %s (%s, %s)\n",
 		n.Name, n.MAC, n.IP, in.Cluster.Name, in.Profile.Name, in.Profile.Kind, in.Firmware)
 	defer chainNote(b, in)
@@ -155,9 +179,19 @@ func chainNote(b *bytes.Buffer, in Input) {
 	case nodes.UEFIChainSigned:
 		b.WriteString("# UEFI chain: signed (shim -> the distribution's signed GRUB; Secure Boot needs a signed kernel)\n")
 	case nodes.UEFIChainSelfBuilt:
+		if in.Profile.UEFIBoot == nodes.UEFIBootHTTP {
+			b.WriteString("# UEFI chain: self-built, by native UEFI HTTP boot (unsigned GRUB image over HTTP: Secure Boot must be off)\n")
+			return
+		}
 		b.WriteString("# UEFI chain: self-built (unsigned GRUB image: Secure Boot must be off)\n")
 	}
 }
+
+// ipxeMagic is the first line of every iPXE script.
+const ipxeMagic = "#!ipxe\n"
+
+// ipxeText keeps text inside an iPXE echo: iPXE expands ${...} settings.
+func ipxeText(s string) string { return strings.ReplaceAll(oneLine(s), "$", "") }
 
 // oneLine keeps free text (reasons, actors) inside its comment line: a
 // newline in a reason must not become a boot loader directive.
@@ -197,6 +231,10 @@ func splitFiles(s string) []string {
 // absolute path is enough. Over HTTP both get a full URL.
 func fileRef(in Input, p string) string {
 	p = strings.TrimLeft(p, "/")
+	if in.Firmware == IPXE {
+		// iPXE is only ever given a script with the HTTP endpoint on.
+		return strings.TrimSuffix(in.HTTPBase, "/") + "/" + p
+	}
 	if in.useHTTP() {
 		if in.Firmware == UEFI {
 			// GRUB names HTTP as a device: (http,host:port)/path.
@@ -213,9 +251,9 @@ func fileRef(in Input, p string) string {
 
 func httpNote(b *bytes.Buffer, in Input) {
 	switch {
-	case in.Profile.HTTP && in.HTTPBase == "":
+	case in.wantHTTP() && in.HTTPBase == "":
 		b.WriteString("# profile asks for HTTP but the HTTP endpoint is disabled: using TFTP\n")
-	case in.Profile.HTTP && !in.useHTTP():
+	case in.wantHTTP() && !in.useHTTP():
 		b.WriteString("# profile asks for HTTP but the signed GRUB has no http module: using TFTP\n")
 	}
 }
@@ -227,6 +265,22 @@ func renderKernel(b *bytes.Buffer, in Input, kernel, initrd, appendLine string) 
 	httpNote(b, in)
 	initrds := splitFiles(initrd)
 	label := in.Profile.Name
+	if in.Firmware == IPXE {
+		fmt.Fprintf(b, "echo node-switch: %s boots %s (cluster %s)\n", in.Node.Name, ipxeText(label), in.Cluster.Name)
+		fmt.Fprintf(b, "kernel %s", fileRef(in, kernel))
+		if appendLine != "" {
+			b.WriteString(" " + appendLine)
+		}
+		b.WriteString(" || goto failed\n")
+		for _, f := range initrds {
+			fmt.Fprintf(b, "initrd %s || goto failed\n", fileRef(in, f))
+		}
+		b.WriteString("boot || goto failed\n")
+		// A kernel that cannot be fetched must not leave the node at an
+		// iPXE prompt: back to the firmware, which tries its next device.
+		b.WriteString(":failed\necho node-switch: boot failed, returning to the firmware\nexit 1\n")
+		return nil
+	}
 	if in.Firmware == UEFI {
 		if in.useHTTP() {
 			b.WriteString("insmod http\n")
@@ -301,6 +355,23 @@ func renderNFSRoot(b *bytes.Buffer, in Input) error {
 
 func renderLocalDisk(b *bytes.Buffer, in Input) error {
 	p := in.Profile
+	if in.Firmware == IPXE {
+		// "exit" hands the machine back to the firmware, which boots its
+		// next device (LOCALBOOT 0's way); sanboot boots the first disk
+		// itself (chain.c32's way), for firmware that hangs on a return.
+		sanboot := p.LocalBoot == "chain"
+		if p.LocalBoot != "" && p.LocalBoot != "localboot" && p.LocalBoot != "chain" {
+			return fmt.Errorf("unknown BIOS local boot method %q", p.LocalBoot)
+		}
+		if sanboot {
+			fmt.Fprintf(b, "echo node-switch: %s boots its local disk (cluster %s): first disk\n", in.Node.Name, in.Cluster.Name)
+			b.WriteString("sanboot --no-describe --drive 0x80 || exit\n")
+			return nil
+		}
+		fmt.Fprintf(b, "echo node-switch: %s boots its local disk (cluster %s): firmware's next boot device\n", in.Node.Name, in.Cluster.Name)
+		b.WriteString("exit\n")
+		return nil
+	}
 	if in.Firmware == UEFI {
 		b.WriteString("set timeout=0\n")
 		switch p.UEFILocalBoot {
@@ -316,8 +387,18 @@ func renderLocalDisk(b *bytes.Buffer, in Input) error {
 		case "", "none", "exit":
 			// "none" normally sends no boot file at all; a node that
 			// still loaded GRUB (a stale DHCP answer, a boot file set by
-			// hand) gets the same outcome: back to the firmware.
-			fmt.Fprintf(b, "echo \"node-switch: %s boots its local disk (cluster %s): firmware's next boot entry\"\n", in.Node.Name, in.Cluster.Name)
+			// hand) gets the same as "exit". GRUB 2.06 (Debian 12) can
+			// only exit with EFI_SUCCESS, which EDK2 firmware answers
+			// with its boot menu rather than its next boot entry: so the
+			// disk's removable-media loader, the file the firmware's own
+			// disk entry starts, is chainloaded first, and exit is left
+			// for a machine without one.
+			fmt.Fprintf(b, "echo \"node-switch: %s boots its local disk (cluster %s): the disk's EFI/BOOT loader, else the firmware's next boot entry\"\n", in.Node.Name, in.Cluster.Name)
+			b.WriteString("insmod part_gpt\ninsmod part_msdos\ninsmod fat\ninsmod chain\n")
+			b.WriteString("set nsw_loader=/EFI/BOOT/BOOTX64.EFI\n")
+			b.WriteString("if [ \"$grub_cpu\" = \"arm64\" ]; then set nsw_loader=/EFI/BOOT/BOOTAA64.EFI; fi\n")
+			b.WriteString("if search --no-floppy --file --set=root $nsw_loader; then\n")
+			b.WriteString("  chainloader $nsw_loader\n  boot\nfi\n")
 			b.WriteString("exit\n")
 		default:
 			return fmt.Errorf("unknown UEFI local boot method %q", p.UEFILocalBoot)
@@ -353,8 +434,13 @@ type TemplateData struct {
 
 func renderTemplate(b *bytes.Buffer, in Input) error {
 	src := in.Profile.TemplateBIOS
-	if in.Firmware == UEFI {
+	switch in.Firmware {
+	case UEFI:
 		src = in.Profile.TemplateUEFI
+	case IPXE:
+		// Templates are pxelinux or GRUB text; IPXEScript names no
+		// script for them, so only a client asking by name lands here.
+		src = ""
 	}
 	if src == "" {
 		// A template profile without a template for this firmware must

@@ -32,9 +32,14 @@ func goldenInput(p nodes.Profile, fw Firmware) Input {
 var linuxProfile = nodes.Profile{Name: "sl63", Kind: nodes.KindLinux, Kernel: "linux/vmlinuz",
 	Initrd: "linux/initrd.gz", Append: "console=ttyS0,115200 panic=-1"}
 
+// ipxeGolden are the cases that also have an iPXE script golden file.
+var ipxeGolden = map[string]bool{"linux": true, "localdisk": true, "localdisk-chain": true, "nfsroot": true, "template": true}
+
 func TestRenderGolden(t *testing.T) {
 	httpProfile := linuxProfile
 	httpProfile.Name, httpProfile.HTTP = "sl63-http", true
+	httpBoot := linuxProfile
+	httpBoot.Name, httpBoot.UEFIBoot = "sl63-uefihttp", nodes.UEFIBootHTTP
 	cases := []struct {
 		name string
 		p    nodes.Profile
@@ -59,9 +64,17 @@ func TestRenderGolden(t *testing.T) {
 		// http module, so an HTTP profile stays on TFTP (with a note).
 		{"linux-signed", linuxProfile, false, true},
 		{"linux-http-signed", httpProfile, false, true},
+		// Native UEFI HTTP boot: everything over HTTP for UEFI (self-built
+		// GRUB even with the signed chain installed); BIOS unchanged.
+		{"linux-uefihttp", httpBoot, false, true},
 	}
 	for _, c := range cases {
-		for _, fw := range []Firmware{BIOS, UEFI} {
+		for _, fw := range []Firmware{BIOS, UEFI, IPXE} {
+			if fw == IPXE && !ipxeGolden[c.name] {
+				// The iPXE script knows no chain and is always on HTTP:
+				// the variants would repeat "linux".
+				continue
+			}
 			name := c.name + "-" + string(fw)
 			t.Run(name, func(t *testing.T) {
 				in := goldenInput(c.p, fw)
@@ -77,7 +90,7 @@ func TestRenderGolden(t *testing.T) {
 			})
 		}
 	}
-	for _, fw := range []Firmware{BIOS, UEFI} {
+	for _, fw := range []Firmware{BIOS, UEFI, IPXE} {
 		t.Run("unknown-"+string(fw), func(t *testing.T) {
 			checkGolden(t, "unknown-"+string(fw), RenderUnknown(fw, "10.0.0.99"))
 		})
@@ -103,7 +116,15 @@ func checkGolden(t *testing.T, name string, got []byte) {
 	if string(got) != string(want) {
 		t.Errorf("%s differs from %s:\n--- got\n%s\n--- want\n%s", name, path, got, want)
 	}
-	if !strings.HasPrefix(string(got), "# node-switch: ") {
+	body := string(got)
+	if strings.HasSuffix(name, "-ipxe") {
+		// iPXE takes a script only with its magic line first.
+		var ok bool
+		if body, ok = strings.CutPrefix(body, "#!ipxe\n"); !ok {
+			t.Errorf("%s does not start with #!ipxe", name)
+		}
+	}
+	if !strings.HasPrefix(body, "# node-switch: ") {
 		t.Errorf("%s does not start with the node-switch header comment", name)
 	}
 }
@@ -212,5 +233,20 @@ func TestBootFile(t *testing.T) {
 		if got != c.want || ok == c.wantNone {
 			t.Errorf("%s: BootFile = %q, %v; want %q, none=%v", c.name, got, ok, c.want, c.wantNone)
 		}
+	}
+}
+
+// An iPXE script loads over HTTP only: with the endpoint off it is an
+// error naming the fix, never a script that cannot boot.
+func TestRenderIPXENeedsHTTP(t *testing.T) {
+	in := goldenInput(linuxProfile, IPXE)
+	in.HTTPBase = ""
+	if _, err := Render(in); err == nil || !strings.Contains(err.Error(), "--http-listen") {
+		t.Fatalf("iPXE script without HTTP: err %v, want one naming --http-listen", err)
+	}
+	in = goldenInput(nodes.Profile{Name: "win", Kind: nodes.KindLocalDisk}, IPXE)
+	in.HTTPBase = ""
+	if b, err := Render(in); err != nil || !strings.HasPrefix(string(b), "#!ipxe\n") {
+		t.Fatalf("local disk needs no HTTP: %q, %v", b, err)
 	}
 }

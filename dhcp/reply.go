@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,6 +72,9 @@ type Settings struct {
 	Own []netip.Addr
 	// Loaders is what the boot root holds (the signed UEFI chain or not).
 	Loaders bootprofiles.Loaders
+	// HTTPPort is the HTTP boot endpoint's port on ServerIP, 0 when it is
+	// off (native UEFI HTTP boot clients then get no boot URI).
+	HTTPPort int
 }
 
 // DeliveryKind says where a reply goes (RFC 2131 §4.1).
@@ -405,13 +409,31 @@ func build(m *message, req *dhcpv4.DHCPv4, rec Record, cfg Settings, nw network,
 	fw := ClientFirmware(req)
 	m.siaddr = nw.nextServer.As4()
 	m.set(dhcpv4.OptionTFTPServerName, nw.nextServer.AppendTo(m.alloc(len("255.255.255.255"))[:0]))
-	if fw.Key != "" {
+	switch {
+	case fw.HTTP && fw.Key != "" && cfg.HTTPPort > 0:
+		// Native UEFI HTTP boot takes only an offer that says HTTPClient
+		// and carries a boot URI; it ignores any other and retries DHCP
+		// for a minute.
+		file, ok := bootprofiles.HTTPBootFile(rec.Profile, fw.Key)
+		if !ok {
+			file = bootprofiles.NoHTTPBootFile
+		}
+		url := "http://" + netip.AddrPortFrom(cfg.ServerIP, uint16(cfg.HTTPPort)).String() + "/" + strings.TrimLeft(file, "/")
+		if err := setBootFile(m, n, url); err != nil {
+			return err
+		}
+		m.set(dhcpv4.OptionClassIdentifier, httpClient)
+	case fw.IPXE && !fw.HTTP && cfg.HTTPPort > 0 && bootprofiles.IPXEScript(rec.Profile, fw.Key):
+		// Already iPXE: no second loader, the profile as a script.
+		url := "http://" + netip.AddrPortFrom(cfg.ServerIP, uint16(cfg.HTTPPort)).String() + "/" + bootprofiles.IPXEConfigName(n.MAC)
+		if err := setBootFile(m, n, url); err != nil {
+			return err
+		}
+	case fw.Key != "" && !fw.HTTP:
 		if file, ok := bootprofiles.BootFileFor(rec.Profile, fw.Key, fw.IPXE, cfg.Loaders); ok {
-			if len(file) > 127 {
-				return fmt.Errorf("node %s: boot file %q is longer than the 127 bytes a DHCP reply holds", n.Name, file)
+			if err := setBootFile(m, n, file); err != nil {
+				return err
 			}
-			m.file = file
-			m.setString(dhcpv4.OptionBootfileName, file)
 		}
 	}
 	if fw.PXE {
@@ -431,7 +453,19 @@ func build(m *message, req *dhcpv4.DHCPv4, rec Record, cfg Settings, nw network,
 	return nil
 }
 
-var pxeClient = []byte("PXEClient")
+var (
+	pxeClient  = []byte("PXEClient")
+	httpClient = []byte("HTTPClient")
+)
+
+func setBootFile(m *message, n nodes.Node, file string) error {
+	if len(file) > 127 {
+		return fmt.Errorf("node %s: boot file %q is longer than the 127 bytes a DHCP reply holds", n.Name, file)
+	}
+	m.file = file
+	m.setString(dhcpv4.OptionBootfileName, file)
+	return nil
+}
 
 // Firmware is what a request says about the software that sent it.
 type Firmware struct {
@@ -441,6 +475,9 @@ type Firmware struct {
 	IPXE bool
 	// PXE is true for PXE clients (option 60 starting with "PXEClient").
 	PXE bool
+	// HTTP is true for native UEFI HTTP boot clients (option 60 starting
+	// with "HTTPClient", option 93 16 or 19): they take a boot URI.
+	HTTP bool
 	// Arch is option 93 as sent, -1 when absent.
 	Arch int
 }
@@ -459,6 +496,9 @@ func (f Firmware) Label() string {
 	if f.IPXE {
 		l += "-ipxe"
 	}
+	if f.HTTP {
+		l += "-http"
+	}
 	return l
 }
 
@@ -470,9 +510,9 @@ func ClientFirmware(req *dhcpv4.DHCPv4) Firmware {
 		switch iana.Arch(f.Arch) {
 		case iana.INTEL_X86PC:
 			f.Key = nodes.BootBIOS
-		case iana.EFI_BC, iana.EFI_X86_64:
+		case iana.EFI_BC, iana.EFI_X86_64, iana.EFI_X86_64_HTTP:
 			f.Key = nodes.BootUEFI
-		case iana.EFI_ARM64:
+		case iana.EFI_ARM64, iana.EFI_ARM64_HTTP:
 			f.Key = nodes.BootARM64
 		default:
 			f.Key = ""
@@ -480,6 +520,7 @@ func ClientFirmware(req *dhcpv4.DHCPv4) Firmware {
 	}
 	f.IPXE = req.Options.Has(dhcpv4.GenericOptionCode(175)) ||
 		bytes.Contains(req.Options.Get(dhcpv4.OptionUserClassInformation), []byte("iPXE"))
-	f.PXE = bytes.HasPrefix(req.Options.Get(dhcpv4.OptionClassIdentifier), []byte("PXEClient"))
+	f.PXE = bytes.HasPrefix(req.Options.Get(dhcpv4.OptionClassIdentifier), pxeClient)
+	f.HTTP = bytes.HasPrefix(req.Options.Get(dhcpv4.OptionClassIdentifier), httpClient)
 	return f
 }

@@ -330,6 +330,8 @@ func TestFirmwareLabel(t *testing.T) {
 		{"uefi 7", []dhcpv4.Modifier{arch(iana.EFI_X86_64)}, "uefi"},
 		{"uefi 9 ipxe by 175", []dhcpv4.Modifier{arch(iana.EFI_BC), ipxe175}, "uefi-ipxe"},
 		{"arm64", []dhcpv4.Modifier{arch(iana.EFI_ARM64)}, "arm64"},
+		{"uefi http", []dhcpv4.Modifier{arch(iana.EFI_X86_64_HTTP), httpClass("00016")}, "uefi-http"},
+		{"arm64 http", []dhcpv4.Modifier{arch(iana.EFI_ARM64_HTTP), httpClass("00019")}, "arm64-http"},
 		{"other arch", []dhcpv4.Modifier{arch(iana.EFI_IA32)}, "arch6"},
 		{"os client", nil, ""},
 	}

@@ -32,6 +32,10 @@ type Config struct {
 	// Loaders is what the boot root holds, read once at start (serve
 	// looks again when it restarts, as after 'bootroot init').
 	Loaders bootprofiles.Loaders
+	// HTTPPort is the port of the HTTP boot endpoint (serve's
+	// --http-listen), 0 when it is off: native UEFI HTTP boot clients then
+	// get no boot URI.
+	HTTPPort int
 	// Workers bound the requests handled at once per interface (default
 	// 4). Each worker reads its own packets from the interface's socket,
 	// so there is no hand-off between goroutines; packets waiting for a
@@ -126,6 +130,7 @@ func NewServer(cfg Config, inv Inventory, rec SeenRecorder, log *slog.Logger) (*
 		}
 		st.LeaseTime = cfg.LeaseTime
 		st.Loaders = cfg.Loaders
+		st.HTTPPort = cfg.HTTPPort
 		st.Own = own
 		if st.ServerIP == cfg.ServerIP {
 			serverIPUsed = true

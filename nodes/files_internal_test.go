@@ -92,3 +92,35 @@ func TestValidateFilesProfile(t *testing.T) {
 		})
 	}
 }
+
+// The UEFI boot transport, and the chain it can run (issue 13).
+func TestValidateUEFIBoot(t *testing.T) {
+	ctx := context.Background()
+	st, err := Open(filepath.Join(t.TempDir(), "inventory.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, tc := range []struct {
+		name string
+		p    Profile
+		ok   bool
+	}{
+		{"default", Profile{Kind: KindLinux}, true},
+		{"http", Profile{Kind: KindLinux, UEFIBoot: UEFIBootHTTP}, true},
+		{"http, self-built", Profile{Kind: KindLinux, UEFIBoot: UEFIBootHTTP, UEFIChain: UEFIChainSelfBuilt}, true},
+		{"http, localdisk", Profile{Kind: KindLocalDisk, UEFIBoot: UEFIBootHTTP, UEFILocalBoot: "chainload"}, true},
+		{"http, signed: no http module", Profile{Kind: KindLinux, UEFIBoot: UEFIBootHTTP, UEFIChain: UEFIChainSigned}, false},
+		{"http, files", Profile{Kind: KindFiles, FilesDir: "a", UEFIBoot: UEFIBootHTTP}, false},
+		{"pxe stored as the default", Profile{Kind: KindLinux, UEFIBoot: UEFIBootPXE}, true},
+		{"unknown", Profile{Kind: KindLinux, UEFIBoot: "tftp"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.p.Name = "p"
+			err := validateProfile(ctx, st.db, tc.p)
+			if (err == nil) != tc.ok {
+				t.Fatalf("validate %+v: %v, want ok=%v", tc.p, err, tc.ok)
+			}
+		})
+	}
+}

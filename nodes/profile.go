@@ -10,13 +10,13 @@ import (
 	"strings"
 )
 
-const profileColumns = `name, kind, kernel, initrd, append, local_boot, chain_partition, uefi_local_boot, coalesce(nfsroot, ''), template_bios, template_uefi, http, description, files_dir, uefi_chain`
+const profileColumns = `name, kind, kernel, initrd, append, local_boot, chain_partition, uefi_local_boot, coalesce(nfsroot, ''), template_bios, template_uefi, http, description, files_dir, uefi_chain, uefi_boot`
 
 func getProfile(ctx context.Context, q queryer, name string) (Profile, error) {
 	var p Profile
 	err := q.QueryRowContext(ctx, `SELECT `+profileColumns+` FROM profiles WHERE name = ?`, name).Scan(
 		&p.Name, &p.Kind, &p.Kernel, &p.Initrd, &p.Append, &p.LocalBoot, &p.ChainPartition, &p.UEFILocalBoot,
-		&p.NFSRoot, &p.TemplateBIOS, &p.TemplateUEFI, &p.HTTP, &p.Description, &p.FilesDir, &p.UEFIChain)
+		&p.NFSRoot, &p.TemplateBIOS, &p.TemplateUEFI, &p.HTTP, &p.Description, &p.FilesDir, &p.UEFIChain, &p.UEFIBoot)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Profile{}, ErrNotFound
 	}
@@ -97,6 +97,14 @@ var (
 	UEFILocalBootMethods = []string{"", "none", "exit", "chainload"}
 	// UEFIChains are the x86-64 UEFI loader chains ("" = signed when installed).
 	UEFIChains = []string{"", UEFIChainSigned, UEFIChainSelfBuilt}
+	// UEFIBoots are the UEFI network boot transports ("" = pxe).
+	UEFIBoots = []string{"", UEFIBootPXE, UEFIBootHTTP}
+)
+
+// UEFI network boot transports a profile can name.
+const (
+	UEFIBootPXE  = "pxe"
+	UEFIBootHTTP = "http"
 )
 
 // UEFI loader chains a profile can name.
@@ -125,6 +133,15 @@ func validateProfile(ctx context.Context, q queryer, p Profile) error {
 	}
 	if !slices.Contains(UEFIChains, p.UEFIChain) {
 		return fmt.Errorf("unknown UEFI chain %q (want signed or self-built)", p.UEFIChain)
+	}
+	if !slices.Contains(UEFIBoots, p.UEFIBoot) {
+		return fmt.Errorf("unknown UEFI boot %q (want pxe or http)", p.UEFIBoot)
+	}
+	if p.UEFIBoot == UEFIBootHTTP && p.UEFIChain == UEFIChainSigned {
+		return fmt.Errorf("UEFI HTTP boot needs GRUB's http module, which the signed GRUB lacks: use --uefi-chain self-built (or auto), or --uefi-boot pxe")
+	}
+	if p.UEFIBoot == UEFIBootHTTP && p.Kind == KindFiles {
+		return fmt.Errorf("kind files serves the site's configs with their own paths: --uefi-boot http does not apply")
 	}
 	if p.ChainPartition < 0 {
 		return fmt.Errorf("chain partition %d is negative", p.ChainPartition)
@@ -182,13 +199,13 @@ func writeProfile(ctx context.Context, tx *sql.Tx, p Profile) error {
 	if p.NFSRoot != "" {
 		nfs = p.NFSRoot
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO profiles (`+profileColumnsInsert+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+	_, err := tx.ExecContext(ctx, `INSERT INTO profiles (`+profileColumnsInsert+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(name) DO UPDATE SET kind=excluded.kind, kernel=excluded.kernel, initrd=excluded.initrd, append=excluded.append,
 		local_boot=excluded.local_boot, chain_partition=excluded.chain_partition, uefi_local_boot=excluded.uefi_local_boot,
 		nfsroot=excluded.nfsroot, template_bios=excluded.template_bios, template_uefi=excluded.template_uefi,
-		http=excluded.http, description=excluded.description, files_dir=excluded.files_dir, uefi_chain=excluded.uefi_chain`,
+		http=excluded.http, description=excluded.description, files_dir=excluded.files_dir, uefi_chain=excluded.uefi_chain, uefi_boot=excluded.uefi_boot`,
 		p.Name, p.Kind, p.Kernel, p.Initrd, p.Append, p.LocalBoot, p.ChainPartition, p.UEFILocalBoot, nfs,
-		p.TemplateBIOS, p.TemplateUEFI, p.HTTP, p.Description, p.FilesDir, p.UEFIChain)
+		p.TemplateBIOS, p.TemplateUEFI, p.HTTP, p.Description, p.FilesDir, p.UEFIChain, p.UEFIBoot)
 	if err != nil {
 		return err
 	}
@@ -203,7 +220,7 @@ func writeProfile(ctx context.Context, tx *sql.Tx, p Profile) error {
 	return nil
 }
 
-const profileColumnsInsert = `name, kind, kernel, initrd, append, local_boot, chain_partition, uefi_local_boot, nfsroot, template_bios, template_uefi, http, description, files_dir, uefi_chain`
+const profileColumnsInsert = `name, kind, kernel, initrd, append, local_boot, chain_partition, uefi_local_boot, nfsroot, template_bios, template_uefi, http, description, files_dir, uefi_chain, uefi_boot`
 
 // AddProfile adds a new profile.
 func (s *Store) AddProfile(ctx context.Context, actor Actor, p Profile) error {

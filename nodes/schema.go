@@ -230,4 +230,10 @@ CREATE TABLE web_users (
 	`
 ALTER TABLE profiles ADD COLUMN uefi_chain TEXT NOT NULL DEFAULT '';
 `,
+	// 9: profiles.uefi_boot, how UEFI nodes boot from the network when
+	// their firmware can do both ('' = PXE over TFTP, 'http' = native UEFI
+	// HTTP boot). profiles_gen_update already covers the column.
+	`
+ALTER TABLE profiles ADD COLUMN uefi_boot TEXT NOT NULL DEFAULT '';
+`,
 }

@@ -142,7 +142,13 @@ type Profile struct {
 	// the boot root holds it, else the self-built GRUB), "signed" (shim ->
 	// the distribution's signed GRUB, for Secure Boot) or "self-built"
 	// (bootroot init's grub-mkimage image, unsigned).
-	UEFIChain    string `json:"uefi_chain,omitempty"`
+	UEFIChain string `json:"uefi_chain,omitempty"`
+	// UEFIBoot is how x86-64 and ARM64 UEFI nodes boot from the network
+	// when their firmware can do both: "" or "pxe" (PXE over TFTP; an HTTP
+	// boot entry is refused at once) or "http" (native UEFI HTTP boot: the
+	// loader, its config, kernel and initrd over HTTP; the PXE entry gets
+	// no boot file, so the firmware moves on to its HTTP entry).
+	UEFIBoot     string `json:"uefi_boot,omitempty"`
 	NFSRoot      string `json:"nfsroot,omitempty"` // catalog entry for kind nfsroot
 	TemplateBIOS string `json:"template_bios,omitempty"`
 	TemplateUEFI string `json:"template_uefi,omitempty"`

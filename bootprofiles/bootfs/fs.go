@@ -152,6 +152,10 @@ func (f *FS) Open(ctx context.Context, name string, client, server netip.Addr) (
 	// signed chain shows in the next config without a restart.
 	in.Loaders = bootprofiles.DetectLoaders(f.Root.FS())
 	if in.Profile.Kind == nodes.KindFiles {
+		if n.Firmware == bootprofiles.IPXE {
+			// The site's files are pxelinux and GRUB configs.
+			return nil, fmt.Errorf("%s: profile %s (files) has no iPXE script: %w", name, in.Profile.Name, fs.ErrNotExist)
+		}
 		c, _, err := SiteConfig(f.Root, in)
 		return c, err
 	}

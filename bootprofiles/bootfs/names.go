@@ -23,7 +23,7 @@ type Kind int
 
 const (
 	File     Kind = iota // a file under the boot root
-	ByMAC                // pxelinux.cfg/01-<mac>, grub.cfg-01-<mac>
+	ByMAC                // pxelinux.cfg/01-<mac>, grub.cfg-01-<mac>, ipxe.cfg-01-<mac>
 	ByIP                 // pxelinux.cfg/<hex ip>, grub.cfg-<hex ip> (the full 8 digits)
 	ByUUID               // pxelinux.cfg/<uuid>: we keep no UUIDs, so never found
 	NotFound             // a shortened hex-IP name: only ever "not found"
@@ -82,6 +82,15 @@ func Parse(name string) (Name, error) {
 	if rest, ok := strings.CutPrefix(base, "grub.cfg-"); ok {
 		if n, ok := parseSuffix(rest); ok {
 			n.Firmware = bootprofiles.UEFI
+			return n, nil
+		}
+	}
+	if base == "ipxe.cfg" {
+		return Name{Kind: Default, Firmware: bootprofiles.IPXE}, nil
+	}
+	if rest, ok := strings.CutPrefix(base, "ipxe.cfg-"); ok {
+		if n, ok := parseSuffix(rest); ok {
+			n.Firmware = bootprofiles.IPXE
 			return n, nil
 		}
 	}

@@ -182,7 +182,7 @@ func (vm *demoVM) showSwitch(ctx context.Context) error {
 	if err := vm.startFromLinux(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(vm.out, "\n== powering on %s (MAC %s): SeaBIOS, iPXE, DHCP and TFTP from node-switch, pxelinux, Linux\n"+
+	fmt.Fprintf(vm.out, "\n== powering on %s (MAC %s): SeaBIOS, its iPXE ROM, DHCP from node-switch, the iPXE script it renders, kernel over HTTP, Linux\n"+
 		"   (iPXE first waits ~15 s for an IPv6 router that this network does not have)\n", demoNode, vm.mac)
 	linux := assets.Marker + assets.MarkerLinux
 	got := vm.expect(linux)

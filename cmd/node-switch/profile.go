@@ -28,6 +28,7 @@ func profileFlags(add bool) []cli.Flag {
 		&cli.IntFlag{Name: "chain-partition", Usage: "partition for --local-boot chain (0 = the MBR)"},
 		&cli.StringFlag{Name: "uefi-local-boot", Usage: "UEFI local-disk method: none (no boot file), exit (GRUB exit) or chainload (GRUB chainloads bootmgfw.efi)"},
 		&cli.StringFlag{Name: "uefi-chain", Usage: "x86-64 UEFI loader chain: signed (shim -> the distribution's signed GRUB, for Secure Boot), self-built (bootroot init's unsigned GRUB) or auto (signed when the boot root holds it; the default)"},
+		&cli.StringFlag{Name: "uefi-boot", Usage: "how UEFI nodes boot from the network: pxe (PXE over TFTP; the default) or http (native UEFI HTTP boot: loader, config, kernel and initrd over HTTP, no TFTP; the PXE entry gets no boot file)"},
 		&cli.StringFlag{Name: "nfsroot", Usage: "NFS-root catalog entry (nfsroot)"},
 		&cli.StringFlag{Name: "template-bios", Usage: "file holding a text/template for pxelinux (template)"},
 		&cli.StringFlag{Name: "template-uefi", Usage: "file holding a text/template for GRUB (template)"},
@@ -97,6 +98,16 @@ func applyProfileFlags(c *cli.Context, p *nodes.Profile) error {
 			return usageError("--uefi-chain %q: want auto, signed or self-built", c.String("uefi-chain"))
 		}
 		p.UEFIChain = v
+	}
+	if c.IsSet("uefi-boot") {
+		v := c.String("uefi-boot")
+		if v == nodes.UEFIBootPXE {
+			v = ""
+		}
+		if !slices.Contains(nodes.UEFIBoots, v) {
+			return usageError("--uefi-boot %q: want pxe or http", c.String("uefi-boot"))
+		}
+		p.UEFIBoot = v
 	}
 	if c.IsSet("chain-partition") {
 		p.ChainPartition = c.Int("chain-partition")
@@ -296,6 +307,9 @@ func showProfile(c *cli.Context, p nodes.Profile) error {
 		chain = "auto (signed when the boot root holds it)"
 	}
 	row("UEFI chain", chain)
+	if p.UEFIBoot == nodes.UEFIBootHTTP {
+		row("UEFI boot", "http (native UEFI HTTP boot)")
+	}
 	row("nfs root", p.NFSRoot)
 	if p.Kind == nodes.KindFiles {
 		row("site configs", bootprofiles.SiteConfigDir(p, bootprofiles.BIOS)+"/, "+bootprofiles.SiteConfigDir(p, bootprofiles.UEFI)+"/grub.cfg (under the boot root)")

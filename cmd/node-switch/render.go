@@ -18,15 +18,16 @@ func init() {
 	register(func() *cli.Command {
 		return &cli.Command{
 			Name:      "render",
-			Usage:     "print the boot config a node is served now (pxelinux for BIOS, GRUB for UEFI)",
+			Usage:     "print the boot config a node is served now (pxelinux for BIOS, GRUB for UEFI, an iPXE script)",
 			ArgsUsage: "RANGE",
 			Description: "Prints exactly the bytes the TFTP and HTTP servers would send the node for\n" +
-				"pxelinux.cfg/01-<mac> (bios) or grub.cfg-01-<mac> (uefi), rendered from the\n" +
-				"inventory as it is now (with a boot once pending: the once cluster's config).\n" +
+				"pxelinux.cfg/01-<mac> (bios), grub.cfg-01-<mac> (uefi) or ipxe.cfg-01-<mac> (ipxe),\n" +
+				"rendered from the inventory as it is now (with a boot once pending: the once\n" +
+				"cluster's config).\n" +
 				"Notes (masked nodes, no boot file, a pending once) go to stderr; with\n" +
 				"several nodes each config is preceded by a '### node' line.",
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "firmware", Usage: "bios or uefi (default: what the node last booted with, else bios)"},
+				&cli.StringFlag{Name: "firmware", Usage: "bios, uefi or ipxe (the script a client already running iPXE gets; default: bios or uefi, what the node last booted with, else bios)"},
 				&cli.StringFlag{Name: "server-ip", Usage: "address nodes reach the HTTP endpoint at (default: the subnet's next-server)"},
 				&cli.IntFlag{Name: "http-port", Value: 8080, Usage: "port of serve's --http-listen (0: HTTP disabled)"},
 				bootRootFlag(),
@@ -76,8 +77,11 @@ func renderCmd(c *cli.Context, st *nodes.Store) error {
 			}
 		}
 		name := "pxelinux.cfg/01-" + strings.ReplaceAll(n.MAC, ":", "-")
-		if nfw == bootprofiles.UEFI {
+		switch nfw {
+		case bootprofiles.UEFI:
 			name = "grub.cfg-01-" + strings.ReplaceAll(n.MAC, ":", "-")
+		case bootprofiles.IPXE:
+			name = bootprofiles.IPXEConfigName(n.MAC)
 		}
 		if len(ns) > 1 {
 			fmt.Fprintf(out, "### %s (%s): %s\n", n.Name, nfw, name)
@@ -101,14 +105,29 @@ func renderCmd(c *cli.Context, st *nodes.Store) error {
 				"the node's fetch of this config ends the once (this command does not)\n", n.Name, n.OnceEvent, n.OnceCluster, n.Cluster)
 		}
 		base := bootfs.HTTPBase(srv, c.Int("http-port"))
-		if p.HTTP && base == "" && c.Int("http-port") > 0 {
+		if (p.HTTP || p.UEFIBoot == nodes.UEFIBootHTTP) && base == "" && c.Int("http-port") > 0 {
 			return usageError("render %s: profile %s loads kernels over HTTP: pass --server-ip (or set the subnet's --next-server)", n.Name, p.Name)
 		}
 		key := nodes.BootBIOS
 		if nfw == bootprofiles.UEFI {
 			key = nodes.BootUEFI
 		}
-		if file, ok := bootprofiles.BootFileFor(p, key, false, loaders); !ok {
+		httpBoot := nfw == bootprofiles.UEFI && p.UEFIBoot == nodes.UEFIBootHTTP
+		if nfw == bootprofiles.IPXE {
+			switch {
+			case !bootprofiles.IPXEScript(p, key):
+				file, _ := bootprofiles.BootFileFor(p, key, true, loaders)
+				fmt.Fprintf(errw, "node-switch: %s: profile %s gives iPXE clients a boot loader (%q), not a script; asked for %s by name, it would get:\n", n.Name, p.Name, file, name)
+			case base == "":
+				fmt.Fprintf(errw, "node-switch: %s: iPXE clients get a script only with serve's HTTP endpoint on: with --http-port 0 they get the BIOS/UEFI boot file\n", n.Name)
+			default:
+				fmt.Fprintf(errw, "node-switch: %s: an iPXE client (BIOS or UEFI) gets DHCP boot file %s/%s, this script\n", n.Name, base, name)
+			}
+		} else if file, ok := bootprofiles.HTTPBootFile(p, key); httpBoot && ok && base != "" {
+			fmt.Fprintf(errw, "node-switch: %s: native UEFI HTTP boot: DHCP boot URI %s/%s (a PXE request gets no boot file), then %s over HTTP\n", n.Name, base, file, name)
+		} else if httpBoot && base == "" {
+			fmt.Fprintf(errw, "node-switch: %s: native UEFI HTTP boot needs serve's HTTP endpoint: with --http-port 0 the node gets no boot URI\n", n.Name)
+		} else if file, ok := bootprofiles.BootFileFor(p, key, false, loaders); !ok {
 			fmt.Fprintf(errw, "node-switch: %s: the DHCP answer for %s carries no boot file: the firmware moves on to its next boot entry; a boot loader loaded anyway would get:\n", n.Name, nfw)
 		} else {
 			fmt.Fprintf(errw, "node-switch: %s: DHCP boot file %s, then %s\n", n.Name, file, name)

@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/node-switch/node-switch/bootprofiles"
+	"github.com/node-switch/node-switch/bootprofiles/bootfs"
 	"github.com/node-switch/node-switch/dhcp"
 	"github.com/node-switch/node-switch/nodes"
 )
@@ -40,6 +41,11 @@ func startDHCP(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.L
 	}
 	cfg := dhcp.Config{Interfaces: ifaces, UnknownMax: c.Int("dhcp-unknown-max"),
 		Loaders: bootprofiles.DetectLoaders(os.DirFS(c.String("boot-root")))}
+	port, err := bootfs.PortOf(c.String("http-listen"))
+	if err != nil {
+		return nil, usageError("--http-listen: %v", err)
+	}
+	cfg.HTTPPort = port
 	switch {
 	case cfg.UnknownMax < 0:
 		return nil, usageError("--dhcp-unknown-max %d: want 0 (remember no unknown MACs) or more", cfg.UnknownMax)

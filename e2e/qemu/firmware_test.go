@@ -5,8 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/node-switch/node-switch/e2e/assets"
+	"github.com/node-switch/node-switch/e2e/netlab"
 )
 
 // Issue 13's machines: today's firmware.
@@ -112,14 +114,16 @@ var localNode = labNode{"uefi62", "52:54:00:99:00:62", "10.99.0.62", "0f1e2d3c-4
 const ovmfMenu = `loading Boot0000 "UiApp"`
 
 // TestUEFILocalDiskMethods (issue 13, part 2): the UEFI local-disk methods
-// that hand the machine back to its firmware, booted for real. "none": the
-// DHCP answer carries no boot file, OVMF's network entry fails and the next
-// entry (the disk, \EFI\BOOT\BOOTX64.EFI) boots. "exit": GRUB loads, reads
-// the node's config and exits; Debian 12's GRUB (2.06) exits with
-// EFI_SUCCESS, and EDK2's boot manager answers a successful return with its
-// menu, not the next entry: the test pins that, so the README's advice
-// (none or chainload on EDK2 firmware) is checked, and a GRUB that gains
-// "exit 1" shows up here. One machine, moved from one to the other.
+// that leave the network, booted for real. "none": the DHCP answer carries
+// no boot file, OVMF's network entries fail at once (PXE: no boot file;
+// HTTP boot: a URL that is never served) and the next entry (the disk,
+// \EFI\BOOT\BOOTX64.EFI) boots. "exit": GRUB loads and reads the node's
+// config. Debian 12's GRUB (2.06) can only exit with EFI_SUCCESS, and
+// EDK2's boot manager answers a successful return with its menu, not the
+// next entry (a plain "exit" config ends there: ovmfMenu is a fail marker),
+// so the config chainloads the disk's removable-media loader first: the
+// disk's marker names BOOTX64.EFI. One machine, moved from one to the
+// other.
 func TestUEFILocalDiskMethods(t *testing.T) {
 	t.Parallel()
 	a := getAssets(t)
@@ -129,7 +133,9 @@ func TestUEFILocalDiskMethods(t *testing.T) {
 		n.MustCLI(t, "cluster", "add", "windows-"+m, "--profile", "windows-"+m)
 	}
 	n.MustCLI(t, "node", "add", localNode.Name, "--mac", localNode.MAC, "--ip", localNode.IP, "--cluster", "windows-none")
-	n.Serve()
+	// The HTTP endpoint on (serve's default): OVMF's HTTP boot entry then
+	// gets a URI that fails at once instead of retrying DHCP for a minute.
+	n.Serve("--http-listen", ":8080")
 	cfg := localNode.vm(true, a.ESPDisk)
 	cfg.Extra = ovmfNoIPv6
 	vm := l.StartVM(t, cfg)
@@ -145,13 +151,114 @@ func TestUEFILocalDiskMethods(t *testing.T) {
 	if err := vm.Reset(); err != nil {
 		t.Fatal(err)
 	}
-	res, err := vm.WaitMarker(ovmfMenu, assets.Marker)
-	if err != nil {
-		t.Fatalf("exit: %v\n%s", err, vm.Console(3000))
+	res = wait(t, vm, n, assets.MarkerWindowsUEFI, ovmfMenu)
+	if !strings.Contains(res.Line, "loader=BOOTX64.EFI") {
+		t.Errorf("exit: booted %q, want the disk's fallback loader BOOTX64.EFI", res.Line)
 	}
 	serial, _ := os.ReadFile(vm.Serial)
 	if !strings.Contains(string(serial), "boots its local disk (cluster windows-exit)") {
-		t.Errorf("exit: the firmware menu came without GRUB reading the node's exit config:\n%s", vm.Console(3000))
+		t.Errorf("exit: the disk booted without GRUB reading the node's exit config:\n%s", vm.Console(3000))
 	}
-	t.Logf("UEFI local disk exit: GRUB exit -> OVMF's menu after %.1fs", res.Elapsed.Seconds())
+	t.Logf("UEFI local disk exit: GRUB -> the disk's EFI/BOOT loader after %.1fs", res.Elapsed.Seconds())
+}
+
+var httpBootNode = labNode{"uefi63", "52:54:00:99:00:63", "10.99.0.63", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e163"}
+
+// ovmfHTTPBootFailed is what OVMF prints when its HTTP boot entry gives up.
+const ovmfHTTPBootFailed = `failed to load Boot[0-9A-F]+ "UEFI HTTPv4`
+
+// TestUEFIHTTPBoot (issue 13, part 3): native UEFI HTTP boot with TFTP off
+// on the server. The node's profile says --uefi-boot http: OVMF's PXE
+// entry gets an offer with no boot file and fails at once, its HTTP entry
+// asks with option 60 HTTPClient and gets the self-built GRUB by URL,
+// GRUB reads the node's config over HTTP and loads kernel and initrd over
+// HTTP to the marker. A capture on the bridge shows no TFTP packet at all.
+func TestUEFIHTTPBoot(t *testing.T) {
+	t.Parallel()
+	a := getAssets(t)
+	l, n := newNodeSwitchLab(t, a)
+	n.MustCLI(t, "profile", "add", "linux-uefihttp", "--kind", "linux", "--uefi-boot", "http",
+		"--kernel", "vmlinuz", "--initrd", "initrd.gz", "--append", consoleAppend, "--boot-root", n.BootRoot)
+	n.MustCLI(t, "cluster", "add", "linux-uefihttp", "--profile", "linux-uefihttp")
+	n.MustCLI(t, "node", "add", httpBootNode.Name, "--mac", httpBootNode.MAC, "--ip", httpBootNode.IP, "--cluster", "linux-uefihttp")
+	out := n.MustCLI(t, "render", httpBootNode.Name, "--firmware", "uefi", "--server-ip", ServerIP, "--boot-root", n.BootRoot)
+	for _, want := range []string{"DHCP boot URI http://10.99.0.1:8080/grubx64.efi", "linux (http,10.99.0.1:8080)/vmlinuz", "by native UEFI HTTP boot"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("render does not say %q:\n%s", want, out)
+		}
+	}
+	n.Serve("--http-listen", ":8080", "--tftp-listen", "")
+	capture := l.NS.Start(nil, "tcpdump", "-i", Bridge, "-n", "-l", "-U", "udp port 69")
+	if !netlab.WaitFor(30*time.Second, func() bool { return strings.Contains(capture.Output(), "listening on") }) {
+		t.Fatalf("tcpdump did not start: %s", capture.Output())
+	}
+	cfg := httpBootNode.vm(true, "")
+	cfg.Extra = ovmfNoIPv6
+	vm := l.StartVM(t, cfg)
+	defer vm.Stop()
+	res := wait(t, vm, n, assets.MarkerLinux, ovmfHTTPBootFailed)
+	capture.Stop()
+	serial, _ := os.ReadFile(vm.Serial)
+	if !strings.Contains(string(serial), "HTTP Boot") {
+		t.Errorf("the console does not show OVMF's HTTP boot:\n%s", vm.Console(3000))
+	}
+	var tftp []string
+	for _, line := range strings.Split(capture.Output(), "\n") {
+		if strings.Contains(line, " > ") {
+			tftp = append(tftp, line)
+		}
+	}
+	if len(tftp) > 0 {
+		t.Errorf("%d TFTP packets on the wire during an HTTP boot:\n%s", len(tftp), strings.Join(tftp, "\n"))
+	}
+	if log := n.Log(); !strings.Contains(log, "grubx64.efi") {
+		t.Errorf("the server's log does not show grubx64.efi served over HTTP:\n%s", tail(log, 4000))
+	}
+	t.Logf("UEFI HTTP boot (TFTP off): marker after %.1fs", res.Elapsed.Seconds())
+}
+
+var ipxeNode = labNode{"ipxe64", "52:54:00:99:00:64", "10.99.0.64", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e164"}
+
+// TestIPXEScript (issue 13, part 4): SeaBIOS's iPXE ROM is already iPXE,
+// so its DHCP request (option 175) gets an "#!ipxe" script rendered from
+// the node's profile by URL, and loads kernel and initrd over HTTP (TFTP
+// is off on the server). Moved to a local-disk profile with --local-boot
+// chain, the script's sanboot boots the disk's MBR.
+func TestIPXEScript(t *testing.T) {
+	t.Parallel()
+	a := getAssets(t)
+	l, n := newNodeSwitchLab(t, a)
+	n.MustCLI(t, "profile", "add", "windows-sanboot", "--kind", "localdisk", "--local-boot", "chain")
+	n.MustCLI(t, "cluster", "add", "windows-sanboot", "--profile", "windows-sanboot")
+	n.MustCLI(t, "node", "add", ipxeNode.Name, "--mac", ipxeNode.MAC, "--ip", ipxeNode.IP, "--cluster", "linux")
+	out := n.MustCLI(t, "render", ipxeNode.Name, "--firmware", "ipxe", "--server-ip", ServerIP, "--boot-root", n.BootRoot)
+	for _, want := range []string{"DHCP boot file http://10.99.0.1:8080/ipxe.cfg-01-52-54-00-99-00-64", "#!ipxe\n# node-switch: node ipxe64",
+		"kernel http://10.99.0.1:8080/vmlinuz console=ttyS0,115200"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("render --firmware ipxe does not say %q:\n%s", want, out)
+		}
+	}
+	n.Serve("--http-listen", ":8080", "--tftp-listen", "")
+	vm := l.StartVM(t, ipxeNode.vm(false, a.BIOSDisk))
+	defer vm.Stop()
+	res := wait(t, vm, n, assets.MarkerLinux)
+	log := n.Log()
+	if !strings.Contains(log, "path=/ipxe.cfg-01-52-54-00-99-00-64 client=10.99.0.64 node=ipxe64 rendered=true") {
+		t.Errorf("the node did not read its iPXE script over HTTP:\n%s", tail(log, 4000))
+	}
+	if strings.Contains(log, "pxelinux") {
+		t.Errorf("an iPXE client was sent pxelinux:\n%s", tail(log, 4000))
+	}
+	t.Logf("iPXE script (SeaBIOS iPXE ROM, TFTP off): Linux marker after %.1fs", res.Elapsed.Seconds())
+
+	n.MustCLI(t, "move", ipxeNode.Name, "--to", "windows-sanboot", "--reason", "e2e iPXE sanboot")
+	if err := vm.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	res = wait(t, vm, n, assets.MarkerWindowsBIOS)
+	serial, _ := os.ReadFile(vm.Serial)
+	if !strings.Contains(string(serial), "boots its local disk (cluster windows-sanboot): first disk") {
+		t.Errorf("the disk booted without the iPXE script's sanboot:\n%s", vm.Console(3000))
+	}
+	t.Logf("iPXE script: move -> sanboot, reset -> disk's MBR after %.1fs", res.Elapsed.Seconds())
 }

@@ -66,9 +66,14 @@ func (n *NodeSwitch) Serve(extra ...string) {
 		"--interface", Bridge, "--server-ip", ServerIP, "--boot-root", n.BootRoot,
 		"--ssh-listen", "", "--log-level", "debug"}
 	hasHTTP := false
-	for _, e := range extra {
+	ports := []int{67, 69}
+	for i, e := range extra {
 		if strings.HasPrefix(e, "--http-listen") {
 			hasHTTP = true
+		}
+		// TFTP off: there is no port 69 to wait for.
+		if e == "--tftp-listen=" || e == "--tftp-listen" && i+1 < len(extra) && extra[i+1] == "" {
+			ports = []int{67}
 		}
 	}
 	if !hasHTTP {
@@ -85,7 +90,7 @@ func (n *NodeSwitch) Serve(extra ...string) {
 		proc.Stop()
 		os.WriteFile(logFile, []byte(proc.Output()), 0o644)
 	})
-	if err := n.lab.WaitUDP(n.Proc, 67, 69); err != nil {
+	if err := n.lab.WaitUDP(n.Proc, ports...); err != nil {
 		n.lab.T.Fatalf("node-switch serve: %v", err)
 	}
 }

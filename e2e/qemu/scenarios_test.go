@@ -66,7 +66,10 @@ func newNodeSwitchLab(t *testing.T, a bootAssets) (*Lab, *NodeSwitch) {
 	n.MustCLI(t, "subnet", "set", fmt.Sprintf("10.99.0.0/%d", PrefixLen), "--router", ServerIP)
 	n.MustCLI(t, "profile", "add", "linux", "--kind", "linux", "--kernel", "vmlinuz", "--initrd", "initrd.gz", "--append", consoleAppend, "--boot-root", n.BootRoot)
 	// The signed GRUB (the default chain once installed) has no http module.
-	n.MustCLI(t, "profile", "add", "linux-http", "--kind", "linux", "--http", "--uefi-chain", "self-built", "--kernel", "vmlinuz", "--initrd", "initrd.gz", "--append", consoleAppend, "--boot-root", n.BootRoot)
+	// --boot-file ipxe=lpxelinux.0: scenario 6's BIOS node (SeaBIOS's
+	// iPXE ROM) keeps proving lpxelinux instead of getting an iPXE script.
+	n.MustCLI(t, "profile", "add", "linux-http", "--kind", "linux", "--http", "--uefi-chain", "self-built", "--boot-file", "ipxe=lpxelinux.0",
+		"--kernel", "vmlinuz", "--initrd", "initrd.gz", "--append", consoleAppend, "--boot-root", n.BootRoot)
 	n.MustCLI(t, "profile", "add", "windows", "--kind", "localdisk", "--local-boot", "localboot", "--uefi-local-boot", uefiLocalBootMethod)
 	n.MustCLI(t, "cluster", "add", "linux", "--profile", "linux")
 	n.MustCLI(t, "cluster", "add", "linux-http", "--profile", "linux-http")
@@ -274,7 +277,9 @@ func bootOnceScenario(t *testing.T, l *Lab, n *NodeSwitch, a bootAssets) (once, 
 	for _, e := range evs {
 		got = append(got, fmt.Sprintf("%s %s %s->%s", e.Action, e.Channel, e.Source, e.Target))
 	}
-	want := []string{"node-add cli ->linux", "move-once cli linux->installer", "boot-once-used tftp linux->installer"}
+	// With the HTTP endpoint on, the BIOS node's iPXE ROM gets the iPXE
+	// script over HTTP: its fetch is the one that ends the once.
+	want := []string{"node-add cli ->linux", "move-once cli linux->installer", "boot-once-used http linux->installer"}
 	if strings.Join(got, "; ") != strings.Join(want, "; ") {
 		t.Errorf("logbook of %s:\n%s\nwant\n%s", onceNode.Name, strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

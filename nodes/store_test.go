@@ -15,11 +15,7 @@ var testActor = Actor{Name: "tester", Channel: ChannelCLI, From: "local"}
 // newTestStore opens a fresh inventory with a linux and a windows cluster.
 func newTestStore(t testing.TB) *Store {
 	t.Helper()
-	st, err := Open(filepath.Join(t.TempDir(), "inventory.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openTestStore(t)
 	ctx := context.Background()
 	must(t, st.AddProfile(ctx, testActor, Profile{Name: "linux", Kind: KindLinux, Kernel: "vmlinuz", Initrd: "initrd.img"}))
 	must(t, st.AddProfile(ctx, testActor, Profile{Name: "windows", Kind: KindLocalDisk}))

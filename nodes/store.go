@@ -73,6 +73,16 @@ func Open(path string) (*Store, error) {
 // without its password, for messages.
 func (s *Store) Path() string { return s.path }
 
+// Dir is where files that belong beside the inventory go (the SSH host
+// key, the web certificate): the file's directory, or DefaultPath's for a
+// PostgreSQL inventory, which has no directory of its own.
+func (s *Store) Dir() string {
+	if s.pg {
+		return filepath.Dir(DefaultPath)
+	}
+	return filepath.Dir(s.path)
+}
+
 // Postgres reports whether the inventory is in PostgreSQL.
 func (s *Store) Postgres() bool { return s.pg }
 

@@ -282,6 +282,10 @@ func (c *CachedInventory) check(ctx context.Context) (*view, error) {
 	// the WAL index shows that commit; an incomplete copy serves this
 	// request but is reread by the next one.
 	recs, complete, err := loadSnapshot(ctx, c.store)
+	if err != nil && c.conn == nil {
+		// As for the generation: a dead pooled connection fails once.
+		recs, complete, err = loadSnapshot(ctx, c.store)
+	}
 	if err != nil {
 		return c.keep(old, stamp, fmt.Errorf("inventory %s: reload: %w", c.store.Path(), err))
 	}

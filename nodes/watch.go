@@ -59,6 +59,14 @@ func (s *Store) OpenSide() (*sql.DB, error) {
 	return db, nil
 }
 
+// dropIdle closes the store's idle connections, so the next query opens a
+// new one (after a restart or failover the old ones are dead, and each
+// would fail one query before the pool let it go).
+func (s *Store) dropIdle() {
+	s.db.SetMaxIdleConns(0)
+	s.db.SetMaxIdleConns(2) // database/sql's default
+}
+
 // GenerationChannel is what the generation trigger of the PostgreSQL schema
 // notifies at every commit that moved the generation (schema_pg.go).
 const GenerationChannel = "node_switch_generation"
@@ -114,7 +122,7 @@ func (s *Store) watchPostgres() *PgCommits {
 		wait := listenRetryFirst
 		lost := false
 		for ctx.Err() == nil {
-			was, err := p.listen(ctx, s.dsn, &lost)
+			was, err := p.listen(ctx, s.dsn, &lost, s.dropIdle)
 			if ctx.Err() != nil {
 				return
 			}
@@ -139,7 +147,7 @@ func (s *Store) watchPostgres() *PgCommits {
 
 // listen connects, LISTENs and counts notifications until the connection
 // fails; it returns whether it had been listening, and why it stopped.
-func (p *PgCommits) listen(ctx context.Context, dsn string, lost *bool) (bool, error) {
+func (p *PgCommits) listen(ctx context.Context, dsn string, lost *bool, back func()) (bool, error) {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	conn, err := pgx.Connect(cctx, dsn)
 	cancel()
@@ -150,14 +158,17 @@ func (p *PgCommits) listen(ctx context.Context, dsn string, lost *bool) (bool, e
 	if _, err := conn.Exec(ctx, "LISTEN "+GenerationChannel); err != nil {
 		return false, err
 	}
+	if *lost {
+		// The store's idle connections are to the server that went away
+		// (or was demoted): drop them before the caller rereads.
+		back()
+		slog.Info("inventory: PostgreSQL is back; rereading", "server", conn.PgConn().Conn().RemoteAddr().String())
+		*lost = false
+	}
 	// Listening from here on: anything committed before is in the
 	// generation the caller reads when it sees the Stamp move.
 	p.up.Store(true)
 	p.n.Add(1)
-	if *lost {
-		slog.Info("inventory: PostgreSQL is back; rereading", "host", conn.Config().Host)
-		*lost = false
-	}
 	defer p.up.Store(false)
 	for {
 		_, err := conn.WaitForNotification(ctx)

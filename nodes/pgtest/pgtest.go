@@ -43,6 +43,8 @@ type Server struct {
 	cmd     *exec.Cmd
 	done    chan struct{}
 	logPath string
+	// args are extra server settings (-c name=value ...).
+	args []string
 }
 
 // Bin finds the directory holding initdb and postgres, or says why not.
@@ -121,8 +123,9 @@ func (s *Server) command(name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(name, args...)
 	cmd.Dir = s.Dir
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
 	if os.Getuid() == 0 {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(s.uid), Gid: uint32(s.gid)}}
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(s.uid), Gid: uint32(s.gid)}
 	}
 	return cmd
 }
@@ -141,9 +144,13 @@ func (s *Server) Start() error {
 	}
 	// fsync off: a test cluster need not survive a power cut, and the
 	// machine is shared.
-	cmd := s.command(filepath.Join(s.bin, "postgres"), "-D", s.DataDir(), "-k", s.SocketDir(),
-		"-c", "listen_addresses=", "-c", "fsync=off", "-c", "max_connections=200", "-c", "shared_buffers=16MB")
+	cmd := s.command(filepath.Join(s.bin, "postgres"), append([]string{"-D", s.DataDir(), "-k", s.SocketDir(),
+		"-c", "listen_addresses=", "-c", "fsync=off", "-c", "max_connections=200", "-c", "shared_buffers=16MB"}, s.args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// Should the test binary die (a -timeout panic), the server goes
+	// with it rather than outliving the test; its backends follow the
+	// postmaster.
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start postgres: %w", err)
@@ -188,16 +195,41 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
-// Kill stops the server with SIGKILL, as a crash would.
+// Kill stops the server and every backend with SIGKILL, as a crash of its
+// machine would.
 func (s *Server) Kill() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd == nil {
 		return
 	}
-	s.cmd.Process.Kill()
+	// The backends are each in a session of their own (postgres calls
+	// setsid), so they are found as the postmaster's children, all frozen
+	// first so that none notices the others' death and says goodbye.
+	pids := append([]int{s.cmd.Process.Pid}, children(s.cmd.Process.Pid)...)
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGSTOP)
+	}
+	for _, pid := range append(pids, children(s.cmd.Process.Pid)...) {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
 	<-s.done
 	s.cmd = nil
+}
+
+// children lists the processes whose parent is pid.
+func children(pid int) []int {
+	var out []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, w := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(w); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
 }
 
 // Close stops the server and removes its directory.
@@ -209,6 +241,67 @@ func (s *Server) Close() {
 // URL is the connection string for database db as the superuser.
 func (s *Server) URL(db string) string {
 	return "postgres://postgres@/" + url.PathEscape(db) + "?host=" + url.QueryEscape(s.SocketDir()) + "&sslmode=disable"
+}
+
+// Exec runs statements on database db as the superuser.
+func (s *Server) Exec(db, stmt string) error {
+	c, err := sql.Open("pgx", s.URL(db))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.Exec(stmt)
+	return err
+}
+
+// Standby makes a streaming-replication standby of s (pg_basebackup) named
+// name, starts it, and makes it synchronous: a commit on s returns once the
+// standby has it. It is stopped and removed when the test ends.
+func (s *Server) Standby(tb testing.TB, name string) *Server {
+	tb.Helper()
+	dir, err := os.MkdirTemp("", "pgtest-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sb := &Server{Dir: dir, bin: s.bin, uid: s.uid, gid: s.gid, logPath: filepath.Join(dir, "postgres.log"),
+		// The WAL receiver introduces itself by cluster_name, which
+		// synchronous_standby_names lists.
+		args: []string{"-c", "cluster_name=" + name}}
+	tb.Cleanup(sb.Close)
+	if err := os.Chown(dir, s.uid, s.gid); err != nil {
+		tb.Fatal(err)
+	}
+	bb := sb.command(filepath.Join(s.bin, "pg_basebackup"), "-h", s.SocketDir(), "-U", "postgres", "-D", sb.DataDir(), "-R", "-X", "stream", "--no-sync", "--checkpoint=fast")
+	if out, err := bb.CombinedOutput(); err != nil {
+		tb.Fatalf("pg_basebackup: %v: %s", err, out)
+	}
+	if err := sb.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.Exec("postgres", `ALTER SYSTEM SET synchronous_standby_names = '`+name+`'`); err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.Exec("postgres", `SELECT pg_reload_conf()`); err != nil {
+		tb.Fatal(err)
+	}
+	c, err := sql.Open("pgx", s.URL("postgres"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	for {
+		var state string
+		err := c.QueryRow(`SELECT sync_state FROM pg_stat_replication WHERE application_name = $1`, name).Scan(&state)
+		if err == nil && state == "sync" {
+			return sb
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Promote makes a standby the primary and waits until it accepts writes.
+func (s *Server) Promote() error {
+	return s.Exec("postgres", `SELECT pg_promote(true, 60)`)
 }
 
 var dbSeq atomic.Int64

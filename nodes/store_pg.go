@@ -3,12 +3,14 @@ package nodes
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -60,6 +62,10 @@ func OpenPostgres(dsn string) (*Store, error) {
 	s := &Store{db: db, path: shown, pg: true, dsn: dsn, now: time.Now}
 	if err := s.migrate(context.Background()); err != nil {
 		db.Close()
+		var ce *pgconn.ConnectError
+		if errors.As(err, &ce) {
+			return nil, fmt.Errorf("open inventory %s: cannot reach PostgreSQL, nothing changed (is the server up, and --db / NODE_SWITCH_DB right? boot servers keep answering from their snapshot meanwhile): %w", shown, err)
+		}
 		return nil, fmt.Errorf("open inventory %s: %w", shown, err)
 	}
 	return s, nil

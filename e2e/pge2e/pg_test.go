@@ -189,7 +189,7 @@ func TestTwoServersOnePostgres(t *testing.T) {
 	pg.Stop()
 	if out, err := cli(t, db, "move", "a20,b20", "--to", "windows", "--reason", "db down"); err == nil {
 		t.Errorf("move with PostgreSQL stopped succeeded:\n%s", out)
-	} else if !strings.Contains(out, "connect") {
+	} else if !strings.Contains(out, "cannot reach PostgreSQL") {
 		t.Errorf("move with PostgreSQL stopped: the error does not say the database cannot be reached:\n%s", out)
 	} else {
 		t.Logf("move with PostgreSQL stopped: %v: %s", err, strings.TrimSpace(out))

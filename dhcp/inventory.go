@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +55,13 @@ func (s StoreInventory) Lookup(ctx context.Context, mac string) (Record, error) 
 // command, hook output, reboot result) and our own sightings flush commit
 // without moving it. Only a new generation rereads the copy.
 //
+// On PostgreSQL the watcher is nodes.PgCommits instead of the WAL index: a
+// LISTEN on the channel the schema's generation trigger notifies, so a
+// commit from any server or front end on the database moves the stamp as
+// soon as its notification arrives. While the database cannot be read the
+// cache answers from its last complete copy (keep), and rereads when it is
+// back.
+//
 // The copy, the WAL-index stamp and the generation it was confirmed at form
 // one immutable view, swapped atomically: a lookup that finds the WAL index
 // where the view saw it answers from the view and never waits, even while
@@ -76,23 +83,26 @@ type CachedInventory struct {
 
 	view atomic.Pointer[view] // nil until the first load, and after Close
 
-	mu           sync.Mutex // one check or reload at a time; guards the fields below
-	conn         *sql.Conn
-	genStmt      *sql.Stmt      // the generation, prepared once: the per-commit cost
-	commits      *nodes.Commits // nil: ask SQLite on every lookup
-	retired      []*nodes.Commits
+	mu           sync.Mutex    // one check or reload at a time; guards the fields below
+	conn         *sql.Conn     // SQLite only: pins the WAL index
+	genStmt      *sql.Stmt     // the generation, prepared once: the per-commit cost
+	commits      nodes.Watcher // nil: ask the database on every lookup
+	retired      []nodes.Watcher
 	watchErr     error // why commits is nil
 	confirmEvery time.Duration
 
 	reloads  atomic.Uint64
 	confirms atomic.Uint64 // generation reads
+	// unreachable is set while the inventory cannot be read and lookups
+	// answer from the last view (guarded by mu).
+	unreachable bool
 }
 
 // view is what lookups answer from; it is never changed once published.
 type view struct {
 	recs     map[string]Record
-	complete bool           // every node's cluster and profile were found
-	commits  *nodes.Commits // the WAL index stamp was read from; nil: none
+	complete bool          // every node's cluster and profile were found
+	commits  nodes.Watcher // the watcher stamp was read from; nil: none
 	stamp    nodes.Stamp
 	gen      int64 // generation recs reflect (at least)
 	// confirmedAt is when gen was read, after stamp was: recs reflect every
@@ -104,24 +114,34 @@ type view struct {
 // ever miss a commit, the answer is at most this late.
 const confirmEvery = time.Second
 
-// NewCachedInventory opens its own connection to the store's file.
+// NewCachedInventory opens its own connection to the store's inventory.
 func NewCachedInventory(ctx context.Context, st *nodes.Store) (*CachedInventory, error) {
-	// A connection held for as long as the cache lives keeps the WAL index
-	// (-shm) in place for nodes.Commits, and keeps the generation reads
-	// off the store's pool.
-	db, err := sql.Open("sqlite3", "file:"+url.PathEscape(st.Path())+"?_busy_timeout=30000")
+	// A connection of its own keeps the generation reads off the store's
+	// pool.
+	db, err := st.OpenSide()
 	if err != nil {
-		return nil, fmt.Errorf("inventory cache: open %s: %w", st.Path(), err)
+		return nil, fmt.Errorf("inventory cache: %w", err)
 	}
 	db.SetMaxOpenConns(1)
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("inventory cache: connect to %s: %w", st.Path(), err)
+	c := &CachedInventory{store: st, db: db, confirmEvery: confirmEvery}
+	var prep interface {
+		PrepareContext(context.Context, string) (*sql.Stmt, error)
+	} = db
+	if !st.Postgres() {
+		// On SQLite the connection is held for as long as the cache
+		// lives: it keeps the WAL index (-shm) in place for nodes.Commits.
+		// On PostgreSQL it is not pinned, so that after a restart or a
+		// failover the pool replaces the dead connection by itself.
+		if c.conn, err = db.Conn(ctx); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("inventory cache: connect to %s: %w", st.Path(), err)
+		}
+		prep = c.conn
 	}
-	c := &CachedInventory{store: st, db: db, conn: conn, confirmEvery: confirmEvery}
-	if c.genStmt, err = conn.PrepareContext(ctx, nodes.GenerationQuery); err != nil {
-		conn.Close()
+	if c.genStmt, err = prep.PrepareContext(ctx, nodes.GenerationQuery); err != nil {
+		if c.conn != nil {
+			c.conn.Close()
+		}
 		db.Close()
 		return nil, fmt.Errorf("inventory cache: %s: %w", st.Path(), err)
 	}
@@ -146,7 +166,7 @@ func (c *CachedInventory) watch() {
 		c.watchErr = err
 		return
 	}
-	c.commits, c.watchErr = c.store.WatchCommits()
+	c.commits, c.watchErr = c.store.Watch()
 }
 
 // FastCheck reports nil when lookups check for changes without a query, or
@@ -173,7 +193,9 @@ func (c *CachedInventory) Close() error {
 	}
 	c.commits, c.retired = nil, nil
 	c.genStmt.Close()
-	c.conn.Close()
+	if c.conn != nil {
+		c.conn.Close()
+	}
 	return c.db.Close()
 }
 
@@ -235,8 +257,19 @@ func (c *CachedInventory) check(ctx context.Context) (*view, error) {
 	// query; the read is too short to need cancelling (the profile showed
 	// the goroutine churn).
 	var gen int64
-	if err := c.genStmt.QueryRowContext(context.WithoutCancel(ctx)).Scan(&gen); err != nil {
-		return nil, fmt.Errorf("inventory %s: check for changes: %w", c.store.Path(), err)
+	err := c.genStmt.QueryRowContext(context.WithoutCancel(ctx)).Scan(&gen)
+	if err != nil && c.conn == nil {
+		// A pooled PostgreSQL connection that died with its server
+		// (restart, failover) fails once and is dropped: try a fresh one
+		// before falling back to the snapshot.
+		err = c.genStmt.QueryRowContext(context.WithoutCancel(ctx)).Scan(&gen)
+	}
+	if err != nil {
+		return c.keep(old, stamp, fmt.Errorf("inventory %s: check for changes: %w", c.store.Path(), err))
+	}
+	if c.unreachable {
+		c.unreachable = false
+		slog.Info("inventory cache: the inventory is reachable again", "inventory", c.store.Path(), "generation", gen)
 	}
 	if old != nil && old.complete && gen == old.gen {
 		// Only the logbook, sightings, or nothing DHCP serves changed.
@@ -251,14 +284,45 @@ func (c *CachedInventory) check(ctx context.Context) (*view, error) {
 	// request but is reread by the next one.
 	start := time.Now()
 	recs, complete, err := loadSnapshot(ctx, c.store)
+	if err != nil && c.conn == nil {
+		// As for the generation: a dead pooled connection fails once.
+		recs, complete, err = loadSnapshot(ctx, c.store)
+	}
 	metrics.InventoryReload(time.Since(start), err)
 	if err != nil {
-		return nil, fmt.Errorf("inventory %s: reload: %w", c.store.Path(), err)
+		return c.keep(old, stamp, fmt.Errorf("inventory %s: reload: %w", c.store.Path(), err))
 	}
 	c.reloads.Add(1)
 	v := &view{recs: recs, complete: complete, commits: c.commits, stamp: stamp, gen: gen, confirmedAt: time.Now()}
 	c.view.Store(v)
 	return v, nil
+}
+
+// keep answers from the last complete view while the inventory cannot be
+// read (a PostgreSQL server down or failing over): nodes keep booting as
+// they last were told, unknown and masked ones stay unanswered, and the
+// view is tried again after confirmEvery or as soon as the watcher sees the
+// database again. Without a view there is nothing to answer from. The
+// caller holds mu.
+func (c *CachedInventory) keep(old *view, stamp nodes.Stamp, err error) (*view, error) {
+	if old == nil || !old.complete {
+		return nil, err
+	}
+	if !c.unreachable {
+		c.unreachable = true
+		slog.Warn("inventory cache: cannot read the inventory; answering from the last snapshot until it is back", "generation", old.gen, "err", err)
+	}
+	v := &view{recs: old.recs, complete: true, commits: c.commits, stamp: stamp, gen: old.gen, confirmedAt: time.Now()}
+	c.view.Store(v)
+	return v, nil
+}
+
+// Unreachable reports whether lookups answer from the last snapshot because
+// the inventory cannot be read.
+func (c *CachedInventory) Unreachable() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.unreachable
 }
 
 func loadSnapshot(ctx context.Context, st *nodes.Store) (map[string]Record, bool, error) {

@@ -22,7 +22,12 @@ var testActor = nodes.Actor{Name: "test", Channel: nodes.ChannelCLI}
 // nodes in linux: node i has MAC 02:00:00:00:hi:lo and IP 10.99.hi.lo+10.
 func testStore(t testing.TB, n int) *nodes.Store {
 	t.Helper()
-	st := nodestest.Open(t)
+	return fillStore(t, nodestest.Open(t), n)
+}
+
+// fillStore puts testStore's inventory into an empty store.
+func fillStore(t testing.TB, st *nodes.Store, n int) *nodes.Store {
+	t.Helper()
 	ctx := context.Background()
 	must := func(err error) {
 		t.Helper()

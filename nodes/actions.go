@@ -46,6 +46,9 @@ const (
 	ActionUnknownClear   Action = "unknown-clear"
 	ActionWebUserAdd     Action = "web-user-add"
 	ActionWebUserRemove  Action = "web-user-rm"
+	// ActionInventoryCopy is the first entry of an inventory filled by
+	// "migrate-db" (nodes.CopyInventory), after the copied logbook.
+	ActionInventoryCopy Action = "inventory-copy"
 )
 
 // Power through the BMC ("power on" is ActionPowerOn, by BMC or
@@ -70,6 +73,7 @@ var actions = []Action{
 	ActionUnknownClear,
 	ActionPowerOff, ActionPowerCycle, ActionPowerReset, ActionNodeBMC,
 	ActionWebUserAdd, ActionWebUserRemove,
+	ActionInventoryCopy,
 }
 
 // KnownAction reports whether a is one of the logbook's actions.

@@ -126,8 +126,8 @@ func setBMC(ctx context.Context, tx *sql.Tx, b *BMC) error {
 	if err := checkBMC(b); err != nil {
 		return Invalid(err)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO bmcs (node, host, port, user, password_file) VALUES (?,?,?,?,?)
-		ON CONFLICT (node) DO UPDATE SET host = excluded.host, port = excluded.port, user = excluded.user,
+	_, err := tx.ExecContext(ctx, `INSERT INTO bmcs (node, host, port, "user", password_file) VALUES (?,?,?,?,?)
+		ON CONFLICT (node) DO UPDATE SET host = excluded.host, port = excluded.port, "user" = excluded."user",
 		password_file = excluded.password_file`, b.Node, b.Host, b.Port, b.User, b.PasswordFile)
 	if err != nil {
 		return fmt.Errorf("BMC of %s: %w", b.Node, err)
@@ -193,7 +193,7 @@ func (s *Store) RemoveBMC(ctx context.Context, actor Actor, node, reason string)
 
 // BMCs returns the BMCs of the named nodes that have one, by node name.
 func (s *Store) BMCs(ctx context.Context, names []string) (map[string]BMC, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT node, host, port, user, password_file FROM bmcs`)
+	rows, err := s.db.QueryContext(ctx, `SELECT node, host, port, "user", password_file FROM bmcs`)
 	if err != nil {
 		return nil, fmt.Errorf("read BMCs: %w", err)
 	}

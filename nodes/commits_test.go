@@ -13,6 +13,7 @@ import (
 
 	"github.com/node-switch/node-switch/nodes"
 	"github.com/node-switch/node-switch/nodes/nodestest"
+	"github.com/node-switch/node-switch/nodes/pgtest"
 )
 
 // TestMain lets a test run this binary as a second process that commits to
@@ -31,7 +32,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m))
 }
 
 func TestCommitsSeeEveryCommit(t *testing.T) {

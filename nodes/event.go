@@ -21,12 +21,10 @@ func (s *Store) appendEvent(ctx context.Context, tx *sql.Tx, actor Actor, e Even
 	if !KnownAction(e.Action) {
 		return 0, fmt.Errorf("logbook: unknown action %q (add it to nodes/actions.go)", e.Action)
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO events (time, actor, channel, origin, action, nodes, source, target, reason, result) VALUES (?,?,?,?,?,?,?,?,?,?)`,
-		s.now().UnixMicro(), actor.Name, actor.Channel, actor.From, e.Action, Compress(e.Nodes), e.Source, e.Target, e.Reason, e.Result)
-	if err != nil {
-		return 0, fmt.Errorf("logbook: %w", err)
-	}
-	id, err := res.LastInsertId()
+	// RETURNING rather than LastInsertId: PostgreSQL has no last insert id.
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO events (time, actor, channel, origin, action, nodes, source, target, reason, result) VALUES (?,?,?,?,?,?,?,?,?,?) RETURNING id`,
+		s.now().UnixMicro(), actor.Name, actor.Channel, actor.From, e.Action, Compress(e.Nodes), e.Source, e.Target, e.Reason, e.Result).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("logbook: %w", err)
 	}

@@ -16,22 +16,35 @@ import (
 // DefaultPath is where a head node keeps its inventory.
 const DefaultPath = "/var/lib/node-switch/inventory.db"
 
-// Store is the SQLite inventory. It is safe for concurrent use, and any
+// Store is the inventory: a SQLite file, or a PostgreSQL database when
+// several boot servers share one (see OpenPostgres). It is safe for concurrent use, and any
 // number of processes (the daemon, CLI invocations, the SSH front door) may
 // share one file: WAL lets readers run beside the single writer, and every
 // write transaction starts with BEGIN IMMEDIATE so two writers queue on the
 // busy timeout instead of failing with "database is locked" half-way.
+//
+// On PostgreSQL every write transaction first takes one transaction-level
+// advisory lock (writeLock), so writers queue exactly as they do behind
+// SQLite's BEGIN IMMEDIATE: each sees every earlier commit and none
+// interleaves with another, whatever isolation level a statement would
+// otherwise get.
 type Store struct {
 	db   *sql.DB
-	path string
+	path string // the file, or the PostgreSQL URL without its password
+	pg   bool
+	dsn  string // PostgreSQL: the full connection string
 	now  func() time.Time
 	// force lets changes through the boot guard (see WithForce).
 	force bool
 }
 
 // Open opens (creating if needed) the inventory at path and brings its
-// schema up to date.
+// schema up to date. A postgres:// or postgresql:// URL opens a PostgreSQL
+// database instead (OpenPostgres).
 func Open(path string) (*Store, error) {
+	if IsPostgres(path) {
+		return OpenPostgres(path)
+	}
 	if dir := filepath.Dir(path); dir != "" {
 		if _, err := os.Stat(dir); err != nil {
 			return nil, fmt.Errorf("open inventory %s: directory %s: %w (create it or pass --db)", path, dir, err)
@@ -56,8 +69,22 @@ func Open(path string) (*Store, error) {
 	return s, nil
 }
 
-// Path is the file the store was opened from.
+// Path is the file the store was opened from; on PostgreSQL, the URL
+// without its password, for messages.
 func (s *Store) Path() string { return s.path }
+
+// Dir is where files that belong beside the inventory go (the SSH host
+// key, the web certificate): the file's directory, or DefaultPath's for a
+// PostgreSQL inventory, which has no directory of its own.
+func (s *Store) Dir() string {
+	if s.pg {
+		return filepath.Dir(DefaultPath)
+	}
+	return filepath.Dir(s.path)
+}
+
+// Postgres reports whether the inventory is in PostgreSQL.
+func (s *Store) Postgres() bool { return s.pg }
 
 // Close releases the database.
 func (s *Store) Close() error { return s.db.Close() }
@@ -66,6 +93,9 @@ func (s *Store) Close() error { return s.db.Close() }
 func (s *Store) SetClock(now func() time.Time) { s.now = now }
 
 func (s *Store) migrate(ctx context.Context) error {
+	if s.pg {
+		return s.migratePostgres(ctx)
+	}
 	return s.write(ctx, func(tx *sql.Tx) error {
 		var v int
 		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
@@ -95,7 +125,7 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		// The busy timeout covers nearly every wait; a lock error can still
 		// escape it when SQLite must break a deadlock, and retrying the whole
 		// transaction is safe because nothing of it committed.
-		if err != nil && isBusy(err) && attempt < 20 && ctx.Err() == nil {
+		if err != nil && (isBusy(err) || pgRetryable(err)) && attempt < 20 && ctx.Err() == nil {
 			time.Sleep(time.Duration(10*(attempt+1)) * time.Millisecond)
 			continue
 		}
@@ -107,6 +137,12 @@ func (s *Store) writeOnce(ctx context.Context, fn func(tx *sql.Tx) error) error 
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
+	}
+	if s.pg {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, writeLock); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("begin: wait for the write lock: %w", err)
+		}
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()

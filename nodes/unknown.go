@@ -86,17 +86,18 @@ func (s *Store) RecordUnknown(ctx context.Context, seen []Unknown, max int) (Unk
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		res = UnknownRecord{}
 		st, err := tx.PrepareContext(ctx, `
-INSERT INTO unknown_macs (mac, first_seen, last_seen, times_seen, firmware, vendor_class, interface, relay, hostname)
-SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM nodes WHERE mac = ?)
+INSERT INTO unknown_macs AS u (mac, first_seen, last_seen, times_seen, firmware, vendor_class, interface, relay, hostname)
+SELECT CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT),
+	CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT) WHERE NOT EXISTS (SELECT 1 FROM nodes WHERE mac = ?)
 ON CONFLICT (mac) DO UPDATE SET
-	first_seen   = min(first_seen, excluded.first_seen),
-	last_seen    = max(last_seen, excluded.last_seen),
-	times_seen   = times_seen + excluded.times_seen,
-	firmware     = coalesce(nullif(excluded.firmware, ''), firmware),
-	vendor_class = coalesce(nullif(excluded.vendor_class, ''), vendor_class),
+	first_seen   = CASE WHEN excluded.first_seen < u.first_seen THEN excluded.first_seen ELSE u.first_seen END,
+	last_seen    = CASE WHEN excluded.last_seen > u.last_seen THEN excluded.last_seen ELSE u.last_seen END,
+	times_seen   = u.times_seen + excluded.times_seen,
+	firmware     = coalesce(nullif(excluded.firmware, ''), u.firmware),
+	vendor_class = coalesce(nullif(excluded.vendor_class, ''), u.vendor_class),
 	interface    = excluded.interface,
 	relay        = excluded.relay,
-	hostname     = coalesce(nullif(excluded.hostname, ''), hostname)`)
+	hostname     = coalesce(nullif(excluded.hostname, ''), u.hostname)`)
 		if err != nil {
 			return err
 		}

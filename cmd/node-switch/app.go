@@ -94,7 +94,7 @@ var Version = "dev"
 // them in front.
 func globalFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "db", Value: nodes.DefaultPath, EnvVars: []string{"NODE_SWITCH_DB"}, Usage: "inventory file"},
+		&cli.StringFlag{Name: "db", Value: nodes.DefaultPath, EnvVars: []string{"NODE_SWITCH_DB"}, Usage: "inventory file, or a postgres:// URL for a PostgreSQL inventory shared by several servers"},
 		&cli.StringFlag{Name: "hooks-dir", Value: "/etc/node-switch/hooks.d", EnvVars: []string{"NODE_SWITCH_HOOKS_DIR"},
 			Usage: "executables run in name order before and after each change"},
 		&cli.StringFlag{Name: "channel", Value: nodes.ChannelCLI, EnvVars: []string{"NODE_SWITCH_CHANNEL"}, Hidden: true,
@@ -179,7 +179,9 @@ func openStore(c *cli.Context, create bool) (*nodes.Store, func(), error) {
 		return st, func() {}, nil
 	}
 	path := c.String("db")
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && !create {
+	// A PostgreSQL database must exist already (the connection says so if
+	// it does not): only a file can be created by mistake.
+	if _, err := os.Stat(path); !nodes.IsPostgres(path) && errors.Is(err, os.ErrNotExist) && !create {
 		return nil, nil, usageError("inventory %s does not exist: check --db / NODE_SWITCH_DB, or create it with 'node-switch import dhcpd' or 'node-switch node add'", path)
 	}
 	st, err := nodes.Open(path)

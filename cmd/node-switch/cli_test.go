@@ -22,6 +22,7 @@ import (
 
 	"github.com/node-switch/node-switch/e2e/netlab"
 	"github.com/node-switch/node-switch/nodes"
+	"github.com/node-switch/node-switch/nodes/pgtest"
 	"github.com/node-switch/node-switch/ops"
 )
 
@@ -217,11 +218,23 @@ func TestMoveJSON(t *testing.T) {
 	}
 }
 
-// TestConcurrentProcesses runs 50 CLI processes at once, moving and masking;
-// no "database is locked" may reach a user and no logbook entry may be lost.
+// TestConcurrentProcesses runs 50 CLI processes at once, moving and masking,
+// on each backend; no "database is locked" (or serialization failure) may
+// reach a user and no logbook entry may be lost.
 func TestConcurrentProcesses(t *testing.T) {
 	bin := netlab.Binary(t)
-	db := filepath.Join(t.TempDir(), "inventory.db")
+	for _, b := range []struct {
+		name string
+		db   func(t *testing.T) string
+	}{
+		{"sqlite", func(t *testing.T) string { return filepath.Join(t.TempDir(), "inventory.db") }},
+		{"postgres", func(t *testing.T) string { return pgtest.Start(t).NewDB(t) }},
+	} {
+		t.Run(b.name, func(t *testing.T) { concurrentProcesses(t, bin, b.db(t)) })
+	}
+}
+
+func concurrentProcesses(t *testing.T, bin, db string) {
 	mustRun(t, db, "profile", "add", "p", "--kind", "linux")
 	for i := 0; i < 2; i++ {
 		mustRun(t, db, "cluster", "add", fmt.Sprintf("c%d", i), "--profile", "p")

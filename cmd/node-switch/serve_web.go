@@ -100,7 +100,7 @@ func webCert(c *cli.Context, st *nodes.Store, log *slog.Logger) (tls.Certificate
 	if certFile != "" {
 		return web.LoadCert(certFile, keyFile)
 	}
-	dir := filepath.Dir(st.Path())
+	dir := st.Dir()
 	certFile, keyFile = filepath.Join(dir, "web_cert.pem"), filepath.Join(dir, "web_key.pem")
 	cert, created, err := web.LoadOrCreateCert(certFile, keyFile)
 	if err != nil {

@@ -26,7 +26,7 @@ func hostKeyPath(c *cli.Context, st *nodes.Store) string {
 	if p := c.String("ssh-host-key"); p != "" {
 		return p
 	}
-	return filepath.Join(filepath.Dir(st.Path()), "ssh_host_ed25519_key")
+	return filepath.Join(st.Dir(), "ssh_host_ed25519_key")
 }
 
 type hostKeyInfo struct {

@@ -76,6 +76,11 @@ var defaults = map[string]string{
 	"NODE_SWITCH_KNOWN_HOSTS": "/etc/node-switch/known_hosts",
 }
 
+// demoCache is the kernel cache the demo uses: the e2e suite's.
+func demoCache(repo string) string {
+	return cmp.Or(os.Getenv(assets.CacheEnv), filepath.Join(repo, "e2e", ".cache"))
+}
+
 // demoNetnsRE finds the namespace "demo" says it made; the README says
 // Ctrl-C removes it.
 var demoNetnsRE = regexp.MustCompile(`serving in network namespace (\S+)`)
@@ -380,6 +385,15 @@ func TestREADME(t *testing.T) {
 	}
 	s.replacer = strings.NewReplacer(pairs...)
 	s.setUp(repo)
+	if _, err := exec.LookPath("qemu-system-x86_64"); err == nil {
+		// The demo boots a VM where QEMU is installed. Its kernel is
+		// fetched here, before the lab's namespaces (which reach no
+		// network) run it, into the cache the demo is pointed at.
+		t.Setenv(assets.CacheEnv, demoCache(repo))
+		if _, err := assets.DebianKernel(); err != nil {
+			t.Fatalf("the demo's kernel: %v", err)
+		}
+	}
 
 	var sections []string
 	bySection := map[string][]block{}
@@ -498,7 +512,7 @@ func (s *site) setUp(repo string) {
 	s.env = append(os.Environ(), "HOME="+s.root+"/root", "PATH="+s.root+"/usr/bin:"+os.Getenv("PATH"),
 		// The demo boots a VM where QEMU is installed: it shares the e2e
 		// suite's kernel cache rather than fetch one per run.
-		assets.CacheEnv+"="+cmp.Or(os.Getenv(assets.CacheEnv), filepath.Join(repo, "e2e", ".cache")),
+		assets.CacheEnv+"="+demoCache(repo),
 		// Belt and braces: the nodes' sshd runs a ForceCommand anyway.
 		"NODE_SWITCH_REBOOT_COMMAND=echo node-switch README test: no reboot")
 	for k, v := range defaults {

@@ -21,6 +21,13 @@
 #
 #   sudo NS_OLD_BIN=/tmp/ns-main SERVERS="node-switch node-switch-old" PROFILE=0 e2e/bench/dhcp/run.sh
 #
+# Server node-switch-pg is node-switch on a PostgreSQL inventory (Debian's
+# postgresql, started here as user nobody on a unix socket under $OUT/pg,
+# filled with migrate-db from the same import): the in-memory snapshot
+# should make its CPU per exchange the same as on SQLite.
+#
+#   sudo SERVERS="node-switch node-switch-pg" PROFILE=0 e2e/bench/dhcp/run.sh
+#
 # Every server gets its fastest reasonable setup: dnsmasq --no-ping (it would
 # otherwise ping each reserved address before offering it, as node-switch
 # does not), Kea with multi-threading (2 threads), ISC dhcpd as packaged.
@@ -136,12 +143,27 @@ if [ -z "${NS_BIN:-}" ]; then
 fi
 # Each node-switch build gets its own inventory, made by itself (an older
 # build refuses a newer schema).
-declare -A NSBIN=([node-switch]=$NS_BIN [node-switch-old]=$NS_OLD_BIN)
+declare -A NSBIN=([node-switch]=$NS_BIN [node-switch-old]=$NS_OLD_BIN [node-switch-pg]=$NS_BIN)
+declare -A NSDB=([node-switch]=$OUT/node-switch.db [node-switch-old]=$OUT/node-switch-old.db [node-switch-pg]=$OUT/node-switch-pg.db)
 for s in $SERVERS; do
 	case $s in node-switch*) ;; *) continue ;; esac
 	"${NSBIN[$s]}" --db "$OUT/$s.db" import dhcpd "$OUT/dhcpd.conf" >"$OUT/$s.import.log" 2>&1 ||
 		{ cat "$OUT/$s.import.log" >&2; exit 1; }
 done
+if [[ " $SERVERS " == *" node-switch-pg "* ]]; then
+	PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+	[ -x "$PGBIN/postgres" ] || { apt-get install -y --no-install-recommends postgresql; PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1); }
+	mkdir -p "$OUT/pg"; chown nobody:nogroup "$OUT/pg"
+	setpriv --reuid nobody --regid nogroup --clear-groups "$PGBIN/initdb" -D "$OUT/pg/data" -U postgres --auth=trust --locale=C >"$OUT/pg.initdb.log" 2>&1
+	setpriv --reuid nobody --regid nogroup --clear-groups "$PGBIN/postgres" -D "$OUT/pg/data" -k "$OUT/pg" -c listen_addresses= >"$OUT/pg.log" 2>&1 &
+	PIDS+=("$!")
+	for _ in $(seq 100); do [ -S "$OUT/pg/.s.PGSQL.5432" ] && break; sleep 0.1; done
+	sleep 0.5
+	"$PGBIN/psql" -h "$OUT/pg" -U postgres -qc 'CREATE DATABASE bench' postgres
+	NSDB[node-switch-pg]="postgres://postgres@/bench?host=$OUT/pg"
+	"$NS_BIN" migrate-db --from "$OUT/node-switch-pg.db" --to "${NSDB[node-switch-pg]}" >"$OUT/node-switch-pg.migrate.log" 2>&1 ||
+		{ cat "$OUT/node-switch-pg.migrate.log" >&2; exit 1; }
+fi
 
 # --- namespaces and servers -----------------------------------------------
 net_up() { # $1 server name
@@ -158,7 +180,7 @@ start_server() { # $1 name [extra args for node-switch]
 	local s=$TAG-s-$name
 	case $name in
 	node-switch*)
-		ip netns exec "$s" "${SRVCPU[@]}" "${NSBIN[$name]}" --db "$OUT/$name.db" serve --interface veth0 \
+		ip netns exec "$s" "${SRVCPU[@]}" "${NSBIN[$name]}" --db "${NSDB[$name]}" serve --interface veth0 \
 			--tftp-listen= --http-listen= --ssh-listen= "$@" >"$OUT/$name.log" 2>&1 &
 		;;
 	dnsmasq)

@@ -53,6 +53,10 @@ func Check(p nodes.Profile, bootRoot string) error {
 		files = append(files, p.Kernel)
 	}
 	files = append(files, splitFiles(p.Initrd)...)
+	if p.KernelARM64 != "" {
+		files = append(files, p.KernelARM64)
+	}
+	files = append(files, splitFiles(p.InitrdARM64)...)
 	if len(files) == 0 {
 		return nil
 	}

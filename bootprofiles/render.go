@@ -2,6 +2,7 @@ package bootprofiles
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 	"text/template"
@@ -51,10 +52,21 @@ type Input struct {
 	Loaders Loaders
 }
 
+// ARM64 says whether the node is ARM64 UEFI: what its last DHCP request
+// said (option 93 = 11 or 19, recorded as nodes.Node.Firmware "arm64...").
+func (in Input) ARM64() bool {
+	return in.Firmware != BIOS && strings.HasPrefix(in.Node.Firmware, nodes.BootARM64)
+}
+
 // chain is the UEFI chain the node runs ("" for BIOS).
 func (in Input) chain() string {
 	if in.Firmware != UEFI {
 		return ""
+	}
+	if in.ARM64() {
+		// No signed ARM64 chain is installed (Debian's shim-signed:arm64
+		// cannot be installed beside the amd64 one): grubaa64.efi.
+		return nodes.UEFIChainSelfBuilt
 	}
 	return UEFIChain(in.Profile, in.Loaders)
 }
@@ -209,6 +221,7 @@ func oneLine(s string) string {
 func checkFields(p nodes.Profile, nr nodes.NFSRoot) error {
 	for _, f := range []struct{ name, v string }{
 		{"kernel", p.Kernel}, {"initrd", p.Initrd}, {"append", p.Append},
+		{"ARM64 kernel", p.KernelARM64}, {"ARM64 initrd", p.InitrdARM64},
 		{"nfsroot kernel", nr.Kernel}, {"nfsroot initrd", nr.Initrd},
 		{"nfsroot server", nr.Server}, {"nfsroot export", nr.Export}, {"nfsroot options", nr.Options},
 	} {
@@ -258,7 +271,39 @@ func httpNote(b *bytes.Buffer, in Input) {
 	}
 }
 
+// ErrNoARM64Kernel is an ARM64 node whose profile has no ARM64 kernel: it
+// is refused its config rather than sent an x86-64 kernel it cannot run.
+var ErrNoARM64Kernel = errors.New("no ARM64 kernel")
+
+// renderKernel renders the kernel boot. kernel and initrd are the x86
+// ones; an ARM64 node gets the profile's KernelARM64/InitrdARM64 instead.
+// The node's architecture is what its last DHCP request said, recorded a
+// few seconds later (the DHCP server batches sightings): so a GRUB config
+// for a node not (yet) known as ARM64, of a profile with an ARM64 kernel,
+// lets GRUB choose by its own $grub_cpu.
 func renderKernel(b *bytes.Buffer, in Input, kernel, initrd, appendLine string) error {
+	karm, iarm := in.Profile.KernelARM64, in.Profile.InitrdARM64
+	switch {
+	case in.ARM64() && karm == "":
+		return fmt.Errorf("%w: node %s is ARM64 UEFI (firmware %s): set one with 'profile set %s --kernel-arm64 FILE --initrd-arm64 FILE'",
+			ErrNoARM64Kernel, in.Node.Name, in.Node.Firmware, in.Profile.Name)
+	case in.ARM64():
+		b.WriteString("# ARM64 node: the profile's ARM64 kernel\n")
+		kernel, initrd = karm, iarm
+	case in.Firmware == UEFI && karm != "":
+		httpNote(b, in)
+		grubHead(b, in)
+		b.WriteString("if [ \"$grub_cpu\" = \"arm64\" ]; then\n")
+		grubLinux(b, in, "  ", karm, iarm, appendLine)
+		b.WriteString("else\n")
+		if kernel == "" {
+			fmt.Fprintf(b, "  echo \"node-switch: profile %s has only an ARM64 kernel, returning to the firmware\"\n  exit\n", in.Profile.Name)
+		} else {
+			grubLinux(b, in, "  ", kernel, initrd, appendLine)
+		}
+		b.WriteString("fi\nboot\n")
+		return nil
+	}
 	if kernel == "" {
 		return fmt.Errorf("no kernel (set one with 'profile set %s --kernel FILE')", in.Profile.Name)
 	}
@@ -282,23 +327,8 @@ func renderKernel(b *bytes.Buffer, in Input, kernel, initrd, appendLine string) 
 		return nil
 	}
 	if in.Firmware == UEFI {
-		if in.useHTTP() {
-			b.WriteString("insmod http\n")
-		}
-		b.WriteString("set timeout=0\n")
-		fmt.Fprintf(b, "echo \"node-switch: %s boots %s (cluster %s)\"\n", in.Node.Name, label, in.Cluster.Name)
-		fmt.Fprintf(b, "linux %s", fileRef(in, kernel))
-		if appendLine != "" {
-			b.WriteString(" " + appendLine)
-		}
-		b.WriteString("\n")
-		if len(initrds) > 0 {
-			b.WriteString("initrd")
-			for _, f := range initrds {
-				b.WriteString(" " + fileRef(in, f))
-			}
-			b.WriteString("\n")
-		}
+		grubHead(b, in)
+		grubLinux(b, in, "", kernel, initrd, appendLine)
 		b.WriteString("boot\n")
 		return nil
 	}
@@ -317,6 +347,31 @@ func renderKernel(b *bytes.Buffer, in Input, kernel, initrd, appendLine string) 
 		fmt.Fprintf(b, "  APPEND %s\n", appendLine)
 	}
 	return nil
+}
+
+// grubHead starts a GRUB kernel boot.
+func grubHead(b *bytes.Buffer, in Input) {
+	if in.useHTTP() {
+		b.WriteString("insmod http\n")
+	}
+	b.WriteString("set timeout=0\n")
+	fmt.Fprintf(b, "echo \"node-switch: %s boots %s (cluster %s)\"\n", in.Node.Name, in.Profile.Name, in.Cluster.Name)
+}
+
+// grubLinux is GRUB's linux and initrd lines.
+func grubLinux(b *bytes.Buffer, in Input, indent, kernel, initrd, appendLine string) {
+	fmt.Fprintf(b, "%slinux %s", indent, fileRef(in, kernel))
+	if appendLine != "" {
+		b.WriteString(" " + appendLine)
+	}
+	b.WriteString("\n")
+	if initrds := splitFiles(initrd); len(initrds) > 0 {
+		b.WriteString(indent + "initrd")
+		for _, f := range initrds {
+			b.WriteString(" " + fileRef(in, f))
+		}
+		b.WriteString("\n")
+	}
 }
 
 // DefaultNFSOptions are the nfsroot= mount options of a catalog entry that

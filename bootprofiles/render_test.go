@@ -250,3 +250,70 @@ func TestRenderIPXENeedsHTTP(t *testing.T) {
 		t.Fatalf("local disk needs no HTTP: %q, %v", b, err)
 	}
 }
+
+// Per-architecture kernels (issue 13, ARM64). The node's architecture is
+// what its last DHCP request said (Node.Firmware); until that is recorded
+// a GRUB config of a profile with an ARM64 kernel lets GRUB choose.
+func TestRenderARM64(t *testing.T) {
+	mixed := linuxProfile
+	mixed.KernelARM64, mixed.InitrdARM64 = "arm64/vmlinuz", "arm64/initrd.gz"
+	arm64Only := nodes.Profile{Name: "a64", Kind: nodes.KindLinux, KernelARM64: "arm64/vmlinuz"}
+	nfs := nodes.Profile{Name: "lab", Kind: nodes.KindNFSRoot, NFSRoot: "krg", KernelARM64: "arm64/vmlinuz", InitrdARM64: "arm64/initrd.gz"}
+	cases := []struct {
+		name     string
+		p        nodes.Profile
+		firmware string // the node's recorded firmware
+		fw       Firmware
+		signed   bool
+		want     []string
+		notWant  []string
+		wantErr  string
+	}{
+		{name: "arm64 node gets the arm64 kernel", p: mixed, firmware: "arm64", fw: UEFI,
+			want:    []string{"linux /arm64/vmlinuz console=ttyS0", "initrd /arm64/initrd.gz", "# ARM64 node"},
+			notWant: []string{"linux/vmlinuz", "grub_cpu"}},
+		{name: "arm64 node: self-built chain even with the signed x86 chain", p: mixed, firmware: "arm64", fw: UEFI, signed: true,
+			want: []string{"# UEFI chain: self-built"}, notWant: []string{"chain: signed"}},
+		{name: "arm64 node without an arm64 kernel is refused", p: linuxProfile, firmware: "arm64", fw: UEFI,
+			wantErr: "no ARM64 kernel: node umu20 is ARM64 UEFI (firmware arm64): set one with 'profile set sl63 --kernel-arm64 FILE"},
+		{name: "arm64 iPXE script", p: mixed, firmware: "arm64-ipxe", fw: IPXE,
+			want: []string{"kernel http://192.168.1.1:8080/arm64/vmlinuz", "initrd http://192.168.1.1:8080/arm64/initrd.gz"}},
+		{name: "arm64 http boot", p: mixed, firmware: "arm64-http", fw: UEFI, want: []string{"linux /arm64/vmlinuz"}},
+		{name: "x86 node of a mixed profile: GRUB chooses", p: mixed, firmware: "uefi", fw: UEFI,
+			want: []string{"if [ \"$grub_cpu\" = \"arm64\" ]; then\n  linux /arm64/vmlinuz console=ttyS0,115200 panic=-1\n  initrd /arm64/initrd.gz\nelse\n  linux /linux/vmlinuz console=ttyS0,115200 panic=-1\n  initrd /linux/initrd.gz\nfi\nboot\n"}},
+		{name: "unknown firmware: GRUB chooses", p: mixed, firmware: "", fw: UEFI, want: []string{"$grub_cpu"}},
+		{name: "arm64-only profile, x86 GRUB returns to the firmware", p: arm64Only, firmware: "", fw: UEFI,
+			want: []string{"has only an ARM64 kernel", "else\n  echo", "  exit\nfi\n"}},
+		{name: "bios is never arm64", p: mixed, firmware: "arm64", fw: BIOS, want: []string{"KERNEL ::linux/vmlinuz"}, notWant: []string{"arm64"}},
+		{name: "x86 ipxe of a mixed profile", p: mixed, firmware: "uefi-ipxe", fw: IPXE, want: []string{"kernel http://192.168.1.1:8080/linux/vmlinuz"}},
+		{name: "nfsroot arm64 node", p: nfs, firmware: "arm64", fw: UEFI,
+			want: []string{"linux /arm64/vmlinuz root=/dev/nfs nfsroot=192.168.1.1:/srv/nfsroot/krg", "initrd /arm64/initrd.gz"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := goldenInput(c.p, c.fw)
+			in.Node.Firmware = c.firmware
+			in.Loaders.SignedX64 = c.signed
+			got, err := Render(in)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(string(got), w) {
+					t.Errorf("missing %q in:\n%s", w, got)
+				}
+			}
+			for _, w := range c.notWant {
+				if strings.Contains(string(got), w) {
+					t.Errorf("unexpected %q in:\n%s", w, got)
+				}
+			}
+		})
+	}
+}

@@ -124,3 +124,33 @@ func TestValidateUEFIBoot(t *testing.T) {
 		})
 	}
 }
+
+// Per-architecture kernels (issue 13, ARM64): only where a kernel is
+// booted, and an initrd only with its kernel.
+func TestValidateARM64Kernel(t *testing.T) {
+	ctx := context.Background()
+	st, err := Open(filepath.Join(t.TempDir(), "inventory.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, tc := range []struct {
+		name string
+		p    Profile
+		ok   bool
+	}{
+		{"linux, both", Profile{Kind: KindLinux, Kernel: "k", KernelARM64: "a/k", InitrdARM64: "a/i"}, true},
+		{"linux, arm64 only", Profile{Kind: KindLinux, KernelARM64: "a/k"}, true},
+		{"initrd without kernel", Profile{Kind: KindLinux, Kernel: "k", InitrdARM64: "a/i"}, false},
+		{"localdisk", Profile{Kind: KindLocalDisk, KernelARM64: "a/k"}, false},
+		{"template", Profile{Kind: KindTemplate, TemplateUEFI: "x", KernelARM64: "a/k"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.p.Name = "p"
+			err := validateProfile(ctx, st.db, tc.p)
+			if (err == nil) != tc.ok {
+				t.Fatalf("validate %+v: %v, want ok=%v", tc.p, err, tc.ok)
+			}
+		})
+	}
+}

@@ -10,13 +10,13 @@ import (
 	"strings"
 )
 
-const profileColumns = `name, kind, kernel, initrd, append, local_boot, chain_partition, uefi_local_boot, coalesce(nfsroot, ''), template_bios, template_uefi, http, description, files_dir, uefi_chain, uefi_boot`
+const profileColumns = `name, kind, kernel, initrd, append, local_boot, chain_partition, uefi_local_boot, coalesce(nfsroot, ''), template_bios, template_uefi, http, description, files_dir, uefi_chain, uefi_boot, kernel_arm64, initrd_arm64`
 
 func getProfile(ctx context.Context, q queryer, name string) (Profile, error) {
 	var p Profile
 	err := q.QueryRowContext(ctx, `SELECT `+profileColumns+` FROM profiles WHERE name = ?`, name).Scan(
 		&p.Name, &p.Kind, &p.Kernel, &p.Initrd, &p.Append, &p.LocalBoot, &p.ChainPartition, &p.UEFILocalBoot,
-		&p.NFSRoot, &p.TemplateBIOS, &p.TemplateUEFI, &p.HTTP, &p.Description, &p.FilesDir, &p.UEFIChain, &p.UEFIBoot)
+		&p.NFSRoot, &p.TemplateBIOS, &p.TemplateUEFI, &p.HTTP, &p.Description, &p.FilesDir, &p.UEFIChain, &p.UEFIBoot, &p.KernelARM64, &p.InitrdARM64)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Profile{}, ErrNotFound
 	}
@@ -143,6 +143,12 @@ func validateProfile(ctx context.Context, q queryer, p Profile) error {
 	if p.UEFIBoot == UEFIBootHTTP && p.Kind == KindFiles {
 		return fmt.Errorf("kind files serves the site's configs with their own paths: --uefi-boot http does not apply")
 	}
+	if (p.KernelARM64 != "" || p.InitrdARM64 != "") && p.Kind != KindLinux && p.Kind != KindNFSRoot {
+		return fmt.Errorf("an ARM64 kernel or initrd only goes with kind linux or nfsroot (clear them with --kernel-arm64 '' --initrd-arm64 '')")
+	}
+	if p.InitrdARM64 != "" && p.KernelARM64 == "" {
+		return fmt.Errorf("an ARM64 initrd needs its ARM64 kernel (--kernel-arm64 FILE)")
+	}
 	if p.ChainPartition < 0 {
 		return fmt.Errorf("chain partition %d is negative", p.ChainPartition)
 	}
@@ -199,13 +205,14 @@ func writeProfile(ctx context.Context, tx *sql.Tx, p Profile) error {
 	if p.NFSRoot != "" {
 		nfs = p.NFSRoot
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO profiles (`+profileColumnsInsert+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+	_, err := tx.ExecContext(ctx, `INSERT INTO profiles (`+profileColumnsInsert+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(name) DO UPDATE SET kind=excluded.kind, kernel=excluded.kernel, initrd=excluded.initrd, append=excluded.append,
 		local_boot=excluded.local_boot, chain_partition=excluded.chain_partition, uefi_local_boot=excluded.uefi_local_boot,
 		nfsroot=excluded.nfsroot, template_bios=excluded.template_bios, template_uefi=excluded.template_uefi,
-		http=excluded.http, description=excluded.description, files_dir=excluded.files_dir, uefi_chain=excluded.uefi_chain, uefi_boot=excluded.uefi_boot`,
+		http=excluded.http, description=excluded.description, files_dir=excluded.files_dir, uefi_chain=excluded.uefi_chain, uefi_boot=excluded.uefi_boot,
+		kernel_arm64=excluded.kernel_arm64, initrd_arm64=excluded.initrd_arm64`,
 		p.Name, p.Kind, p.Kernel, p.Initrd, p.Append, p.LocalBoot, p.ChainPartition, p.UEFILocalBoot, nfs,
-		p.TemplateBIOS, p.TemplateUEFI, p.HTTP, p.Description, p.FilesDir, p.UEFIChain, p.UEFIBoot)
+		p.TemplateBIOS, p.TemplateUEFI, p.HTTP, p.Description, p.FilesDir, p.UEFIChain, p.UEFIBoot, p.KernelARM64, p.InitrdARM64)
 	if err != nil {
 		return err
 	}
@@ -220,7 +227,7 @@ func writeProfile(ctx context.Context, tx *sql.Tx, p Profile) error {
 	return nil
 }
 
-const profileColumnsInsert = `name, kind, kernel, initrd, append, local_boot, chain_partition, uefi_local_boot, nfsroot, template_bios, template_uefi, http, description, files_dir, uefi_chain, uefi_boot`
+const profileColumnsInsert = `name, kind, kernel, initrd, append, local_boot, chain_partition, uefi_local_boot, nfsroot, template_bios, template_uefi, http, description, files_dir, uefi_chain, uefi_boot, kernel_arm64, initrd_arm64`
 
 // AddProfile adds a new profile.
 func (s *Store) AddProfile(ctx context.Context, actor Actor, p Profile) error {

@@ -236,4 +236,12 @@ ALTER TABLE profiles ADD COLUMN uefi_chain TEXT NOT NULL DEFAULT '';
 	`
 ALTER TABLE profiles ADD COLUMN uefi_boot TEXT NOT NULL DEFAULT '';
 `,
+	// 10: profiles.kernel_arm64 and initrd_arm64, what the profile's ARM64
+	// nodes (option 93 = 11) boot in place of kernel and initrd ('' = the
+	// profile has no ARM64 kernel: such a node is refused a config).
+	// profiles_gen_update already covers the columns.
+	`
+ALTER TABLE profiles ADD COLUMN kernel_arm64 TEXT NOT NULL DEFAULT '';
+ALTER TABLE profiles ADD COLUMN initrd_arm64 TEXT NOT NULL DEFAULT '';
+`,
 }

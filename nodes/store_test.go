@@ -287,13 +287,17 @@ func TestReopenMigrates(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "inv.db")
 	st, err := Open(path)
 	must(t, err)
-	must(t, st.AddProfile(context.Background(), testActor, Profile{Name: "p", Kind: KindLinux}))
+	must(t, st.AddProfile(context.Background(), testActor, Profile{Name: "p", Kind: KindLinux, KernelARM64: "arm64/vmlinuz", InitrdARM64: "arm64/initrd.gz"}))
 	st.Close()
 	st, err = Open(path)
 	must(t, err)
 	defer st.Close()
-	if _, err := st.Profile(context.Background(), "p"); err != nil {
+	p, err := st.Profile(context.Background(), "p")
+	if err != nil {
 		t.Fatal(err)
+	}
+	if p.KernelARM64 != "arm64/vmlinuz" || p.InitrdARM64 != "arm64/initrd.gz" {
+		t.Errorf("ARM64 kernel/initrd after reopen: %q %q", p.KernelARM64, p.InitrdARM64)
 	}
 	var v int
 	must(t, st.db.QueryRow("PRAGMA user_version").Scan(&v))

@@ -130,6 +130,12 @@ type Profile struct {
 	Kernel    string            `json:"kernel,omitempty"`
 	Initrd    string            `json:"initrd,omitempty"`
 	Append    string            `json:"append,omitempty"`
+	// KernelARM64 and InitrdARM64 are what ARM64 nodes (option 93 = 11)
+	// boot in place of Kernel and Initrd, so one cluster can mix
+	// architectures. An ARM64 node of a profile without KernelARM64 is
+	// refused its config rather than sent an x86-64 kernel.
+	KernelARM64 string `json:"kernel_arm64,omitempty"`
+	InitrdARM64 string `json:"initrd_arm64,omitempty"`
 	// LocalBoot is the BIOS local-disk method: "localboot" (LOCALBOOT 0) or
 	// "chain" (chain.c32 hd0 [ChainPartition]); some firmware hangs on one.
 	LocalBoot      string `json:"local_boot,omitempty"`

@@ -1,6 +1,6 @@
 // Package bootroot fills a boot root with the boot loaders of the
 // distribution's packages (node-switch ships no binaries): pxelinux for
-// BIOS, a GRUB EFI network image for UEFI, the signed Secure Boot chain
+// BIOS, GRUB EFI network images for x86-64 and ARM64 UEFI, the signed Secure Boot chain
 // (shim -> signed GRUB), iPXE and syslinux.efi when installed.
 package bootroot
 
@@ -18,7 +18,7 @@ import (
 	"github.com/node-switch/node-switch/bootprofiles"
 )
 
-// GRUBModules go into grubx64.efi: enough for TFTP and HTTP, Linux, chain
+// GRUBModules go into grubx64.efi and grubaa64.efi: enough for TFTP and HTTP, Linux, chain
 // loading the Windows boot manager, returning to the firmware and the
 // config search by MAC/IP. A fixed image avoids depending on modules being
 // fetched over the network at boot.
@@ -28,7 +28,7 @@ var GRUBModules = []string{
 	"regexp", "test", "gzio", "serial", "terminal", "sleep", "reboot", "halt", "efi_gop",
 }
 
-// GRUBPrefix is where grubx64.efi looks for grub.cfg-01-<mac> and friends
+// GRUBPrefix is where the GRUB images look for grub.cfg-01-<mac> and friends
 // on the TFTP server.
 const GRUBPrefix = "/grub"
 
@@ -137,27 +137,57 @@ func Init(dir string, o Options) ([]string, error) {
 		return done, err
 	}
 	done = append(done, signed...)
+	built, err := buildGRUB(dir, o.Source, mkimage, grubX64)
+	done = append(done, built...)
+	if err != nil {
+		return done, err
+	}
+	if _, err := os.Stat(filepath.Join(o.Source, grubARM64.modules, "efinet.mod")); err != nil {
+		fmt.Fprintf(o.Warn, "bootroot: %s not installed: ARM64 nodes (option 93 = 11) get no %s (dpkg --add-architecture arm64; apt-get install %s:arm64)\n",
+			grubARM64.pkg, grubARM64.image, grubARM64.pkg)
+		return done, nil
+	}
+	built, err = buildGRUB(dir, o.Source, mkimage, grubARM64)
+	return append(done, built...), err
+}
+
+// grubTarget is one GRUB EFI network image bootroot init builds: the
+// same modules, prefix and config search on every architecture.
+type grubTarget struct {
+	format  string // grub-mkimage -O
+	modules string // module directory under Source
+	image   string // file in the boot root (bootprofiles' default boot file)
+	pkg     string
+}
+
+var (
+	grubX64   = grubTarget{format: "x86_64-efi", modules: grubDir, image: "grubx64.efi", pkg: "grub-efi-amd64-bin"}
+	grubARM64 = grubTarget{format: "arm64-efi", modules: "usr/lib/grub/arm64-efi", image: "grubaa64.efi", pkg: "grub-efi-arm64-bin"}
+)
+
+// buildGRUB copies g's module directory and builds its image.
+func buildGRUB(dir, source, mkimage string, g grubTarget) ([]string, error) {
+	var done []string
 	// The module directory lets a site's template insmod anything the
 	// image does not embed.
-	mods := filepath.Join(dir, strings.TrimPrefix(GRUBPrefix, "/"), "x86_64-efi")
-	if err := copyDir(filepath.Join(o.Source, grubDir), mods); err != nil {
-		return done, fmt.Errorf("bootroot init %s: GRUB modules: %w", dir, err)
+	rel := filepath.Join(strings.TrimPrefix(GRUBPrefix, "/"), g.format)
+	if err := copyDir(filepath.Join(source, g.modules), filepath.Join(dir, rel)); err != nil {
+		return done, fmt.Errorf("bootroot init %s: GRUB modules (%s): %w", dir, g.format, err)
 	}
-	done = append(done, filepath.Join(strings.TrimPrefix(GRUBPrefix, "/"), "x86_64-efi")+"/")
-	out := filepath.Join(dir, "grubx64.efi")
-	args := append([]string{"-O", "x86_64-efi", "-d", filepath.Join(o.Source, grubDir), "-p", GRUBPrefix, "-o", out + ".tmp"}, GRUBModules...)
+	done = append(done, rel+"/")
+	out := filepath.Join(dir, g.image)
+	args := append([]string{"-O", g.format, "-d", filepath.Join(source, g.modules), "-p", GRUBPrefix, "-o", out + ".tmp"}, GRUBModules...)
 	var stderr bytes.Buffer
 	cmd := exec.Command(mkimage, args...)
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		os.Remove(out + ".tmp")
-		return done, fmt.Errorf("bootroot init %s: grub-mkimage: %w: %s", dir, err, strings.TrimSpace(stderr.String()))
+		return done, fmt.Errorf("bootroot init %s: grub-mkimage -O %s: %w: %s", dir, g.format, err, strings.TrimSpace(stderr.String()))
 	}
 	if err := os.Rename(out+".tmp", out); err != nil {
 		return done, fmt.Errorf("bootroot init %s: %w", dir, err)
 	}
-	done = append(done, "grubx64.efi")
-	return done, nil
+	return append(done, g.image), nil
 }
 
 // installAll copies a chain whose parts only work together: all of them,

@@ -2,6 +2,7 @@ package bootroot
 
 import (
 	"bytes"
+	"debug/pe"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,6 +38,9 @@ func fakeTree(t *testing.T, pkgs ...string) string {
 	if want["grub-efi-amd64-bin"] {
 		write(filepath.Join(grubDir, "efinet.mod"))
 		write(filepath.Join(grubDir, "command.lst"))
+	}
+	if want[grubARM64.pkg] {
+		write(filepath.Join(grubARM64.modules, "efinet.mod"))
 	}
 	return src
 }
@@ -127,6 +131,43 @@ func TestInitSignedChain(t *testing.T) {
 	}
 }
 
+// The ARM64 GRUB is optional: built (with its module directory) when
+// grub-efi-arm64-bin is installed, otherwise a note says how to get it.
+func TestInitARM64(t *testing.T) {
+	required := []string{"pxelinux", "syslinux-common", "grub-efi-amd64-bin"}
+	for _, c := range []struct {
+		name      string
+		installed []string
+		built     bool
+	}{
+		{"installed", []string{"grub-efi-arm64-bin"}, true},
+		{"not installed", nil, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			src := fakeTree(t, append(slices.Clone(required), c.installed...)...)
+			dir := filepath.Join(t.TempDir(), "boot")
+			var warn bytes.Buffer
+			done, err := Init(dir, Options{Source: src, MkImage: fakeMkImage(t), Warn: &warn})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []string{"grubaa64.efi", "grub/arm64-efi/efinet.mod"} {
+				_, err := os.Stat(filepath.Join(dir, f))
+				if (err == nil) != c.built {
+					t.Errorf("%s present = %v, want %v", f, err == nil, c.built)
+				}
+			}
+			if slices.Contains(done, "grubaa64.efi") != c.built {
+				t.Errorf("installed list %v: grubaa64.efi listed = %v, want %v", done, !c.built, c.built)
+			}
+			noted := strings.Contains(warn.String(), "apt-get install grub-efi-arm64-bin:arm64")
+			if noted == c.built {
+				t.Errorf("note about grub-efi-arm64-bin = %v with the package installed = %v: %q", noted, c.built, warn.String())
+			}
+		})
+	}
+}
+
 // fakeMkImage writes a script that creates its -o argument.
 func fakeMkImage(t *testing.T) string {
 	t.Helper()
@@ -167,6 +208,16 @@ func TestInitReal(t *testing.T) {
 		if len(shim) < 2 || string(shim[:2]) != "MZ" {
 			t.Errorf("%s is not a PE image", bootprofiles.SignedShimX64)
 		}
+	}
+	if _, err := os.Stat(filepath.Join("/", grubARM64.modules, "efinet.mod")); err == nil {
+		f, err := pe.Open(filepath.Join(dir, "grubaa64.efi"))
+		if err != nil {
+			t.Fatalf("grubaa64.efi: %v", err)
+		}
+		if f.Machine != pe.IMAGE_FILE_MACHINE_ARM64 {
+			t.Errorf("grubaa64.efi is for machine %#x, want ARM64", f.Machine)
+		}
+		f.Close()
 	}
 	orig, _ := os.ReadFile("/usr/lib/PXELINUX/pxelinux.0")
 	got, _ := os.ReadFile(filepath.Join(dir, "pxelinux.0"))

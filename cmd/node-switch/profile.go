@@ -22,6 +22,8 @@ func profileFlags(add bool) []cli.Flag {
 		&cli.StringFlag{Name: "kind", Required: add, Usage: "linux | localdisk | nfsroot | template | files"},
 		&cli.StringFlag{Name: "kernel", Usage: "kernel path under the boot root (linux)"},
 		&cli.StringFlag{Name: "initrd", Usage: "initrd path under the boot root (linux)"},
+		&cli.StringFlag{Name: "kernel-arm64", Usage: "kernel ARM64 nodes (option 93 = 11) boot instead of --kernel (linux, nfsroot); without one an ARM64 node is refused its config"},
+		&cli.StringFlag{Name: "initrd-arm64", Usage: "initrd ARM64 nodes boot instead of --initrd (linux, nfsroot)"},
 		&cli.StringFlag{Name: "append", Usage: "kernel command line (linux, nfsroot)"},
 		&cli.StringSliceFlag{Name: "boot-file", Usage: "KEY=FILE: first-stage file in the DHCP reply for bios, uefi, arm64 or ipxe (KEY= sends none)"},
 		&cli.StringFlag{Name: "local-boot", Usage: "BIOS local-disk method: localboot (LOCALBOOT 0) or chain (chain.c32 hd0)"},
@@ -81,7 +83,7 @@ func applyProfileFlags(c *cli.Context, p *nodes.Profile) error {
 		p.Kind = k
 	}
 	str := map[string]*string{
-		"kernel": &p.Kernel, "initrd": &p.Initrd, "append": &p.Append, "local-boot": &p.LocalBoot,
+		"kernel": &p.Kernel, "initrd": &p.Initrd, "kernel-arm64": &p.KernelARM64, "initrd-arm64": &p.InitrdARM64, "append": &p.Append, "local-boot": &p.LocalBoot,
 		"uefi-local-boot": &p.UEFILocalBoot, "nfsroot": &p.NFSRoot, "description": &p.Description, "files": &p.FilesDir,
 	}
 	for name, dst := range str {
@@ -296,6 +298,8 @@ func showProfile(c *cli.Context, p nodes.Profile) error {
 	row("boot files", bootFilesText(p.BootFiles))
 	row("kernel", p.Kernel)
 	row("initrd", p.Initrd)
+	row("kernel (ARM64)", p.KernelARM64)
+	row("initrd (ARM64)", p.InitrdARM64)
 	row("append", p.Append)
 	row("local boot (BIOS)", p.LocalBoot)
 	if p.ChainPartition != 0 {

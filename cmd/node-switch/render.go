@@ -27,7 +27,7 @@ func init() {
 				"Notes (masked nodes, no boot file, a pending once) go to stderr; with\n" +
 				"several nodes each config is preceded by a '### node' line.",
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "firmware", Usage: "bios, uefi or ipxe (the script a client already running iPXE gets; default: bios or uefi, what the node last booted with, else bios)"},
+				&cli.StringFlag{Name: "firmware", Usage: "bios, uefi, arm64 (ARM64 UEFI) or ipxe (the script a client already running iPXE gets; default: what the node last booted with, else bios)"},
 				&cli.StringFlag{Name: "server-ip", Usage: "address nodes reach the HTTP endpoint at (default: the subnet's next-server)"},
 				&cli.IntFlag{Name: "http-port", Value: 8080, Usage: "port of serve's --http-listen (0: HTTP disabled)"},
 				bootRootFlag(),
@@ -43,7 +43,12 @@ func renderCmd(c *cli.Context, st *nodes.Store) error {
 		return err
 	}
 	var fw bootprofiles.Firmware
-	if s := c.String("firmware"); s != "" {
+	// ARM64 is UEFI (GRUB) on a node recorded as ARM64: the renderer
+	// picks the kernel by the node's recorded firmware.
+	arm64 := c.String("firmware") == nodes.BootARM64
+	if arm64 {
+		fw = bootprofiles.UEFI
+	} else if s := c.String("firmware"); s != "" {
 		if fw, err = bootprofiles.ParseFirmware(s); err != nil {
 			return usageError("--firmware: %v", err)
 		}
@@ -72,9 +77,15 @@ func renderCmd(c *cli.Context, st *nodes.Store) error {
 		nfw := fw
 		if nfw == "" {
 			nfw = bootprofiles.BIOS
-			if strings.HasPrefix(n.Firmware, "uefi") {
+			if strings.HasPrefix(n.Firmware, "uefi") || strings.HasPrefix(n.Firmware, nodes.BootARM64) {
 				nfw = bootprofiles.UEFI
 			}
+		}
+		if arm64 {
+			n.Firmware = nodes.BootARM64
+		} else if fw != "" && strings.HasPrefix(n.Firmware, nodes.BootARM64) && fw != bootprofiles.IPXE {
+			// --firmware uefi or bios asks about x86-64.
+			n.Firmware = string(fw)
 		}
 		name := "pxelinux.cfg/01-" + strings.ReplaceAll(n.MAC, ":", "-")
 		switch nfw {
@@ -111,6 +122,9 @@ func renderCmd(c *cli.Context, st *nodes.Store) error {
 		key := nodes.BootBIOS
 		if nfw == bootprofiles.UEFI {
 			key = nodes.BootUEFI
+			if strings.HasPrefix(n.Firmware, nodes.BootARM64) {
+				key = nodes.BootARM64
+			}
 		}
 		httpBoot := nfw == bootprofiles.UEFI && p.UEFIBoot == nodes.UEFIBootHTTP
 		if nfw == bootprofiles.IPXE {

@@ -77,6 +77,12 @@ const espPartitionStart = 2048
 // Windows-UEFI marker naming its own file, then powers the VM off. Built with
 // grub-mkstandalone (grub-efi-amd64-bin), mkfs.vfat (dosfstools) and mtools.
 func ESPDisk() (string, error) {
+	return espDisk("x86_64-efi", "esp-disk-", ESPWindowsLoader, ESPFallbackLoader)
+}
+
+// espDisk builds an ESP disk of GRUB standalone images for format
+// (grub-mkstandalone -O) at the loaders' paths, cached under prefix.
+func espDisk(format, prefix string, loaders ...string) (string, error) {
 	for _, p := range []struct{ prog, pkg string }{
 		{"grub-mkstandalone", "grub-common"}, {"mkfs.vfat", "dosfstools"}, {"mcopy", "mtools"}, {"mmd", "mtools"},
 	} {
@@ -84,16 +90,18 @@ func ESPDisk() (string, error) {
 			return "", fmt.Errorf("ESP disk: %s not found (apt-get install %s)", p.prog, p.pkg)
 		}
 	}
-	if !exists("/usr/lib/grub/x86_64-efi/modinfo.sh") {
-		return "", fmt.Errorf("ESP disk: no GRUB x86_64-efi modules (apt-get install grub-efi-amd64-bin)")
+	modinfo := "/usr/lib/grub/" + format + "/modinfo.sh"
+	if !exists(modinfo) {
+		pkg := map[string]string{"x86_64-efi": "grub-efi-amd64-bin", "arm64-efi": "grub-efi-arm64-bin:arm64"}[format]
+		return "", fmt.Errorf("ESP disk: no GRUB %s modules (apt-get install %s)", format, pkg)
 	}
 	dir, err := CacheDir()
 	if err != nil {
 		return "", err
 	}
-	grubVersion, _ := os.ReadFile("/usr/lib/grub/x86_64-efi/modinfo.sh")
+	grubVersion, _ := os.ReadFile(modinfo)
 	key := contentKey([]byte(espConfig("x")), grubVersion, []byte("esp-v1"))
-	path := filepath.Join(dir, "esp-disk-"+key+".img")
+	path := filepath.Join(dir, prefix+key+".img")
 	if exists(path) {
 		return path, nil
 	}
@@ -121,13 +129,13 @@ func ESPDisk() (string, error) {
 			return "", fmt.Errorf("ESP disk: %w", err)
 		}
 	}
-	for _, loader := range []string{ESPWindowsLoader, ESPFallbackLoader} {
+	for _, loader := range loaders {
 		cfg := filepath.Join(work, "grub.cfg")
 		if err := os.WriteFile(cfg, []byte(espConfig(filepath.Base(loader))), 0o644); err != nil {
 			return "", err
 		}
 		efi := filepath.Join(work, filepath.Base(loader))
-		if err := run("", "grub-mkstandalone", "-O", "x86_64-efi", "-o", efi,
+		if err := run("", "grub-mkstandalone", "-O", format, "-o", efi,
 			"--locales=", "--fonts=", "--themes=", "boot/grub/grub.cfg="+cfg); err != nil {
 			return "", fmt.Errorf("ESP disk: %w", err)
 		}

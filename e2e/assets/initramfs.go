@@ -86,16 +86,22 @@ esac
 // that kernel's diskless modules and can mount an NFS root. It returns the
 // path of the cached image.
 func Initramfs(kernel *Kernel) (string, error) {
-	dir, err := CacheDir()
-	if err != nil {
-		return "", err
-	}
 	busybox, err := os.ReadFile("/bin/busybox")
 	if err != nil {
 		return "", fmt.Errorf("initramfs: %w (apt-get install busybox-static)", err)
 	}
 	if !isStaticELF(busybox) {
 		return "", fmt.Errorf("initramfs: /bin/busybox is not the static build (apt-get install busybox-static)")
+	}
+	return initramfs(kernel, busybox, initScript, "")
+}
+
+// initramfs builds the image from a static busybox and an init script;
+// tag tells images of other architectures apart in the cache.
+func initramfs(kernel *Kernel, busybox []byte, init, tag string) (string, error) {
+	dir, err := CacheDir()
+	if err != nil {
+		return "", err
 	}
 	entries := []cpioEntry{
 		{Name: "bin", Mode: modeDir | 0o755},
@@ -105,10 +111,10 @@ func Initramfs(kernel *Kernel) (string, error) {
 		{Name: "sys", Mode: modeDir | 0o755},
 		{Name: "root", Mode: modeDir | 0o755},
 		{Name: "bin/busybox", Mode: modeReg | 0o755, Data: busybox},
-		{Name: "init", Mode: modeReg | 0o755, Data: []byte(initScript)},
+		{Name: "init", Mode: modeReg | 0o755, Data: []byte(init)},
 		{Name: "udhcpc.script", Mode: modeReg | 0o755, Data: []byte(udhcpcScript)},
 	}
-	name := "marker"
+	name := "marker" + tag
 	if kernel != nil {
 		name = "diskless-" + kernel.Version
 		entries = append(entries, cpioEntry{Name: "modules", Mode: modeDir | 0o755})

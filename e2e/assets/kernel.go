@@ -179,7 +179,9 @@ func downloadDeb(dir, pkg string, progress io.Writer) (string, error) {
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("apt-get download %s: %v: %s", pkg, err, bytes.TrimSpace(out.Bytes()))
 	}
-	debs, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb"))
+	// pkg may name an architecture (busybox-static:arm64); the file does not.
+	base, _, _ := strings.Cut(pkg, ":")
+	debs, _ := filepath.Glob(filepath.Join(dir, base+"_*.deb"))
 	if len(debs) != 1 {
 		return "", fmt.Errorf("apt-get download %s: expected one .deb in %s, found %d", pkg, dir, len(debs))
 	}

@@ -262,3 +262,100 @@ func TestIPXEScript(t *testing.T) {
 	}
 	t.Logf("iPXE script: move -> sanboot, reset -> disk's MBR after %.1fs", res.Elapsed.Seconds())
 }
+
+var arm64Node = labNode{"arm65", "52:54:00:99:00:65", "10.99.0.65", ""}
+
+// TestARM64 (issue 13, part 3): an ARM64 UEFI machine (QEMU virt,
+// Cortex-A57 under TCG, AAVMF) PXE boots with option 93 = 11 and gets the
+// ARM64 GRUB bootroot init built (grubaa64.efi); its profile carries both
+// kernels, and GRUB boots Debian's arm64 kernel and the arm64 marker
+// initramfs. Once the node is recorded as ARM64, a profile with no ARM64
+// kernel is refused it (the server logs why, render says so). Moved to a
+// local-disk cluster (--uefi-local-boot exit), GRUB chainloads the disk's
+// EFI/BOOT/BOOTAA64.EFI.
+func TestARM64(t *testing.T) {
+	RequireQEMU(t)
+	netlab.Require(t, ARM64Needs...)
+	if _, err := os.Stat("/usr/lib/grub/arm64-efi/efinet.mod"); err != nil {
+		t.Skip("needs grub-efi-arm64-bin:arm64 (dpkg --add-architecture arm64; apt-get update; apt-get install grub-efi-arm64-bin:arm64)")
+	}
+	t.Parallel()
+	a := getAssets(t)
+	kernel, err := assets.DebianKernelARM64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	initrd, err := assets.MarkerInitramfsARM64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk, err := assets.ESPDiskARM64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, n := newNodeSwitchLab(t, a)
+	if _, err := os.Stat(filepath.Join(n.BootRoot, "grubaa64.efi")); err != nil {
+		t.Fatalf("bootroot init did not build the ARM64 GRUB: %v", err)
+	}
+	copyFile(t, kernel, filepath.Join(n.BootRoot, "arm64", "vmlinuz"))
+	copyFile(t, initrd, filepath.Join(n.BootRoot, "arm64", "initrd.gz"))
+	n.MustCLI(t, "profile", "add", "linux-mixed", "--kind", "linux", "--kernel", "vmlinuz", "--initrd", "initrd.gz",
+		"--kernel-arm64", "arm64/vmlinuz", "--initrd-arm64", "arm64/initrd.gz", "--append", "console=ttyAMA0", "--boot-root", n.BootRoot)
+	n.MustCLI(t, "cluster", "add", "linux-mixed", "--profile", "linux-mixed")
+	n.MustCLI(t, "profile", "add", "windows-exit", "--kind", "localdisk", "--uefi-local-boot", "exit")
+	n.MustCLI(t, "cluster", "add", "windows-exit", "--profile", "windows-exit")
+	n.MustCLI(t, "node", "add", arm64Node.Name, "--mac", arm64Node.MAC, "--ip", arm64Node.IP, "--cluster", "linux-mixed")
+	if out := n.MustCLI(t, "render", arm64Node.Name, "--firmware", "arm64", "--boot-root", n.BootRoot); !strings.Contains(out, "DHCP boot file grubaa64.efi") ||
+		!strings.Contains(out, "linux /arm64/vmlinuz console=ttyAMA0") {
+		t.Errorf("render --firmware arm64 does not name grubaa64.efi and the ARM64 kernel:\n%s", out)
+	}
+	n.Serve()
+	cfg := arm64Node.vm(true, disk)
+	cfg.Arch, cfg.MemMiB = ArchARM64, 1024
+	vm := l.StartVM(t, cfg)
+	defer vm.Stop()
+
+	res := wait(t, vm, n, assets.MarkerLinux, ovmfNetBootFailed)
+	log := n.Log()
+	if !strings.Contains(log, "grubaa64.efi") {
+		t.Errorf("the server's log does not show grubaa64.efi served:\n%s", tail(log, 4000))
+	}
+	if !strings.Contains(res.Line, "console=ttyAMA0") {
+		t.Errorf("marker %q: not the profile's command line", res.Line)
+	}
+	t.Logf("ARM64 (AAVMF, TCG): PXE option 93 = 11 -> grubaa64.efi -> Debian arm64 kernel -> marker after %.1fs", res.Elapsed.Seconds())
+
+	// The sighting (firmware arm64) is written within the DHCP server's
+	// flush interval; from then on render knows the node is ARM64.
+	if !netlab.WaitFor(30*time.Second, func() bool {
+		out, _ := n.CLI("node", "list", arm64Node.Name)
+		return strings.Contains(out, "arm64")
+	}) {
+		t.Fatalf("the node's firmware was not recorded as arm64:\n%s", n.MustCLI(t, "node", "list", arm64Node.Name))
+	}
+	if out := n.MustCLI(t, "render", arm64Node.Name, "--boot-root", n.BootRoot); !strings.Contains(out, "# ARM64 node") {
+		t.Errorf("render of the recorded ARM64 node does not pick the ARM64 kernel:\n%s", out)
+	}
+	n.MustCLI(t, "move", arm64Node.Name, "--to", "linux", "--reason", "e2e ARM64: profile without an ARM64 kernel")
+	out, err := n.CLI("render", arm64Node.Name, "--boot-root", n.BootRoot)
+	if err == nil || !strings.Contains(out, "no ARM64 kernel") || !strings.Contains(out, "--kernel-arm64") {
+		t.Errorf("render of an ARM64 node on an x86-only profile: %v:\n%s", err, out)
+	}
+	if err := vm.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	if !netlab.WaitFor(BootTimeout, func() bool { return strings.Contains(n.Log(), "no ARM64 kernel") }) {
+		t.Fatalf("the server did not log the refusal:\n%s\n--- console:\n%s", tail(n.Log(), 4000), vm.Console(3000))
+	}
+	t.Logf("ARM64 node on an x86-only profile: refused after %.1fs", time.Since(vm.t0).Seconds())
+
+	n.MustCLI(t, "move", arm64Node.Name, "--to", "windows-exit", "--reason", "e2e ARM64: local disk")
+	if err := vm.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	res = wait(t, vm, n, assets.MarkerWindowsUEFI, ovmfMenu)
+	if !strings.Contains(res.Line, "loader=BOOTAA64.EFI") {
+		t.Errorf("booted %q, want the disk's ARM64 fallback loader BOOTAA64.EFI", res.Line)
+	}
+	t.Logf("ARM64: move -> windows-exit, reset -> grubaa64.efi -> disk's BOOTAA64.EFI after %.1fs", res.Elapsed.Seconds())
+}

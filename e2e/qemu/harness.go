@@ -212,7 +212,24 @@ type VMConfig struct {
 	// SecureBoot (with UEFI) runs Debian's Secure Boot OVMF on q35 with
 	// SMM and Microsoft's keys enrolled: Secure Boot enforcing.
 	SecureBoot bool
+	// Arch is "" (x86-64) or ArchARM64: qemu-system-aarch64's virt
+	// machine (Cortex-A57, TCG) with AAVMF, always UEFI, its disk on
+	// virtio-blk (virt has no IDE).
+	Arch string
 }
+
+// ArchARM64 is VMConfig.Arch of an ARM64 UEFI machine.
+const ArchARM64 = "aarch64"
+
+// AAVMF, Debian's qemu-efi-aarch64: the ARM64 UEFI firmware and its
+// variable store template.
+const (
+	aavmfCode = "/usr/share/AAVMF/AAVMF_CODE.fd"
+	aavmfVars = "/usr/share/AAVMF/AAVMF_VARS.fd"
+)
+
+// ARM64Needs are what an ARM64 machine needs beyond RequireQEMU's list.
+var ARM64Needs = []string{"qemu-system-aarch64=qemu-system-arm", aavmfCode + "=qemu-efi-aarch64", aavmfVars + "=qemu-efi-aarch64"}
 
 // Debian's ovmf Secure Boot build and the variable store with Microsoft's
 // keys enrolled (Secure Boot on).
@@ -244,7 +261,11 @@ type VM struct {
 func (l *Lab) StartVM(t testing.TB, cfg VMConfig) *VM {
 	t.Helper()
 	vm, args := l.PrepareVM(t, cfg)
-	vm.proc = l.NS.Start(nil, "qemu-system-x86_64", args...)
+	prog := "qemu-system-x86_64"
+	if cfg.Arch == ArchARM64 {
+		prog = "qemu-system-aarch64"
+	}
+	vm.proc = l.NS.Start(nil, prog, args...)
 	return vm
 }
 
@@ -263,10 +284,13 @@ func (l *Lab) PrepareVM(t testing.TB, cfg VMConfig) (*VM, []string) {
 		Serial: filepath.Join(l.Dir, cfg.Name+".serial.log"),
 		mon:    filepath.Join(l.sockDir, cfg.Name+".mon")}
 	vars := ""
-	if cfg.UEFI {
+	if cfg.UEFI || cfg.Arch == ArchARM64 {
 		varsFile := ovmfVars
 		if cfg.SecureBoot {
 			varsFile = ovmfVarsMS
+		}
+		if cfg.Arch == ArchARM64 {
+			varsFile = aavmfVars
 		}
 		vars = filepath.Join(l.Dir, cfg.Name+".vars.fd")
 		data, err := os.ReadFile(varsFile)
@@ -312,6 +336,15 @@ func QEMUArgs(cfg VMConfig, tap, serial, monitor, vars string) []string {
 	}
 	args := []string{"-accel", "tcg", "-m", fmt.Sprint(mem), "-smp", "1", "-nographic", "-vga", "none"}
 	args = append(args, serialArgs...)
+	if cfg.Arch == ArchARM64 {
+		return append(append(args, "-M", "virt", "-cpu", "cortex-a57",
+			"-monitor", "unix:"+monitor+",server=on,wait=off",
+			"-netdev", "tap,id=n0,ifname="+tap+",script=no,downscript=no",
+			"-drive", "if=pflash,format=raw,readonly=on,file="+aavmfCode,
+			"-drive", "if=pflash,format=raw,file="+vars,
+			"-device", "virtio-net-pci,netdev=n0,mac="+cfg.MAC+",romfile=,bootindex=1"),
+			armDisk(cfg)...)
+	}
 	args = append(args,
 		"-monitor", "unix:"+monitor+",server=on,wait=off",
 		"-netdev", "tap,id=n0,ifname="+tap+",script=no,downscript=no",
@@ -342,6 +375,16 @@ func QEMUArgs(cfg VMConfig, tap, serial, monitor, vars string) []string {
 	}
 	args = append(args, cfg.Extra...)
 	return args
+}
+
+// armDisk attaches an ARM64 machine's disk, with its extra arguments.
+func armDisk(cfg VMConfig) []string {
+	var args []string
+	if cfg.Disk != "" {
+		args = append(args, "-drive", "file="+cfg.Disk+",format=raw,if=none,id=d0,snapshot=on",
+			"-device", "virtio-blk-pci,drive=d0,bootindex=2")
+	}
+	return append(args, cfg.Extra...)
 }
 
 // BootResult is what a wait for a marker saw.

@@ -209,4 +209,9 @@ ALTER TABLE profiles ADD COLUMN uefi_chain TEXT COLLATE "C" NOT NULL DEFAULT '';
 	`
 ALTER TABLE profiles ADD COLUMN uefi_boot TEXT COLLATE "C" NOT NULL DEFAULT '';
 `,
+	// 10: per-architecture kernel and initrd (ARM64).
+	`
+ALTER TABLE profiles ADD COLUMN kernel_arm64 TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE profiles ADD COLUMN initrd_arm64 TEXT COLLATE "C" NOT NULL DEFAULT '';
+`,
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,8 +32,13 @@ func (s *Store) appendEvent(ctx context.Context, tx *sql.Tx, actor Actor, e Even
 	if sink, ok := ctx.Value(eventSinkKey{}).(*int64); ok {
 		*sink = id
 	}
-	for _, n := range e.Nodes {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO event_nodes (event, node) VALUES (?, ?)`, id, n); err != nil {
+	for batch := range slices.Chunk(e.Nodes, batchSize) {
+		args := make([]any, 0, 2*len(batch))
+		for _, n := range batch {
+			args = append(args, id, n)
+		}
+		q := `INSERT OR IGNORE INTO event_nodes (event, node) VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?),", len(batch)), ",")
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return 0, fmt.Errorf("logbook: %w", err)
 		}
 	}

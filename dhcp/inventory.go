@@ -269,6 +269,7 @@ func (c *CachedInventory) check(ctx context.Context) (*view, error) {
 	}
 	if c.unreachable {
 		c.unreachable = false
+		metrics.InventoryUnreachable(false)
 		slog.Info("inventory cache: the inventory is reachable again", "inventory", c.store.Path(), "generation", gen)
 	}
 	if old != nil && old.complete && gen == old.gen {
@@ -310,6 +311,7 @@ func (c *CachedInventory) keep(old *view, stamp nodes.Stamp, err error) (*view, 
 	}
 	if !c.unreachable {
 		c.unreachable = true
+		metrics.InventoryUnreachable(true)
 		slog.Warn("inventory cache: cannot read the inventory; answering from the last snapshot until it is back", "generation", old.gen, "err", err)
 	}
 	v := &view{recs: old.recs, complete: true, commits: c.commits, stamp: stamp, gen: old.gen, confirmedAt: time.Now()}

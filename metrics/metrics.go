@@ -40,7 +40,7 @@ func registerProcess() {
 			dhcpPackets,
 			tftpTransfers, tftpBytes,
 			httpTransfers, httpBytes,
-			reloadSeconds, reloadErrors,
+			reloadSeconds, reloadErrors, snapshotOnly,
 			commands,
 		)
 	})
@@ -144,6 +144,23 @@ var (
 		Help: "Rereads of the inventory that failed (the request that needed it got no answer).",
 	})
 )
+
+// snapshotOnly says the DHCP server cannot read the inventory (a
+// PostgreSQL server down or failing over) and answers from its last copy.
+var snapshotOnly = prometheus.NewGauge(prometheus.GaugeOpts{
+	Namespace: namespace, Subsystem: "inventory", Name: "snapshot_only",
+	Help: "1 while the DHCP server cannot read the inventory and answers from its last copy; changes then wait for it.",
+})
+
+// InventoryUnreachable records whether the DHCP server answers from its
+// last copy because the inventory cannot be read.
+func InventoryUnreachable(unreachable bool) {
+	if unreachable {
+		snapshotOnly.Set(1)
+	} else {
+		snapshotOnly.Set(0)
+	}
+}
 
 // InventoryReload records one reread of the DHCP server's inventory copy.
 func InventoryReload(d time.Duration, err error) {

@@ -35,3 +35,5 @@ require (
 	golang.org/x/net v0.47.0 // indirect
 	golang.org/x/sync v0.3.0 // indirect
 )
+
+replace github.com/pin/tftp/v3 => ./third_party/pin-tftp

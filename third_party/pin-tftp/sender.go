@@ -50,6 +50,12 @@ type sender struct {
 	startTime      time.Time
 	datagramsSent  int
 	datagramsAcked int
+	// node-switch fork: the adaptive sender (sender_adaptive.go).
+	rtoCfg      rtoConfig
+	est         rtoEstimator
+	maxWindow   int // largest RFC 7440 window the server grants
+	window      int // the window negotiated for this transfer
+	retransmits int
 }
 
 func (s *sender) RemoteAddr() net.UDPAddr { return *s.addr }
@@ -96,11 +102,28 @@ func (s *sender) ReadFrom(r io.Reader) (n int64, err error) {
 				}
 			}
 		}
+		if s.adaptive() {
+			s.est = newRTOEstimator(s.rtoCfg)
+		}
 		err = s.sendOptions()
 		if err != nil {
 			s.abort(err)
 			return 0, err
 		}
+	}
+	if s.adaptive() {
+		if s.opts == nil {
+			s.est = newRTOEstimator(s.rtoCfg)
+		}
+		n, err = s.readFromAdaptive(r)
+		if err != nil {
+			s.abort(err)
+			return n, err
+		}
+		if s.hook != nil {
+			s.hook.OnSuccess(s.buildTransferStats())
+		}
+		return n, nil
 	}
 	if s.sendA.enabled { /* senderAnticipate */
 		return readFromAnticipate(s, r)
@@ -157,12 +180,17 @@ func (s *sender) sendOptions() error {
 				delete(s.opts, name)
 				continue
 			}
+		} else if name == "windowsize" && s.negotiateWindow(value) {
+			continue
 		} else {
 			delete(s.opts, name)
 		}
 	}
 	if len(s.opts) > 0 {
 		m := packOACK(s.send, s.opts)
+		if s.adaptive() {
+			return s.sendOACKAdaptive(m)
+		}
 		_, err := s.sendWithRetry(m)
 		if err != nil {
 			return err
@@ -271,6 +299,10 @@ func (s *sender) buildTransferStats() TransferStats {
 		Duration:                time.Since(s.startTime),
 		DatagramsSent:           s.datagramsSent,
 		DatagramsAcked:          s.datagramsAcked,
+		Retransmits:             s.retransmits,
+		WindowSize:              max(s.window, 1),
+		SRTT:                    s.est.srtt,
+		RTO:                     s.est.rto,
 	}
 }
 

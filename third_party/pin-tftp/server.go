@@ -59,6 +59,8 @@ type Server struct {
 	maxBlockLen  int
 	smartBlock   bool
 	sendAEnable  bool /* senderAnticipate enable by server */
+	rtoCfg       rtoConfig
+	maxWindow    int
 	sendAWinSz   uint
 	// Single port fields
 	singlePort        bool
@@ -79,6 +81,13 @@ type TransferStats struct {
 	Duration                time.Duration
 	DatagramsSent           int
 	DatagramsAcked          int
+	// node-switch fork, filled by the adaptive sender only: DATA and OACK
+	// packets sent again, the window in use, the smoothed round trip and
+	// the retransmission timeout at the end of the transfer.
+	Retransmits int
+	WindowSize  int
+	SRTT        time.Duration
+	RTO         time.Duration
 }
 
 // Hook is an interface used to provide the server with success and failure hooks
@@ -106,6 +115,29 @@ func (s *Server) SetAnticipate(winsz uint) {
 		s.sendAEnable = false
 		s.sendAWinSz = 1
 	}
+}
+
+// SetAdaptiveTimeout (node-switch fork) makes read transfers time their
+// retransmissions from measured round trips (RFC 6298) between floor and
+// ceiling (0: none), starting from SetTimeout's value, and give up after
+// patience (0: 30 s) without progress; SetRetries and SetBackoff then no longer apply to them.
+// A zero floor turns it off.
+func (s *Server) SetAdaptiveTimeout(floor, ceiling, patience time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if patience <= 0 {
+		patience = 30 * time.Second
+	}
+	s.rtoCfg = rtoConfig{floor: floor, ceiling: ceiling, patience: patience}
+}
+
+// SetWindowSize (node-switch fork) grants clients that ask for it an RFC
+// 7440 window of up to n blocks. It needs SetAdaptiveTimeout; n < 2 turns
+// it off.
+func (s *Server) SetWindowSize(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxWindow = n
 }
 
 // SetHook sets the Hook for success and failure of transfers
@@ -451,7 +483,10 @@ func (s *Server) handlePacket(localAddr net.IP, remoteAddr *net.UDPAddr, buffer 
 			hook:        s.hook,
 			filename:    filename,
 			startTime:   time.Now(),
+			maxWindow:   s.maxWindow,
 		}
+		rf.rtoCfg = s.rtoCfg
+		rf.rtoCfg.initial = s.timeout
 		if s.singlePort {
 			rf.conn = &chanConnection{
 				server:  s,

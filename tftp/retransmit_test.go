@@ -260,7 +260,6 @@ func TestRetransmission(t *testing.T) {
 	}
 }
 
-
 func btoi(b bool) int {
 	if b {
 		return 1

@@ -27,7 +27,7 @@ func setup(t *testing.T) (addr string, st *nodes.Store, root string) {
 	return setupWith(t, Options{})
 }
 
-func setupWith(t *testing.T, o Options) (addr string, st *nodes.Store, root string) {
+func setupWith(t testing.TB, o Options) (addr string, st *nodes.Store, root string) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -66,7 +66,7 @@ func setupWith(t *testing.T, o Options) (addr string, st *nodes.Store, root stri
 	return conn.LocalAddr().String(), st, root
 }
 
-func get(t *testing.T, server, from, name string, blksize int) ([]byte, error) {
+func get(t testing.TB, server, from, name string, blksize int) ([]byte, error) {
 	t.Helper()
 	c, err := tftp.NewClient(server)
 	if err != nil {

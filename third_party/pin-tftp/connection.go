@@ -33,6 +33,7 @@ type connection interface {
 
 type connConnection struct {
 	conn *net.UDPConn
+	peer *net.UDPAddr // node-switch fork: conn is connected to peer
 }
 
 type chanConnection struct {
@@ -86,6 +87,10 @@ func (c *chanConnection) close() {
 }
 
 func (c *connConnection) sendTo(data []byte, addr *net.UDPAddr) error {
+	if c.peer != nil {
+		_, err := c.conn.Write(data)
+		return err
+	}
 	_, err := c.conn.WriteToUDP(data, addr)
 	return err
 }
@@ -100,6 +105,10 @@ func makeError(addr string) net.Error {
 }
 
 func (c *connConnection) readFrom(buffer []byte) (int, *net.UDPAddr, error) {
+	if c.peer != nil {
+		n, err := c.conn.Read(buffer)
+		return n, c.peer, err
+	}
 	return c.conn.ReadFromUDP(buffer)
 }
 

@@ -56,6 +56,7 @@ type sender struct {
 	maxWindow   int // largest RFC 7440 window the server grants
 	window      int // the window negotiated for this transfer
 	retransmits int
+	armed       time.Time // the socket's read deadline
 }
 
 func (s *sender) RemoteAddr() net.UDPAddr { return *s.addr }

@@ -133,13 +133,22 @@ func (s *sender) sendOACKAdaptive(l int) error {
 // receivePacket reads the next packet from the transfer's peer until
 // deadline; ERROR packets become errors.
 func (s *sender) receivePacket(deadline time.Time) (interface{}, error) {
+	_, socket := s.conn.(*connConnection)
 	for {
-		// Per read: the single-port connection's timeout is relative to
-		// each read.
-		if err := s.conn.setDeadline(time.Until(deadline)); err != nil {
-			return nil, err
+		// A socket's deadline is re-armed only when it is past or later
+		// than wanted: lock-step moves the deadline at every block, and
+		// an early wake-up every RTO costs less than a timer update per
+		// block. The single-port connection's timeout is per read.
+		if now := time.Now(); !socket || !s.armed.After(now) || s.armed.After(deadline) {
+			if err := s.conn.setDeadline(deadline.Sub(now)); err != nil {
+				return nil, err
+			}
+			s.armed = deadline
 		}
 		n, addr, err := s.conn.readFrom(s.receive)
+		if isTimeout(err) && socket && time.Now().Before(deadline) {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}

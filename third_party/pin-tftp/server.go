@@ -495,6 +495,16 @@ func (s *Server) handlePacket(localAddr net.IP, remoteAddr *net.UDPAddr, buffer 
 				channel: listener,
 				timeout: s.timeout,
 			}
+		} else if s.rtoCfg.floor > 0 && !s.sendAEnable {
+			// node-switch fork: the adaptive sender talks to its one
+			// client over a connected socket: send and read instead of
+			// sendto and recvfrom, the route looked up once, and the
+			// kernel drops other sources' packets.
+			conn, err := net.DialUDP("udp", listenAddr, remoteAddr)
+			if err != nil {
+				return err
+			}
+			rf.conn = &connConnection{conn: conn, peer: remoteAddr}
 		} else {
 			conn, err := net.ListenUDP("udp", listenAddr)
 			if err != nil {

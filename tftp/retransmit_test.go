@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -67,10 +68,13 @@ func (c scripted) get(t *testing.T, server, name string) (fetched, error) {
 	var peer *net.UDPAddr
 	ack := func(block int, final bool) {
 		p := binary.BigEndian.AppendUint16([]byte{0, 4}, uint16(block))
+		// A copy: the reading loop reuses what ReadFromUDP returned
+		// while a delayed ACK waits.
+		to := &net.UDPAddr{IP: slices.Clone(peer.IP), Port: peer.Port}
 		send := func() {
-			conn.WriteToUDP(p, peer)
+			conn.WriteToUDP(p, to)
 			if c.dupACK {
-				conn.WriteToUDP(p, peer)
+				conn.WriteToUDP(p, to)
 			}
 		}
 		switch {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -209,7 +210,7 @@ func startRelay(t *testing.T, ns *netlab.NS, listen string, server *net.UDPAddr,
 				return
 			}
 			r.mu.Lock()
-			client = from
+			client = cloneAddr(from)
 			r.mu.Unlock()
 			toServer(bytes.Clone(buf[:n]))
 		}
@@ -226,7 +227,7 @@ func startRelay(t *testing.T, ns *netlab.NS, listen string, server *net.UDPAddr,
 				return
 			}
 			r.mu.Lock()
-			serverAt = from
+			serverAt = cloneAddr(from)
 			to := client
 			if n >= 4 && binary.BigEndian.Uint16(buf) == 3 {
 				r.stats.sends[binary.BigEndian.Uint16(buf[2:])]++
@@ -300,4 +301,10 @@ func listenUDPIn(t *testing.T, ns *netlab.NS, addr string) *net.UDPConn {
 		t.Fatalf("listen %s in %s: %v", addr, ns.Name, err)
 	}
 	return conn
+}
+
+// cloneAddr copies an address ReadFromUDP returned, which a later read may
+// reuse while a delayed packet still waits to be sent to it.
+func cloneAddr(a *net.UDPAddr) *net.UDPAddr {
+	return &net.UDPAddr{IP: slices.Clone(a.IP), Port: a.Port}
 }

@@ -21,6 +21,8 @@
 #    clients would only cost another 15 minutes of deadline. Peak RSS and
 #    goroutines of serve.
 # 4. The inventory: one move of 1,000 nodes.
+# 5. The whole CLI move of 1,000 of 2,000 nodes (process start to exit)
+#    beside ISC dhcpd -t checking the same 2,000 hosts.
 # Env passes through to the parts (RUNS, SECS for DHCP; ROUNDS for 3a,
 # STORM_ROUNDS (1), KERNEL_MB, INITRD_MB, WIRE for the lossy storms).
 # Numbers go to stdout; README.md's performance table records a run of
@@ -50,3 +52,5 @@ lossy 200 450 "node-switch tftpd-hpa dnsmasq http"
 lossy 500 900 "node-switch dnsmasq http"
 echo "== 4. inventory: one move of 1,000 nodes"
 go test -run '^$' -bench Move1000 -benchtime 20x ./nodes/ | grep -E '^Benchmark'
+echo "== 5. the CLI: a whole move of 1,000 of 2,000 nodes beside dhcpd -t on the same hosts"
+go test -run '^$' -bench MoveVsDhcpdCheck -benchtime 20x ./e2e/bench/switching/ | grep -E '^Benchmark'

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -161,7 +162,7 @@ func (s *sender) receivePacket(deadline time.Time) (interface{}, error) {
 		}
 		s.tid = addr.Port
 		if e, ok := p.(pERROR); ok {
-			return nil, fmt.Errorf("sending block %d: code=%d, error: %s", s.block, e.code(), e.message())
+			return nil, fmt.Errorf("sending block %d: code=%d, error: %s", s.block, e.code(), strings.TrimRight(e.message(), "\x00"))
 		}
 		return p, nil
 	}

@@ -7,6 +7,7 @@
 //
 //	sudo go test -run '^$' -bench PowerOn -benchtime 1x ./e2e/bench/poweron/
 //	POWERON_N="200 500 1000" KERNEL_MB=1 INITRD_MB=4 (the defaults)
+//	POWERON_PROFILE=FILE (serve's CPU profile of each storm, FILE.N200 ...)
 //
 // The wire is a plain veth (no delay, no loss): every row is CPU-bound, the
 // clients and the server sharing the machine's CPUs. A client holds its
@@ -286,6 +287,10 @@ type result struct {
 	cpu, rssMiB float64
 }
 
+// profile, from POWERON_PROFILE, is where serve's CPU profiles go (FILE.N200
+// ...), taken over 5 s from the start of each node-switch storm.
+var profile = os.Getenv("POWERON_PROFILE")
+
 func powerOn(b *testing.B, server string, n, kernelMB, initrdMB int) result {
 	bin := netlab.Binary(b)
 	lab := netlab.New(b)
@@ -331,8 +336,12 @@ func powerOn(b *testing.B, server string, n, kernelMB, initrdMB int) result {
 		_, err = st.Import(context.Background(), nodes.Actor{Name: "bench", Channel: nodes.ChannelCLI}, inv, "bench")
 		must(b, err)
 		st.Close()
-		proc = srv.Start(nil, bin, "--db", db, "serve", "--interface", "veth0", "--boot-root", root,
-			"--tftp-listen", ":69", "--http-listen", "", "--ssh-listen", "")
+		args := []string{"--db", db, "serve", "--interface", "veth0", "--boot-root", root,
+			"--tftp-listen", ":69", "--http-listen", "", "--ssh-listen", ""}
+		if profile != "" {
+			args = append(args, "--debug-listen", "127.0.0.1:6060")
+		}
+		proc = srv.Start(nil, bin, args...)
 		if !netlab.WaitFor(30*time.Second, func() bool {
 			return proc.Exited() || strings.Contains(proc.Output(), "tftp listening") && strings.Contains(proc.Output(), "dhcp listening")
 		}) || proc.Exited() {
@@ -363,6 +372,12 @@ func powerOn(b *testing.B, server string, n, kernelMB, initrdMB int) result {
 	must(b, err)
 	cmd := cli.Command(self)
 	cmd.Env = append(os.Environ(), "POWERON_CLIENTS="+strconv.Itoa(n), "POWERON_IFACE=veth1")
+	if server == "node-switch" && profile != "" {
+		// A CPU profile of serve over the first seconds of the storm.
+		pprof := srv.Start(nil, "curl", "-sS", "-o", fmt.Sprintf("%s.N%d", profile, n),
+			"http://127.0.0.1:6060/debug/pprof/profile?seconds=5")
+		defer pprof.Wait(30 * time.Second)
+	}
 	out, err := cmd.Output()
 	if err != nil {
 		b.Fatalf("clients: %v\n%s", err, out)

@@ -66,7 +66,9 @@ func TestMain(m *testing.M) {
 func fleet(n int, iface string) int {
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
-		c.Control(func(fd uintptr) { serr = syscall.SetsockoptString(int(fd), syscall.SOL_SOCKET, syscall.SO_BINDTODEVICE, iface) })
+		c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptString(int(fd), syscall.SOL_SOCKET, syscall.SO_BINDTODEVICE, iface)
+		})
 		return serr
 	}}
 	pc, err := lc.ListenPacket(context.Background(), "udp4", "0.0.0.0:68")

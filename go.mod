@@ -48,3 +48,5 @@ require (
 	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+replace github.com/pin/tftp/v3 => ./third_party/pin-tftp

@@ -96,6 +96,16 @@ func (s *Store) migrate(ctx context.Context) error {
 	if s.pg {
 		return s.migratePostgres(ctx)
 	}
+	// Nearly every open finds the schema current: a plain read says so
+	// without the write lock that BEGIN IMMEDIATE would queue for behind
+	// the daemon's writes. Otherwise the version is read again under it.
+	var v int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if v == len(migrations) {
+		return nil
+	}
 	return s.write(ctx, func(tx *sql.Tx) error {
 		var v int
 		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {

@@ -302,7 +302,7 @@ func (c *Client) algorithmsFor(t Target, remote net.Addr) []string {
 	var want []knownhosts.KnownKey
 	for _, name := range c.hostNames(t) {
 		var ke *knownhosts.KeyError
-		if errors.As(c.hostKeys(name+portSuffix(name), remote, probeKey), &ke) {
+		if errors.As(c.hostKeys(name+portSuffix(name), remote, probeKey()), &ke) {
 			want = append(want, ke.Want...)
 		}
 	}
@@ -321,7 +321,8 @@ func (c *Client) algorithmsFor(t Target, remote net.Addr) []string {
 	return algos
 }
 
-var probeKey = func() ssh.PublicKey {
+// probeKey is made on first use, not at every CLI command's start-up.
+var probeKey = sync.OnceValue(func() ssh.PublicKey {
 	pub, _, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		panic(err)
@@ -331,7 +332,7 @@ var probeKey = func() ssh.PublicKey {
 		panic(err)
 	}
 	return k
-}()
+})
 
 func hostOnly(addr string) string {
 	if h, _, err := net.SplitHostPort(addr); err == nil {

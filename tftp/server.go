@@ -25,16 +25,24 @@ import (
 
 // Options tune the transfer engine; zero values take the defaults below.
 type Options struct {
-	// Timeout is how long a sent packet waits for its acknowledgement
-	// before it is sent again (DefaultTimeout; pin/tftp's own is 5 s).
+	// Timeout is the retransmission timeout a transfer starts with, before
+	// it has measured a round trip (DefaultTimeout). With FixedTimeout it
+	// is every packet's timeout (pin/tftp's own is 5 s).
 	Timeout time.Duration
+	// FixedTimeout turns the adaptive timer off and goes back to
+	// pin/tftp's fixed Timeout with Retries and Backoff; for comparisons.
+	FixedTimeout bool
 	// Retries is how many retransmits a packet gets before the transfer
-	// is abandoned (DefaultRetries; pin/tftp's own is 5).
+	// is abandoned (DefaultRetries), with FixedTimeout only: the adaptive
+	// timer gives up after Patience instead.
 	Retries int
-	// Backoff is a fixed pause before each retransmit. Zero means
-	// backoff(): none for the first, then doubling. Negative keeps
-	// pin/tftp's default, a random 0-1 s pause before every retransmit.
+	// Backoff is a fixed pause before each retransmit, with FixedTimeout
+	// only. Zero means backoff(): none for the first, then doubling.
+	// Negative keeps pin/tftp's default, a random 0-1 s pause.
 	Backoff time.Duration
+	// Window is the largest RFC 7440 windowsize granted to a client that
+	// asks (DefaultWindow); 1 refuses the option. Not with FixedTimeout.
+	Window int
 	// Anticipate > 0 sends that many blocks ahead of the acknowledgements
 	// (pin/tftp's sender anticipation; not RFC 7440, clients do not know).
 	Anticipate uint
@@ -43,18 +51,32 @@ type Options struct {
 	SinglePort bool
 }
 
-// Retransmit defaults. A lost packet stalls its transfer for Timeout (plus
-// the backoff): with pin/tftp's 5 s and random 0-1 s, 0.1 % loss cut the
-// storm's throughput to a few percent (see e2e/bench/tftp/storm.sh). A short
-// first timeout and a growing backoff recover a lost packet in 100 ms yet
-// keep ~20 s of patience for a slow or busy client.
+// The adaptive retransmission timer (our fork of pin/tftp,
+// third_party/pin-tftp/FORK.md). A fixed timer shorter than a client's
+// round trip sends every block twice (an emulated or busy node, an old PXE
+// ROM that acknowledges slowly); a long one stalls a transfer for its
+// length at each loss. So each transfer measures its round trips (RFC
+// 6298) and waits RTTFloor longer than what it measured: on a LAN a loss
+// costs ~100 ms, as with the fixed 100 ms timer this replaces, and a client
+// answering in 150-300 ms gets each block once. Timeouts double the wait up
+// to RTOCeiling; Patience without progress ends the transfer.
 const (
-	DefaultTimeout = 100 * time.Millisecond
+	DefaultTimeout = 200 * time.Millisecond
+	RTTFloor       = 100 * time.Millisecond
+	RTOCeiling     = 4 * time.Second
+	Patience       = 30 * time.Second
+	// DefaultWindow covers OVMF's windowsize 4 with room; a loss inside a
+	// window resends the rest of it, so larger windows cost more on a
+	// lossy wire.
+	DefaultWindow = 8
+	// DefaultRetries applies with FixedTimeout: ~20 s of patience with
+	// backoff().
 	DefaultRetries = 12
+	fixedTimeout   = 100 * time.Millisecond
 )
 
-// backoff is the pause before retransmit number attempt (from 0): none,
-// then 100 ms doubling up to 2 s.
+// backoff is the pause before retransmit number attempt (from 0) with
+// FixedTimeout: none, then 100 ms doubling up to 2 s.
 func backoff(attempt int) time.Duration {
 	if attempt == 0 {
 		return 0
@@ -80,21 +102,32 @@ type Server struct {
 func New(bfs *bootfs.FS, log *slog.Logger, o Options) *Server {
 	s := &Server{fs: bfs, log: log}
 	s.srv = tftp.NewServer(s.read, s.write)
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
-	}
-	if o.Retries <= 0 {
-		o.Retries = DefaultRetries
+	if o.FixedTimeout {
+		if o.Timeout <= 0 {
+			o.Timeout = fixedTimeout
+		}
+		if o.Retries <= 0 {
+			o.Retries = DefaultRetries
+		}
+		s.srv.SetRetries(o.Retries)
+		switch {
+		case o.Backoff == 0:
+			s.srv.SetBackoff(backoff)
+		case o.Backoff > 0:
+			b := o.Backoff
+			s.srv.SetBackoff(func(int) time.Duration { return b })
+		}
+	} else {
+		if o.Timeout <= 0 {
+			o.Timeout = DefaultTimeout
+		}
+		if o.Window <= 0 {
+			o.Window = DefaultWindow
+		}
+		s.srv.SetAdaptiveTimeout(RTTFloor, RTOCeiling, Patience)
+		s.srv.SetWindowSize(o.Window)
 	}
 	s.srv.SetTimeout(o.Timeout)
-	s.srv.SetRetries(o.Retries)
-	switch {
-	case o.Backoff == 0:
-		s.srv.SetBackoff(backoff)
-	case o.Backoff > 0:
-		b := o.Backoff
-		s.srv.SetBackoff(func(int) time.Duration { return b })
-	}
 	if o.Anticipate > 0 {
 		s.srv.SetAnticipate(o.Anticipate)
 	}
@@ -226,7 +259,8 @@ type hook struct{ log *slog.Logger }
 
 func (h hook) OnSuccess(st tftp.TransferStats) {
 	h.log.Debug("tftp sent", "file", st.Filename, "client", st.RemoteAddr, "duration", st.Duration,
-		"datagrams", st.DatagramsSent, "blksize", st.Opts["blksize"])
+		"datagrams", st.DatagramsSent, "blksize", st.Opts["blksize"], "window", st.WindowSize,
+		"retransmits", st.Retransmits, "srtt", st.SRTT, "rto", st.RTO)
 }
 
 func (h hook) OnFailure(st tftp.TransferStats, err error) {

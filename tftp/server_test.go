@@ -24,6 +24,11 @@ import (
 // any 127/8 source, so clients can pose as different nodes.
 func setup(t *testing.T) (addr string, st *nodes.Store, root string) {
 	t.Helper()
+	return setupWith(t, Options{})
+}
+
+func setupWith(t testing.TB, o Options) (addr string, st *nodes.Store, root string) {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	st = nodestest.Open(t)
@@ -55,13 +60,13 @@ func setup(t *testing.T) (addr string, st *nodes.Store, root string) {
 	t.Cleanup(func() { r.Close() })
 	conn, err := Listen("127.0.0.1:0")
 	check(err)
-	srv := New(&bootfs.FS{Root: r, Inv: st}, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
+	srv := New(&bootfs.FS{Root: r, Inv: st}, slog.New(slog.NewTextHandler(io.Discard, nil)), o)
 	go srv.Serve(conn)
 	t.Cleanup(srv.Shutdown)
 	return conn.LocalAddr().String(), st, root
 }
 
-func get(t *testing.T, server, from, name string, blksize int) ([]byte, error) {
+func get(t testing.TB, server, from, name string, blksize int) ([]byte, error) {
 	t.Helper()
 	c, err := tftp.NewClient(server)
 	if err != nil {

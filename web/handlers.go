@@ -149,7 +149,7 @@ func (s *Server) authenticate(r *http.Request, name, password string) (int, erro
 	if blocked, until := s.logins.blocked(src); blocked {
 		return http.StatusTooManyRequests, fmt.Errorf("too many failed logins from %s: try again after %s", src, until.Local().Format(time.TimeOnly))
 	}
-	hash := dummyHash
+	hash := dummyHash()
 	_, h, err := s.st.WebUserHash(r.Context(), name)
 	if err == nil {
 		hash = h

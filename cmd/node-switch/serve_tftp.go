@@ -23,10 +23,13 @@ func init() {
 				Usage: "directory served over TFTP and HTTP (fill it with 'node-switch bootroot init')"},
 			&cli.StringFlag{Name: "tftp-listen", Value: ":69", EnvVars: []string{"NODE_SWITCH_TFTP_LISTEN"},
 				Usage: `TFTP address ("" disables TFTP)`},
-			&cli.DurationFlag{Name: "tftp-timeout", Hidden: true, Usage: "per-packet retransmit timeout (0: 100ms; pin/tftp's own 5s)"},
+			&cli.DurationFlag{Name: "tftp-timeout", Hidden: true,
+				Usage: "retransmit timeout before a round trip is measured (0: 200ms); with --tftp-fixed-timeout, every packet's (0: 100ms)"},
+			&cli.BoolFlag{Name: "tftp-fixed-timeout", Hidden: true, Usage: "fixed retransmit timer instead of the adaptive one (for comparisons)"},
 			&cli.DurationFlag{Name: "tftp-backoff", Hidden: true,
-				Usage: "fixed pause before a retransmit (0: none, then 100ms doubling to 2s; negative: pin/tftp's random 0-1s)"},
-			&cli.IntFlag{Name: "tftp-retries", Hidden: true, Usage: "retransmits before a transfer is abandoned (0: 12; pin/tftp's own 5)"},
+				Usage: "with --tftp-fixed-timeout: fixed pause before a retransmit (0: none, then 100ms doubling to 2s; negative: pin/tftp's random 0-1s)"},
+			&cli.IntFlag{Name: "tftp-retries", Hidden: true, Usage: "with --tftp-fixed-timeout: retransmits before a transfer is abandoned (0: 12)"},
+			&cli.IntFlag{Name: "tftp-window", Hidden: true, Usage: "largest RFC 7440 windowsize granted (0: 8; 1: refuse the option)"},
 			&cli.UintFlag{Name: "tftp-anticipate", Hidden: true, Usage: "blocks sent ahead of acknowledgements (0 = lock-step)"},
 			&cli.BoolFlag{Name: "tftp-single-port", Hidden: true, Usage: "serve every transfer from the listening port"},
 		},
@@ -66,11 +69,13 @@ func startTFTP(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.L
 		return nil, err
 	}
 	srv := tftp.New(bfs, log, tftp.Options{
-		Timeout:    c.Duration("tftp-timeout"),
-		Retries:    c.Int("tftp-retries"),
-		Backoff:    c.Duration("tftp-backoff"),
-		Anticipate: c.Uint("tftp-anticipate"),
-		SinglePort: c.Bool("tftp-single-port"),
+		Timeout:      c.Duration("tftp-timeout"),
+		FixedTimeout: c.Bool("tftp-fixed-timeout"),
+		Retries:      c.Int("tftp-retries"),
+		Backoff:      c.Duration("tftp-backoff"),
+		Window:       c.Int("tftp-window"),
+		Anticipate:   c.Uint("tftp-anticipate"),
+		SinglePort:   c.Bool("tftp-single-port"),
 	})
 	log.Info("tftp listening", "addr", conn.LocalAddr().String(), "boot_root", bfs.Root.Name())
 	return func() error {

@@ -21,6 +21,11 @@
 #    clients would only cost another 15 minutes of deadline. Peak RSS and
 #    goroutines of serve.
 # 4. The inventory: one move of 1,000 nodes.
+# 5. The whole CLI move of 1,000 of 2,000 nodes (process start to exit)
+#    beside ISC dhcpd -t checking the same 2,000 hosts.
+# 6. Whole-cluster power-on: N = 200, 500, 1,000 simulated PXE clients
+#    (DHCP, pxelinux.0, per-node config, 1 + 4 MiB kernel and initrd over
+#    TFTP), node-switch against dnsmasq, plain veth (about 2.5 minutes).
 # Env passes through to the parts (RUNS, SECS for DHCP; ROUNDS for 3a,
 # STORM_ROUNDS (1), KERNEL_MB, INITRD_MB, WIRE for the lossy storms).
 # Numbers go to stdout; README.md's performance table records a run of
@@ -50,3 +55,7 @@ lossy 200 450 "node-switch tftpd-hpa dnsmasq http"
 lossy 500 900 "node-switch dnsmasq http"
 echo "== 4. inventory: one move of 1,000 nodes"
 go test -run '^$' -bench Move1000 -benchtime 20x ./nodes/ | grep -E '^Benchmark'
+echo "== 5. the CLI: a whole move of 1,000 of 2,000 nodes beside dhcpd -t on the same hosts"
+go test -run '^$' -bench MoveVsDhcpdCheck -benchtime 20x ./e2e/bench/switching/ | grep -E '^Benchmark'
+echo "== 6. whole-cluster power-on: DHCP + TFTP for N simulated PXE clients, node-switch and dnsmasq"
+go test -run '^$' -bench PowerOn -benchtime 1x -timeout 30m -v ./e2e/bench/poweron/ | grep -E 'poweron_test|^ok|FAIL'

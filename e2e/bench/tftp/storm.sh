@@ -126,7 +126,9 @@ setup() {
     head -c $((KERNEL_MB << 20)) /dev/urandom > "$W/boot/vmlinuz"
     head -c $((INITRD_MB << 20)) /dev/urandom > "$W/boot/initrd.gz"
     TOTAL_BYTES=$(( $(stat -c %s "$W/boot/pxelinux.0") + $(stat -c %s "$W/boot/ldlinux.c32") + (KERNEL_MB << 20) + (INITRD_MB << 20) ))
-    if "$W/node-switch" serve --help 2>/dev/null | grep -q -- --debug-listen; then
+    # Not "| grep -q": under pipefail, serve dying of SIGPIPE after grep's
+    # early exit read as "no such flag" once start-up got fast.
+    if [[ $("$W/node-switch" serve --help 2>/dev/null) == *--debug-listen* ]]; then
         DEBUG_FLAGS=(--debug-listen "$DEBUG_LISTEN")
     fi
     write_client

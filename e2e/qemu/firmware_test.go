@@ -233,7 +233,7 @@ func TestIPXEScript(t *testing.T) {
 	n.MustCLI(t, "node", "add", ipxeNode.Name, "--mac", ipxeNode.MAC, "--ip", ipxeNode.IP, "--cluster", "linux")
 	out := n.MustCLI(t, "render", ipxeNode.Name, "--firmware", "ipxe", "--server-ip", ServerIP, "--boot-root", n.BootRoot)
 	for _, want := range []string{"DHCP boot file http://10.99.0.1:8080/ipxe.cfg-01-52-54-00-99-00-64", "#!ipxe\n# node-switch: node ipxe64",
-		"kernel http://10.99.0.1:8080/vmlinuz console=ttyS0,115200"} {
+		"kernel http://10.99.0.1:8080/vmlinuz initrd=initrd0 console=ttyS0,115200"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("render --firmware ipxe does not say %q:\n%s", want, out)
 		}

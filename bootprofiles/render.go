@@ -199,6 +199,9 @@ func chainNote(b *bytes.Buffer, in Input) {
 	}
 }
 
+// ipxeInitrdName is the name iPXE gives a script's i-th initrd.
+func ipxeInitrdName(i int) string { return fmt.Sprintf("initrd%d", i) }
+
 // ipxeMagic is the first line of every iPXE script.
 const ipxeMagic = "#!ipxe\n"
 
@@ -312,13 +315,21 @@ func renderKernel(b *bytes.Buffer, in Input, kernel, initrd, appendLine string) 
 	label := in.Profile.Name
 	if in.Firmware == IPXE {
 		fmt.Fprintf(b, "echo node-switch: %s boots %s (cluster %s)\n", in.Node.Name, ipxeText(label), in.Cluster.Name)
+		// Under UEFI, iPXE (Debian 12's) boots the kernel through its EFI
+		// stub, which loads only the initrds its command line names
+		// (initrd=NAME, read from iPXE's image list): so each initrd gets
+		// a name of its own, named on the command line. A BIOS kernel
+		// ignores them, as it does pxelinux's initrd=.
 		fmt.Fprintf(b, "kernel %s", fileRef(in, kernel))
+		for i := range initrds {
+			fmt.Fprintf(b, " initrd=%s", ipxeInitrdName(i))
+		}
 		if appendLine != "" {
 			b.WriteString(" " + appendLine)
 		}
 		b.WriteString(" || goto failed\n")
-		for _, f := range initrds {
-			fmt.Fprintf(b, "initrd %s || goto failed\n", fileRef(in, f))
+		for i, f := range initrds {
+			fmt.Fprintf(b, "initrd --name %s %s || goto failed\n", ipxeInitrdName(i), fileRef(in, f))
 		}
 		b.WriteString("boot || goto failed\n")
 		// A kernel that cannot be fetched must not leave the node at an
@@ -418,13 +429,22 @@ func renderLocalDisk(b *bytes.Buffer, in Input) error {
 		if p.LocalBoot != "" && p.LocalBoot != "localboot" && p.LocalBoot != "chain" {
 			return fmt.Errorf("unknown BIOS local boot method %q", p.LocalBoot)
 		}
+		// The same script serves iPXE ROMs and ipxe.efi. Under UEFI
+		// (${platform} efi) iPXE cannot sanboot a local disk (Debian 12's
+		// iPXE hooks only SAN drives), and a plain "exit" returns
+		// EFI_SUCCESS, which EDK2's boot manager answers with its menu:
+		// "exit 1" returns an error, so the firmware tries its next boot
+		// entry, the disk.
 		if sanboot {
-			fmt.Fprintf(b, "echo node-switch: %s boots its local disk (cluster %s): first disk\n", in.Node.Name, in.Cluster.Name)
+			fmt.Fprintf(b, "echo node-switch: %s boots its local disk (cluster %s): first disk (UEFI: firmware's next boot entry)\n", in.Node.Name, in.Cluster.Name)
+			b.WriteString("iseq ${platform} efi && goto efi ||\n")
 			b.WriteString("sanboot --no-describe --drive 0x80 || exit\n")
-			return nil
+		} else {
+			fmt.Fprintf(b, "echo node-switch: %s boots its local disk (cluster %s): firmware's next boot device\n", in.Node.Name, in.Cluster.Name)
+			b.WriteString("iseq ${platform} efi && goto efi ||\n")
+			b.WriteString("exit\n")
 		}
-		fmt.Fprintf(b, "echo node-switch: %s boots its local disk (cluster %s): firmware's next boot device\n", in.Node.Name, in.Cluster.Name)
-		b.WriteString("exit\n")
+		b.WriteString(":efi\nexit 1\n")
 		return nil
 	}
 	if in.Firmware == UEFI {

@@ -277,7 +277,7 @@ func TestRenderARM64(t *testing.T) {
 		{name: "arm64 node without an arm64 kernel is refused", p: linuxProfile, firmware: "arm64", fw: UEFI,
 			wantErr: "no ARM64 kernel: node umu20 is ARM64 UEFI (firmware arm64): set one with 'profile set sl63 --kernel-arm64 FILE"},
 		{name: "arm64 iPXE script", p: mixed, firmware: "arm64-ipxe", fw: IPXE,
-			want: []string{"kernel http://192.168.1.1:8080/arm64/vmlinuz", "initrd http://192.168.1.1:8080/arm64/initrd.gz"}},
+			want: []string{"kernel http://192.168.1.1:8080/arm64/vmlinuz", "initrd --name initrd0 http://192.168.1.1:8080/arm64/initrd.gz"}},
 		{name: "arm64 http boot", p: mixed, firmware: "arm64-http", fw: UEFI, want: []string{"linux /arm64/vmlinuz"}},
 		{name: "x86 node of a mixed profile: GRUB chooses", p: mixed, firmware: "uefi", fw: UEFI,
 			want: []string{"if [ \"$grub_cpu\" = \"arm64\" ]; then\n  linux /arm64/vmlinuz console=ttyS0,115200 panic=-1\n  initrd /arm64/initrd.gz\nelse\n  linux /linux/vmlinuz console=ttyS0,115200 panic=-1\n  initrd /linux/initrd.gz\nfi\nboot\n"}},

@@ -233,7 +233,7 @@ func TestIPXEScript(t *testing.T) {
 	n.MustCLI(t, "node", "add", ipxeNode.Name, "--mac", ipxeNode.MAC, "--ip", ipxeNode.IP, "--cluster", "linux")
 	out := n.MustCLI(t, "render", ipxeNode.Name, "--firmware", "ipxe", "--server-ip", ServerIP, "--boot-root", n.BootRoot)
 	for _, want := range []string{"DHCP boot file http://10.99.0.1:8080/ipxe.cfg-01-52-54-00-99-00-64", "#!ipxe\n# node-switch: node ipxe64",
-		"kernel http://10.99.0.1:8080/vmlinuz console=ttyS0,115200"} {
+		"kernel http://10.99.0.1:8080/vmlinuz initrd=initrd0 console=ttyS0,115200"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("render --firmware ipxe does not say %q:\n%s", want, out)
 		}
@@ -358,4 +358,69 @@ func TestARM64(t *testing.T) {
 		t.Errorf("booted %q, want the disk's ARM64 fallback loader BOOTAA64.EFI", res.Line)
 	}
 	t.Logf("ARM64: move -> windows-exit, reset -> grubaa64.efi -> disk's BOOTAA64.EFI after %.1fs", res.Elapsed.Seconds())
+}
+
+// kernelPanic fails a boot whose kernel came up without its initramfs
+// (the EFI stub loads only the initrds its command line names) at once.
+const kernelPanic = "Kernel panic - not syncing"
+
+var ipxeEFINode = labNode{"ipxe66", "52:54:00:99:00:66", "10.99.0.66", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e166"}
+
+// TestIPXEEFI (issue 13, part 4, UEFI half): OVMF (Secure Boot off) whose
+// profiles name iPXE's EFI binary as the UEFI boot file (--boot-file
+// uefi=ipxe.efi, installed by bootroot init from Debian's ipxe). OVMF's
+// PXE client loads ipxe.efi over TFTP; iPXE asks DHCP again (option 175),
+// gets its "#!ipxe" script by URL and loads kernel and initrd over HTTP.
+// Moved to a local-disk profile, the script's local-disk branch runs on
+// ${platform} efi: it leaves iPXE with an error, so EDK2's boot manager
+// tries its next entry (the HTTP entry fails at once, then the disk's
+// \EFI\BOOT\BOOTX64.EFI) instead of opening its menu, which a plain
+// "exit" (EFI_SUCCESS) gets: ovmfMenu is a fail marker.
+func TestIPXEEFI(t *testing.T) {
+	t.Parallel()
+	a := getAssets(t)
+	l, n := newNodeSwitchLab(t, a)
+	if _, err := os.Stat(filepath.Join(n.BootRoot, "ipxe.efi")); err != nil {
+		t.Skipf("bootroot init installed no ipxe.efi (apt-get install ipxe): %v", err)
+	}
+	n.MustCLI(t, "profile", "add", "linux-ipxe", "--kind", "linux", "--boot-file", "uefi=ipxe.efi",
+		"--kernel", "vmlinuz", "--initrd", "initrd.gz", "--append", consoleAppend, "--boot-root", n.BootRoot)
+	n.MustCLI(t, "cluster", "add", "linux-ipxe", "--profile", "linux-ipxe")
+	n.MustCLI(t, "profile", "add", "windows-ipxe", "--kind", "localdisk", "--boot-file", "uefi=ipxe.efi")
+	n.MustCLI(t, "cluster", "add", "windows-ipxe", "--profile", "windows-ipxe")
+	n.MustCLI(t, "node", "add", ipxeEFINode.Name, "--mac", ipxeEFINode.MAC, "--ip", ipxeEFINode.IP, "--cluster", "linux-ipxe")
+	if out := n.MustCLI(t, "render", ipxeEFINode.Name, "--firmware", "uefi", "--boot-root", n.BootRoot); !strings.Contains(out, "DHCP boot file ipxe.efi") {
+		t.Errorf("render --firmware uefi does not name ipxe.efi:\n%s", out)
+	}
+	n.Serve("--http-listen", ":8080")
+	cfg := ipxeEFINode.vm(true, a.ESPDisk)
+	cfg.Extra = ovmfNoIPv6
+	vm := l.StartVM(t, cfg)
+	defer vm.Stop()
+
+	res := wait(t, vm, n, assets.MarkerLinux, ovmfNetBootFailed, kernelPanic)
+	log := n.Log()
+	for _, want := range []string{"ipxe.efi", "path=/ipxe.cfg-01-52-54-00-99-00-66 client=10.99.0.66 node=ipxe66 rendered=true"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the server's log does not show %q:\n%s", want, tail(log, 4000))
+		}
+	}
+	if strings.Contains(log, "grubx64.efi") {
+		t.Errorf("a node whose UEFI boot file is ipxe.efi was sent GRUB:\n%s", tail(log, 4000))
+	}
+	t.Logf("iPXE EFI (OVMF PXE -> TFTP ipxe.efi -> script -> HTTP kernel): Linux marker after %.1fs", res.Elapsed.Seconds())
+
+	n.MustCLI(t, "move", ipxeEFINode.Name, "--to", "windows-ipxe", "--reason", "e2e iPXE EFI local disk")
+	if err := vm.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	res = wait(t, vm, n, assets.MarkerWindowsUEFI, ovmfMenu)
+	if !strings.Contains(res.Line, "loader=BOOTX64.EFI") {
+		t.Errorf("booted %q, want the disk's fallback loader BOOTX64.EFI", res.Line)
+	}
+	serial, _ := os.ReadFile(vm.Serial)
+	if !strings.Contains(string(serial), "boots its local disk (cluster windows-ipxe)") {
+		t.Errorf("the disk booted without the iPXE script's local-disk branch:\n%s", vm.Console(3000))
+	}
+	t.Logf("iPXE EFI: move -> local disk, reset -> disk's BOOTX64.EFI after %.1fs", res.Elapsed.Seconds())
 }

@@ -83,11 +83,7 @@ func sameAsStore(t *testing.T, cached *CachedInventory, st *nodes.Store, step st
 func TestCachedInventoryFollowsCommits(t *testing.T) {
 	ctx := context.Background()
 	st := testStore(t, 3)
-	cached, err := NewCachedInventory(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cached.Close()
+	cached := newCached(t, st)
 	// A second Store stands in for a CLI process committing a change.
 	cli, err := nodes.Open(st.Path())
 	if err != nil {
@@ -147,11 +143,7 @@ func TestCachedInventoryFollowsCommits(t *testing.T) {
 func TestCachedInventoryAsksSQLiteOnlyAfterACommit(t *testing.T) {
 	ctx := context.Background()
 	st := testStore(t, 2)
-	cached, err := NewCachedInventory(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cached.Close()
+	cached := newCached(t, st)
 	if err := cached.FastCheck(); err != nil {
 		t.Fatalf("no WAL-index check: %v", err)
 	}
@@ -221,11 +213,7 @@ func TestCachedInventoryAsksSQLiteOnlyAfterACommit(t *testing.T) {
 func TestCachedInventoryReloadsOnlyForBootChanges(t *testing.T) {
 	ctx := context.Background()
 	st := testStore(t, 3)
-	cached, err := NewCachedInventory(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cached.Close()
+	cached := newCached(t, st)
 	if err := cached.FastCheck(); err != nil {
 		t.Fatalf("no WAL-index check: %v", err)
 	}
@@ -319,11 +307,7 @@ func TestCachedInventoryReloadsOnlyForBootChanges(t *testing.T) {
 func TestCachedInventoryLookupsNeverWaitForAQuietCheck(t *testing.T) {
 	ctx := context.Background()
 	st := testStore(t, 2)
-	cached, err := NewCachedInventory(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cached.Close()
+	cached := newCached(t, st)
 	if err := cached.FastCheck(); err != nil {
 		t.Skipf("no WAL-index check, every lookup asks SQLite: %v", err)
 	}
@@ -355,11 +339,7 @@ func TestCachedInventoryLookupsNeverWaitForAQuietCheck(t *testing.T) {
 func TestCachedInventoryConcurrentLookupsSeeEveryCommit(t *testing.T) {
 	ctx := context.Background()
 	st := testStore(t, 2)
-	cached, err := NewCachedInventory(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cached.Close()
+	cached := newCached(t, st)
 	raw, err := sql.Open("sqlite3", "file:"+st.Path()+"?_busy_timeout=30000")
 	if err != nil {
 		t.Fatal(err)
@@ -414,11 +394,7 @@ func TestCachedInventoryConcurrentLookupsSeeEveryCommit(t *testing.T) {
 func TestSightingsKeepTheFirmware(t *testing.T) {
 	ctx := context.Background()
 	st := testStore(t, 1)
-	cached, err := NewCachedInventory(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cached.Close()
+	cached := newCached(t, st)
 	s := &Server{rec: st, seen: map[string]nodes.Seen{}}
 	uefi := Firmware{Key: nodes.BootUEFI, Arch: 7}
 	osClient := Firmware{Key: nodes.BootBIOS, Arch: -1}
@@ -449,4 +425,15 @@ func TestSightingsKeepTheFirmware(t *testing.T) {
 			t.Errorf("%s: firmware %q, want %q", step.name, n.Firmware, step.want)
 		}
 	}
+}
+
+// newCached opens the DHCP server's copy of st, closed when the test ends.
+func newCached(t *testing.T, st *nodes.Store) *CachedInventory {
+	t.Helper()
+	c, err := NewCachedInventory(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }

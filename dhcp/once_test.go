@@ -25,11 +25,7 @@ func TestReplyFollowsABootOnce(t *testing.T) {
 	if err := st.AddCluster(ctx, testActor, nodes.Cluster{Name: "installer", Profile: "installer"}); err != nil {
 		t.Fatal(err)
 	}
-	cached, err := NewCachedInventory(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cached.Close()
+	cached := newCached(t, st)
 	hw, _ := net.ParseMAC(testNodeMAC(0))
 	ask := func(inv Inventory, typ dhcpv4.MessageType) (string, error) {
 		req, err := dhcpv4.New(dhcpv4.WithHwAddr(hw), dhcpv4.WithMessageType(typ), pxeClass)

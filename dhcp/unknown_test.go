@@ -239,11 +239,7 @@ func TestServerRemembersOnlyUnknownMACs(t *testing.T) {
 func TestUnknownFloodDoesNotReloadTheCache(t *testing.T) {
 	ctx := context.Background()
 	st := testStore(t, 1)
-	cached, err := NewCachedInventory(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cached.Close()
+	cached := newCached(t, st)
 	const max = 100
 	s := testServer(cached, st, max)
 	var logs bytes.Buffer

@@ -1,12 +1,12 @@
 package pge2e
 
 import (
-	"os"
 	"context"
 	"database/sql"
 	"fmt"
 	"net/netip"
 	"net/url"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"

@@ -53,53 +53,30 @@ type OnceRequest struct {
 // skipped; a pending once to another cluster is replaced (the logbook
 // entry says so).
 func (s *Store) SetOnce(ctx context.Context, actor Actor, r OnceRequest) (Change, error) {
-	ch := Change{Action: ActionMoveOnce, To: r.To, DryRun: r.DryRun}
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		c, err := getCluster(ctx, tx, r.To)
-		if err != nil {
-			return Invalid(fmt.Errorf("unknown cluster %q", r.To))
-		}
-		if err := checkBootable(ctx, tx, c, r.Force); err != nil {
-			return err
-		}
-		ns, err := expandTx(ctx, tx, r.Range)
-		if err != nil {
-			return err
-		}
-		var replaced []string
-		for _, n := range ns {
-			switch {
-			case n.Cluster == r.To || n.OnceCluster == r.To:
-				ch.Skipped = append(ch.Skipped, n.Name)
-			default:
-				ch.Changed = append(ch.Changed, n)
+	ch, err := s.change(ctx, actor, changeSpec{
+		change: Change{Action: ActionMoveOnce, To: r.To, DryRun: r.DryRun}, rng: r.Range, plan: r.Plan,
+		target:  func(ctx context.Context, tx *sql.Tx) error { return checkTarget(ctx, tx, r.To, r.Force) },
+		done:    func(n Node) bool { return n.Cluster == r.To || n.OnceCluster == r.To },
+		nothing: func(skipped string) string { return skipped + " already in cluster " + r.To + " or booting it once" },
+		event: func(ch Change) Event {
+			notes := []string{"next boot only, then back to " + ch.From()}
+			var replaced []string
+			for _, n := range ch.Changed {
 				if n.OnceCluster != "" {
 					replaced = append(replaced, fmt.Sprintf("%s (was once to %s)", n.Name, n.OnceCluster))
 				}
 			}
-		}
-		if err := checkOncePlan(r.Plan, ch); err != nil {
-			return err
-		}
-		if len(ch.Changed) == 0 {
-			return fmt.Errorf("%s already in cluster %s or booting it once: %w", Compress(ch.Skipped), r.To, ErrNothingToDo)
-		}
-		if r.DryRun {
-			return nil
-		}
-		notes := []string{"next boot only, then back to " + ch.From()}
-		if len(replaced) > 0 {
-			notes = append(notes, "replaces "+strings.Join(replaced, ", "))
-		}
-		if sk := skippedNote(ch.Skipped, "already in "+r.To+" or booting it once"); sk != "" {
-			notes = append(notes, sk)
-		}
-		ch.Event, err = s.appendEvent(ctx, tx, actor, Event{Action: ActionMoveOnce, Nodes: ch.Names(), Source: ch.From(), Target: r.To,
-			Reason: r.Reason, Result: strings.Join(notes, "; ")})
-		if err != nil {
-			return err
-		}
-		return updateNodes(ctx, tx, `UPDATE nodes SET once_cluster = ?, once_event = ? WHERE name = ?`, ch.Names(), r.To, ch.Event)
+			if len(replaced) > 0 {
+				notes = append(notes, "replaces "+strings.Join(replaced, ", "))
+			}
+			if sk := skippedNote(ch.Skipped, "already in "+r.To+" or booting it once"); sk != "" {
+				notes = append(notes, sk)
+			}
+			return Event{Source: ch.From(), Target: r.To, Reason: r.Reason, Result: strings.Join(notes, "; ")}
+		},
+		update: func(ch Change) (string, []any) {
+			return `UPDATE nodes SET once_cluster = ?, once_event = ? WHERE name = ?`, []any{r.To, ch.Event}
+		},
 	})
 	if err != nil {
 		return Change{}, fmt.Errorf("move %s to %s once: %w", r.Range, r.To, err)
@@ -121,35 +98,18 @@ type CancelOnceRequest struct {
 // boot goes to their own cluster. Nodes with nothing pending are skipped.
 // Changed holds the nodes as they were, with the once they had.
 func (s *Store) CancelOnce(ctx context.Context, actor Actor, r CancelOnceRequest) (Change, error) {
-	ch := Change{Action: ActionCancelOnce, DryRun: r.DryRun}
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		ns, err := expandTx(ctx, tx, r.Range)
-		if err != nil {
-			return err
-		}
-		for _, n := range ns {
-			if n.OnceCluster == "" {
-				ch.Skipped = append(ch.Skipped, n.Name)
-			} else {
-				ch.Changed = append(ch.Changed, n)
-			}
-		}
-		if err := checkOncePlan(r.Plan, ch); err != nil {
-			return err
-		}
-		if len(ch.Changed) == 0 {
-			return fmt.Errorf("%s: no boot once pending: %w", Compress(ch.Skipped), ErrNothingToDo)
-		}
-		if r.DryRun {
-			return nil
-		}
-		ch.Event, err = s.appendEvent(ctx, tx, actor, Event{Action: ActionCancelOnce, Nodes: ch.Names(), Source: OnceClusters(ch.Changed),
-			Target: ch.From(), Reason: r.Reason, Result: skippedNote(ch.Skipped, "no boot once pending")})
-		if err != nil {
-			return err
-		}
+	ch, err := s.change(ctx, actor, changeSpec{
+		change: Change{Action: ActionCancelOnce, DryRun: r.DryRun}, rng: r.Range, plan: r.Plan,
+		done:    func(n Node) bool { return n.OnceCluster == "" },
+		nothing: func(skipped string) string { return skipped + ": no boot once pending" },
+		event: func(ch Change) Event {
+			return Event{Source: OnceClusters(ch.Changed), Target: ch.From(), Reason: r.Reason,
+				Result: skippedNote(ch.Skipped, "no boot once pending")}
+		},
 		// event moves too: what the node boots next was last decided here.
-		return updateNodes(ctx, tx, `UPDATE nodes SET once_cluster = NULL, once_event = 0, event = ? WHERE name = ?`, ch.Names(), ch.Event)
+		update: func(ch Change) (string, []any) {
+			return `UPDATE nodes SET once_cluster = NULL, once_event = 0, event = ? WHERE name = ?`, []any{ch.Event}
+		},
 	})
 	if err != nil {
 		return Change{}, fmt.Errorf("cancel boot once of %s: %w", r.Range, err)
@@ -169,28 +129,6 @@ func OnceClusters(ns []Node) string {
 	}
 	sort.Strings(out)
 	return strings.Join(out, ",")
-}
-
-// checkOncePlan is checkPlan for boot-once changes, which also depend on
-// each node's pending once.
-func checkOncePlan(plan *Change, now Change) error {
-	if err := checkPlan(plan, now); err != nil || plan == nil {
-		return err
-	}
-	was := map[string]string{}
-	for _, n := range plan.Changed {
-		was[n.Name] = n.OnceCluster
-	}
-	var diffs []string
-	for _, n := range now.Changed {
-		if w := was[n.Name]; w != n.OnceCluster {
-			diffs = append(diffs, fmt.Sprintf("%s boot once is now %q, not %q", n.Name, n.OnceCluster, w))
-		}
-	}
-	if len(diffs) > 0 {
-		return fmt.Errorf("%w while the pre-hooks ran (%s); nothing was changed, run it again", ErrChanged, strings.Join(diffs, "; "))
-	}
-	return nil
 }
 
 // OnceUse is how a node used up its boot-once, for the logbook.

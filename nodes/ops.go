@@ -67,6 +67,8 @@ func (plan Change) differs(now Change) string {
 			diffs = append(diffs, fmt.Sprintf("%s is now in cluster %s, not %s", n.Name, n.Cluster, p.Cluster))
 		case p.Masked != n.Masked:
 			diffs = append(diffs, fmt.Sprintf("%s masked is now %v", n.Name, n.Masked))
+		case p.OnceCluster != n.OnceCluster:
+			diffs = append(diffs, fmt.Sprintf("%s boot once is now %q, not %q", n.Name, n.OnceCluster, p.OnceCluster))
 		}
 	}
 	for _, n := range plan.Changed {
@@ -116,46 +118,101 @@ type MoveRequest struct {
 // together, or nothing does. Nodes already in the target are reported as
 // skipped; if that is all of them the move is an error.
 func (s *Store) Move(ctx context.Context, actor Actor, r MoveRequest) (Change, error) {
-	ch := Change{Action: ActionMove, To: r.To, DryRun: r.DryRun}
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		c, err := getCluster(ctx, tx, r.To)
-		if err != nil {
-			return Invalid(fmt.Errorf("unknown cluster %q", r.To))
-		}
-		if err := checkBootable(ctx, tx, c, r.Force); err != nil {
-			return err
-		}
-		ns, err := expandTx(ctx, tx, r.Range)
-		if err != nil {
-			return err
-		}
-		for _, n := range ns {
-			if n.Cluster == r.To {
-				ch.Skipped = append(ch.Skipped, n.Name)
-			} else {
-				ch.Changed = append(ch.Changed, n)
-			}
-		}
-		if err := checkPlan(r.Plan, ch); err != nil {
-			return err
-		}
-		if len(ch.Changed) == 0 {
-			return fmt.Errorf("%s already in cluster %s: %w", Compress(ch.Skipped), r.To, ErrNothingToDo)
-		}
-		if r.DryRun {
-			return nil
-		}
-		ch.Event, err = s.appendEvent(ctx, tx, actor, Event{Action: ActionMove, Nodes: ch.Names(), Source: ch.From(), Target: r.To,
-			Reason: r.Reason, Result: skippedNote(ch.Skipped, "already in "+r.To)})
-		if err != nil {
-			return err
-		}
-		return updateNodes(ctx, tx, `UPDATE nodes SET cluster = ?, event = ? WHERE name = ?`, ch.Names(), r.To, ch.Event)
+	ch, err := s.change(ctx, actor, changeSpec{
+		change: Change{Action: ActionMove, To: r.To, DryRun: r.DryRun}, rng: r.Range, plan: r.Plan,
+		target:  func(ctx context.Context, tx *sql.Tx) error { return checkTarget(ctx, tx, r.To, r.Force) },
+		done:    func(n Node) bool { return n.Cluster == r.To },
+		nothing: func(skipped string) string { return skipped + " already in cluster " + r.To },
+		event: func(ch Change) Event {
+			return Event{Source: ch.From(), Target: r.To, Reason: r.Reason, Result: skippedNote(ch.Skipped, "already in "+r.To)}
+		},
+		update: func(ch Change) (string, []any) {
+			return `UPDATE nodes SET cluster = ?, event = ? WHERE name = ?`, []any{r.To, ch.Event}
+		},
 	})
 	if err != nil {
 		return Change{}, fmt.Errorf("move %s to %s: %w", r.Range, r.To, err)
 	}
 	return ch, nil
+}
+
+// checkTarget refuses a change that sends nodes to a cluster that does not
+// exist or whose NFS root has not passed its check (unless forced).
+func checkTarget(ctx context.Context, tx *sql.Tx, cluster string, force bool) error {
+	c, err := getCluster(ctx, tx, cluster)
+	if err != nil {
+		return Invalid(fmt.Errorf("unknown cluster %q", cluster))
+	}
+	return checkBootable(ctx, tx, c, force)
+}
+
+// changeSpec is one kind of change to the nodes of a range; Store.change
+// runs it.
+type changeSpec struct {
+	change Change // Action, To and DryRun of the result
+	rng    string
+	plan   *Change
+	// target checks where the nodes go, before the range is resolved.
+	target func(ctx context.Context, tx *sql.Tx) error
+	// done says a node is already in the requested state (skipped).
+	done func(Node) bool
+	// nothing says why, when every node is skipped.
+	nothing func(skipped string) string
+	// verify checks the nodes that change (after the plan check).
+	verify func(ctx context.Context, tx *sql.Tx, changed []Node) error
+	// event is the logbook entry (Action and Nodes are filled in).
+	event func(ch Change) Event
+	// update is the statement, ending in "WHERE name = ?", and its
+	// arguments before the name.
+	update func(ch Change) (string, []any)
+}
+
+// change runs a changeSpec in one write transaction: resolve the range, set
+// aside the nodes already in the requested state, hold the result to the
+// plan the pre-hooks were told, refuse a change of nothing, then log and
+// apply it together, or nothing at all.
+func (s *Store) change(ctx context.Context, actor Actor, spec changeSpec) (Change, error) {
+	ch := spec.change
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if spec.target != nil {
+			if err := spec.target(ctx, tx); err != nil {
+				return err
+			}
+		}
+		ns, err := expandTx(ctx, tx, spec.rng)
+		if err != nil {
+			return err
+		}
+		for _, n := range ns {
+			if spec.done(n) {
+				ch.Skipped = append(ch.Skipped, n.Name)
+			} else {
+				ch.Changed = append(ch.Changed, n)
+			}
+		}
+		if err := checkPlan(spec.plan, ch); err != nil {
+			return err
+		}
+		if len(ch.Changed) == 0 {
+			return fmt.Errorf("%s: %w", spec.nothing(Compress(ch.Skipped)), ErrNothingToDo)
+		}
+		if spec.verify != nil {
+			if err := spec.verify(ctx, tx, ch.Changed); err != nil {
+				return err
+			}
+		}
+		if ch.DryRun {
+			return nil
+		}
+		e := spec.event(ch)
+		e.Action, e.Nodes = ch.Action, ch.Names()
+		if ch.Event, err = s.appendEvent(ctx, tx, actor, e); err != nil {
+			return err
+		}
+		stmt, args := spec.update(ch)
+		return updateNodes(ctx, tx, stmt, ch.Names(), args...)
+	})
+	return ch, err
 }
 
 // MaskRequest asks for nodes to be masked (ignored by our DHCP and TFTP, so
@@ -177,32 +234,26 @@ type MaskRequest struct {
 // logbook entry. Nodes already in the requested state are skipped; if that is
 // all of them it is an error.
 func (s *Store) SetMask(ctx context.Context, actor Actor, r MaskRequest) (Change, error) {
-	action, state := ActionMask, "masked"
+	action, state, maskReason := ActionMask, "masked", r.Reason
 	if !r.Mask {
-		action, state = ActionUnmask, "not masked"
+		action, state, maskReason = ActionUnmask, "not masked", ""
 	}
-	ch := Change{Action: action, DryRun: r.DryRun}
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		ns, err := expandTx(ctx, tx, r.Range)
-		if err != nil {
-			return err
-		}
-		for _, n := range ns {
-			if n.Masked == r.Mask {
-				ch.Skipped = append(ch.Skipped, n.Name)
-			} else {
-				ch.Changed = append(ch.Changed, n)
-			}
-		}
-		if err := checkPlan(r.Plan, ch); err != nil {
-			return err
-		}
-		if len(ch.Changed) == 0 {
-			return fmt.Errorf("%s already %s: %w", Compress(ch.Skipped), state, ErrNothingToDo)
-		}
-		if !r.Mask {
+	spec := changeSpec{
+		change: Change{Action: action, DryRun: r.DryRun}, rng: r.Range, plan: r.Plan,
+		done:    func(n Node) bool { return n.Masked == r.Mask },
+		nothing: func(skipped string) string { return skipped + " already " + state },
+		event: func(ch Change) Event {
+			return Event{Source: ch.From(), Reason: r.Reason, Result: skippedNote(ch.Skipped, "already "+state)}
+		},
+		update: func(ch Change) (string, []any) {
+			return `UPDATE nodes SET masked = ?, mask_reason = ?, event = ? WHERE name = ?`, []any{r.Mask, maskReason, ch.Event}
+		},
+	}
+	if !r.Mask {
+		// An unmasked node boots its cluster at once.
+		spec.verify = func(ctx context.Context, tx *sql.Tx, changed []Node) error {
 			checked := map[string]bool{}
-			for _, n := range ch.Changed {
+			for _, n := range changed {
 				if checked[n.Cluster] {
 					continue
 				}
@@ -215,21 +266,10 @@ func (s *Store) SetMask(ctx context.Context, actor Actor, r MaskRequest) (Change
 					return err
 				}
 			}
-		}
-		if r.DryRun {
 			return nil
 		}
-		ch.Event, err = s.appendEvent(ctx, tx, actor, Event{Action: action, Nodes: ch.Names(), Source: ch.From(),
-			Reason: r.Reason, Result: skippedNote(ch.Skipped, "already "+state)})
-		if err != nil {
-			return err
-		}
-		mr := r.Reason
-		if !r.Mask {
-			mr = ""
-		}
-		return updateNodes(ctx, tx, `UPDATE nodes SET masked = ?, mask_reason = ?, event = ? WHERE name = ?`, ch.Names(), r.Mask, mr, ch.Event)
-	})
+	}
+	ch, err := s.change(ctx, actor, spec)
 	if err != nil {
 		return Change{}, fmt.Errorf("%s %s: %w", action, r.Range, err)
 	}

@@ -12,8 +12,9 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"sync"
 	"time"
+
+	"github.com/node-switch/node-switch/fanout"
 )
 
 // Action is what is asked of a BMC.
@@ -151,36 +152,12 @@ func (c Config) withDefaults() Config {
 func Run(ctx context.Context, ctl Controller, targets []Target, a Action, cfg Config,
 	progress func(done, total int, r Result)) []Result {
 	cfg = cfg.withDefaults()
-	results := make([]Result, len(targets))
-	sem := make(chan struct{}, cfg.Parallel)
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		done int
-	)
-	for i, t := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				results[i] = Result{Node: t.Node, BMC: t.Endpoint.Addr(), Action: a, Outcome: Timeout,
-					Detail: fmt.Sprintf("%s %s: not started: %v", a, t.Endpoint.Addr(), ctx.Err())}
-				return
-			}
-			defer func() { <-sem }()
-			results[i] = one(ctx, ctl, t, a, cfg.Timeout)
-			if progress != nil {
-				mu.Lock()
-				done++
-				progress(done, len(targets), results[i])
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return results
+	return fanout.Each(ctx, targets, cfg.Parallel,
+		func(t Target) Result { return one(ctx, ctl, t, a, cfg.Timeout) },
+		func(t Target, err error) Result {
+			return Result{Node: t.Node, BMC: t.Endpoint.Addr(), Action: a, Outcome: Timeout,
+				Detail: fmt.Sprintf("%s %s: not started: %v", a, t.Endpoint.Addr(), err)}
+		}, progress)
 }
 
 func one(ctx context.Context, ctl Controller, t Target, a Action, timeout time.Duration) Result {

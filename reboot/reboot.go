@@ -20,6 +20,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/node-switch/node-switch/fanout"
 )
 
 // Status is the outcome for one node; the names are a contract with scripts
@@ -107,36 +109,11 @@ func New(cfg Config) (*Client, error) {
 // (if not nil, from one goroutine at a time) as each finishes. Results are
 // in the order of targets.
 func (c *Client) Run(ctx context.Context, targets []Target, progress func(done, total int, r Result)) []Result {
-	results := make([]Result, len(targets))
-	sem := make(chan struct{}, c.cfg.Parallel)
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		done int
-	)
-	for i, t := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				results[i] = Result{Node: t.Name, Addr: t.Addr, Status: TimedOut, Detail: "cancelled before connecting: " + ctx.Err().Error()}
-				return
-			}
-			r := c.One(ctx, t)
-			<-sem
-			results[i] = r
-			if progress != nil {
-				mu.Lock()
-				done++
-				progress(done, len(targets), r)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return results
+	return fanout.Each(ctx, targets, c.cfg.Parallel,
+		func(t Target) Result { return c.One(ctx, t) },
+		func(t Target, err error) Result {
+			return Result{Node: t.Name, Addr: t.Addr, Status: TimedOut, Detail: "cancelled before connecting: " + err.Error()}
+		}, progress)
 }
 
 // One reboots a single node.

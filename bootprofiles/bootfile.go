@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/node-switch/node-switch/nodes"
 )
@@ -54,6 +56,40 @@ func DetectLoaders(root fs.FS) Loaders {
 	_, shim := fs.Stat(root, SignedShimX64)
 	_, grub := fs.Stat(root, SignedGRUBX64)
 	return Loaders{SignedX64: shim == nil && grub == nil}
+}
+
+// LoaderWatch is what a serving boot root holds, looked at again at most
+// once a second: the DHCP answer (which boot file) and the rendered config
+// (for which loader) read the same value, and a 'bootroot init' that adds
+// the signed chain shows at the next boot without a restart. Its cost on a
+// DHCP packet is an atomic load and a clock read.
+type LoaderWatch struct {
+	root fs.FS
+	v    atomic.Pointer[Loaders]
+	next atomic.Int64 // Unix nanoseconds of the next look
+}
+
+// NewLoaderWatch looks into root now and then as Current is asked.
+func NewLoaderWatch(root fs.FS) *LoaderWatch {
+	w := &LoaderWatch{root: root}
+	l := DetectLoaders(root)
+	w.v.Store(&l)
+	w.next.Store(time.Now().Add(time.Second).UnixNano())
+	return w
+}
+
+// Current is what the boot root holds, as of at most a second ago. A nil
+// watch (no boot root) holds nothing optional.
+func (w *LoaderWatch) Current() Loaders {
+	if w == nil {
+		return Loaders{}
+	}
+	now := time.Now().UnixNano()
+	if n := w.next.Load(); now >= n && w.next.CompareAndSwap(n, now+int64(time.Second)) {
+		l := DetectLoaders(w.root)
+		w.v.Store(&l)
+	}
+	return *w.v.Load()
 }
 
 // UEFIChain is the x86-64 UEFI chain profile p's nodes get:

@@ -29,9 +29,9 @@ type Config struct {
 	// that has it; the other interfaces use their first IPv4 address.
 	ServerIP  netip.Addr
 	LeaseTime time.Duration
-	// Loaders is what the boot root holds, read once at start (serve
-	// looks again when it restarts, as after 'bootroot init').
-	Loaders bootprofiles.Loaders
+	// Loaders is what the boot root holds (shared with the boot servers,
+	// so the boot file named here and the config they render agree).
+	Loaders *bootprofiles.LoaderWatch
 	// HTTPPort is the port of the HTTP boot endpoint (serve's
 	// --http-listen), 0 when it is off: native UEFI HTTP boot clients then
 	// get no boot URI.
@@ -129,7 +129,6 @@ func NewServer(cfg Config, inv Inventory, rec SeenRecorder, log *slog.Logger) (*
 			return nil, err
 		}
 		st.LeaseTime = cfg.LeaseTime
-		st.Loaders = cfg.Loaders
 		st.HTTPPort = cfg.HTTPPort
 		st.Own = own
 		if st.ServerIP == cfg.ServerIP {
@@ -327,7 +326,9 @@ func (s *Server) handle(ctx context.Context, l *link, from netip.AddrPort, data 
 		s.log.Debug("dhcp ignored malformed packet", "interface", l.name, "from", from, "err", err)
 		return out
 	}
-	out, d, rec, err := HandleAppend(ctx, out[:0], req, s.inv, l.settings)
+	st := l.settings
+	st.Loaders = s.cfg.Loaders.Current()
+	out, d, rec, err := HandleAppend(ctx, out[:0], req, s.inv, st)
 	fw := ClientFirmware(req)
 	if rec.Node.Name != "" && !errors.Is(err, ErrOtherServer) {
 		s.sighted(rec.Node, fw)

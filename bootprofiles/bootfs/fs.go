@@ -50,6 +50,9 @@ type FS struct {
 	// HTTPPort is the HTTP endpoint's port, for profiles that load kernels
 	// over HTTP; 0 when the endpoint is disabled.
 	HTTPPort int
+	// Loaders is what the boot root holds, shared with the DHCP server so
+	// a config is written for the loader DHCP named.
+	Loaders *bootprofiles.LoaderWatch
 	// Channel is the protocol serving (nodes.ChannelTFTP or ChannelHTTP),
 	// named in the logbook when a fetch ends a boot-once.
 	Channel string
@@ -148,9 +151,7 @@ func (f *FS) Open(ctx context.Context, name string, client, server netip.Addr) (
 	if err != nil {
 		return nil, err
 	}
-	// Looked at per read (two stats): a 'bootroot init' that adds the
-	// signed chain shows in the next config without a restart.
-	in.Loaders = bootprofiles.DetectLoaders(f.Root.FS())
+	in.Loaders = f.Loaders.Current()
 	if in.Profile.Kind == nodes.KindFiles {
 		if n.Firmware == bootprofiles.IPXE {
 			// The site's files are pxelinux and GRUB configs.

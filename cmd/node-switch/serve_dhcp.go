@@ -10,7 +10,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/node-switch/node-switch/bootprofiles"
 	"github.com/node-switch/node-switch/bootprofiles/bootfs"
 	"github.com/node-switch/node-switch/dhcp"
 	"github.com/node-switch/node-switch/nodes"
@@ -40,7 +39,7 @@ func startDHCP(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.L
 		return nil, nil
 	}
 	cfg := dhcp.Config{Interfaces: ifaces, UnknownMax: c.Int("dhcp-unknown-max"),
-		Loaders: bootprofiles.DetectLoaders(os.DirFS(c.String("boot-root")))}
+		Loaders: loaderWatch(c)}
 	port, err := bootfs.PortOf(c.String("http-listen"))
 	if err != nil {
 		return nil, usageError("--http-listen: %v", err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/node-switch/node-switch/bootprofiles"
 	"github.com/node-switch/node-switch/bootprofiles/bootfs"
 	"github.com/node-switch/node-switch/nodes"
 	"github.com/node-switch/node-switch/tftp"
@@ -51,7 +52,20 @@ func bootFS(c *cli.Context, st *nodes.Store, channel string) (*bootfs.FS, error)
 		root.Close()
 		return nil, usageError("--http-listen: %v", err)
 	}
-	return &bootfs.FS{Root: root, Inv: st, HTTPPort: port, Channel: channel}, nil
+	return &bootfs.FS{Root: root, Inv: st, HTTPPort: port, Channel: channel, Loaders: loaderWatch(c)}, nil
+}
+
+// loaderWatch is the one look into the boot root that the DHCP, TFTP and
+// HTTP servers of this serve share.
+// serve starts its services one after another, so the first makes it.
+func loaderWatch(c *cli.Context) *bootprofiles.LoaderWatch {
+	const key = "loader-watch"
+	if w, ok := c.App.Metadata[key].(*bootprofiles.LoaderWatch); ok {
+		return w
+	}
+	w := bootprofiles.NewLoaderWatch(os.DirFS(c.String("boot-root")))
+	c.App.Metadata[key] = w
+	return w
 }
 
 func startTFTP(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.Logger) (func() error, error) {

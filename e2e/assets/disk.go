@@ -119,15 +119,9 @@ func espDisk(format, prefix string, loaders ...string) (string, error) {
 	}
 	defer os.RemoveAll(work)
 
-	part := filepath.Join(work, "esp.fat")
-	const partKiB = 32 << 10
-	if err := run("", "mkfs.vfat", "-C", "-n", "ESP", part, fmt.Sprint(partKiB)); err != nil {
+	part, err := newESP(work)
+	if err != nil {
 		return "", fmt.Errorf("ESP disk: %w", err)
-	}
-	for _, d := range []string{"::/EFI", "::/EFI/BOOT", "::/EFI/Microsoft", "::/EFI/Microsoft/Boot"} {
-		if err := run("", "mmd", "-i", part, d); err != nil {
-			return "", fmt.Errorf("ESP disk: %w", err)
-		}
 	}
 	for _, loader := range loaders {
 		cfg := filepath.Join(work, "grub.cfg")
@@ -143,14 +137,37 @@ func espDisk(format, prefix string, loaders ...string) (string, error) {
 			return "", fmt.Errorf("ESP disk: %w", err)
 		}
 	}
+	return path, writeESPDisk(part, path)
+}
+
+// newESP makes an empty 32 MiB FAT partition image in work with the
+// directories of an EFI system partition (EFI/BOOT, the Windows boot
+// manager's EFI/Microsoft/Boot, and any more given).
+func newESP(work string, more ...string) (string, error) {
+	part := filepath.Join(work, "esp.fat")
+	const partKiB = 32 << 10
+	if err := run("", "mkfs.vfat", "-C", "-n", "ESP", part, fmt.Sprint(partKiB)); err != nil {
+		return "", err
+	}
+	for _, d := range append([]string{"::/EFI", "::/EFI/BOOT", "::/EFI/Microsoft", "::/EFI/Microsoft/Boot"}, more...) {
+		if err := run("", "mmd", "-i", part, d); err != nil {
+			return "", err
+		}
+	}
+	return part, nil
+}
+
+// writeESPDisk writes a disk image to path: an MBR whose one partition is
+// the FAT image part, as an EFI system partition.
+func writeESPDisk(part, path string) error {
 	fat, err := os.ReadFile(part)
 	if err != nil {
-		return "", err
+		return err
 	}
 	img := make([]byte, espPartitionStart*512+len(fat))
 	copy(img[espPartitionStart*512:], fat)
 	copy(img, mbrPartitionTable(0xef, espPartitionStart, uint32(len(fat)/512)))
-	return path, writeFileAtomic(path, img, 0o644)
+	return writeFileAtomic(path, img, 0o644)
 }
 
 // espConfig is the embedded grub.cfg of a stand-in loader.

@@ -65,15 +65,9 @@ func SecureBootESPDisk() (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(work)
-	part := filepath.Join(work, "esp.fat")
-	const partKiB = 32 << 10
-	if err := run("", "mkfs.vfat", "-C", "-n", "ESP", part, fmt.Sprint(partKiB)); err != nil {
+	part, err := newESP(work, "::/EFI/debian")
+	if err != nil {
 		return "", fmt.Errorf("secure boot ESP disk: %w", err)
-	}
-	for _, d := range []string{"::/EFI", "::/EFI/BOOT", "::/EFI/Microsoft", "::/EFI/Microsoft/Boot", "::/EFI/debian"} {
-		if err := run("", "mmd", "-i", part, d); err != nil {
-			return "", fmt.Errorf("secure boot ESP disk: %w", err)
-		}
 	}
 	cfgFile := filepath.Join(work, "grub.cfg")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
@@ -90,14 +84,7 @@ func SecureBootESPDisk() (string, error) {
 			return "", fmt.Errorf("secure boot ESP disk: %w", err)
 		}
 	}
-	fat, err := os.ReadFile(part)
-	if err != nil {
-		return "", err
-	}
-	img := make([]byte, espPartitionStart*512+len(fat))
-	copy(img[espPartitionStart*512:], fat)
-	copy(img, mbrPartitionTable(0xef, espPartitionStart, uint32(len(fat)/512)))
-	return path, writeFileAtomic(path, img, 0o644)
+	return path, writeESPDisk(part, path)
 }
 
 // secureBootESPConfig names the loader by the directory GRUB was loaded

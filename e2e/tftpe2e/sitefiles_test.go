@@ -52,17 +52,7 @@ var siteFiles = map[string]string{
 // other group's file. Before kind files the Linux group's profile had no
 // kernel and every Linux node got a TFTP error.
 func TestSiteFilesAfterImport(t *testing.T) {
-	lab := netlab.New(t)
-	netlab.Require(t, "tftp=tftp-hpa", "curl", "/usr/lib/PXELINUX/pxelinux.0=pxelinux",
-		"/usr/lib/syslinux/modules/bios/ldlinux.c32=syslinux-common", "grub-mkimage=grub-common",
-		"/usr/lib/grub/x86_64-efi/efinet.mod=grub-efi-amd64-bin")
-	e := &env{bin: netlab.Binary(t)}
-	dir := t.TempDir()
-	e.db, e.root, e.out = filepath.Join(dir, "inv.db"), filepath.Join(dir, "boot"), filepath.Join(dir, "out")
-	must(t, os.MkdirAll(e.out, 0o755))
-	if out, err := exec.Command(e.bin, "bootroot", "init", e.root).CombinedOutput(); err != nil {
-		t.Fatalf("bootroot init: %v\n%s", err, out)
-	}
+	lab, e := newEnv(t)
 	pxelinux := fileOf(t, "/usr/lib/PXELINUX/pxelinux.0")
 	for _, g := range []string{"um64_linux", "um64_win"} {
 		must(t, os.MkdirAll(filepath.Join(e.root, g, "pxelinux.cfg"), 0o755))
@@ -71,7 +61,7 @@ func TestSiteFilesAfterImport(t *testing.T) {
 	for name, body := range siteFiles {
 		must(t, os.WriteFile(filepath.Join(e.root, name), []byte(body), 0o644))
 	}
-	conf := filepath.Join(dir, "dhcpd.conf")
+	conf := filepath.Join(t.TempDir(), "dhcpd.conf")
 	must(t, os.WriteFile(conf, []byte(siteConf), 0o644))
 	ns := func(args ...string) string {
 		t.Helper()

@@ -40,7 +40,9 @@ type env struct {
 
 func dashMAC(m string) string { return "01-" + strings.ReplaceAll(m, ":", "-") }
 
-func setup(t *testing.T) *env {
+// newEnv is a lab with the packages the tests drive, and a boot root as an
+// operator makes it with bootroot init.
+func newEnv(t *testing.T) (*netlab.Lab, *env) {
 	t.Helper()
 	lab := netlab.New(t)
 	netlab.Require(t, "tftp=tftp-hpa", "curl", "/usr/lib/PXELINUX/pxelinux.0=pxelinux",
@@ -50,12 +52,16 @@ func setup(t *testing.T) *env {
 	dir := t.TempDir()
 	e.db, e.root, e.out = filepath.Join(dir, "inv.db"), filepath.Join(dir, "boot"), filepath.Join(dir, "out")
 	must(t, os.MkdirAll(e.out, 0o755))
-
-	// The boot root as an operator makes it: bootroot init, then the
-	// site's kernel and initrd.
 	if out, err := exec.Command(e.bin, "bootroot", "init", e.root).CombinedOutput(); err != nil {
 		t.Fatalf("bootroot init: %v\n%s", err, out)
 	}
+	return lab, e
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	lab, e := newEnv(t)
+	// Then the site's kernel and initrd.
 	must(t, os.MkdirAll(filepath.Join(e.root, "linux"), 0o755))
 	writeRandom(t, filepath.Join(e.root, "linux", "vmlinuz"), 3<<20+123)
 	writeRandom(t, filepath.Join(e.root, "linux", "initrd.gz"), 1<<20+7)

@@ -93,7 +93,7 @@ func TestBootStallsUnderLoad(t *testing.T) {
 	fmt.Fprintf(&report, "scenario 1 under load (%d busy loops + 3 VMs on %d CPUs, load average %s), %d boots each:\n",
 		load, runtime.NumCPU(), loadAvg(), boots)
 	for _, s := range sides {
-		fmt.Fprintf(&report, "  %-33s boot s:      %s\n  %-33s QEMU CPU s:  %s\n  %-33s max stall s: %s  (resent DATA %d, ERRORs %d)\n",
+		fmt.Fprintf(&report, "  %-33s boot s:      %s\n  %-33s QEMU CPU s:  %s\n  %-33s max stall s: %s  (resent DATA %d, ERROR packets %d)\n",
 			s.name, s.column(func(b stallBoot) time.Duration { return b.took }),
 			"", s.column(func(b stallBoot) time.Duration { return b.cpu }), "",
 			s.column(func(b stallBoot) time.Duration { return b.stall }), s.sum(func(b stallBoot) int { return b.resent }),
@@ -185,7 +185,7 @@ func (s *stallSide) analyse(t *testing.T, start time.Time, d, cpu time.Duration)
 func (s *stallSide) column(f func(stallBoot) time.Duration) string {
 	var out []string
 	for _, b := range s.boots {
-		out = append(out, fmt.Sprintf("%6.1f", f(b).Seconds()))
+		out = append(out, fmt.Sprintf("%7.2f", f(b).Seconds()))
 	}
 	return strings.Join(out, " ")
 }

@@ -1,9 +1,7 @@
 package dhcpe2e
 
 import (
-	"encoding/binary"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -178,34 +176,17 @@ type captured struct {
 // readDHCP reads a pcap of Ethernet frames and returns its DHCP messages in
 // capture order.
 func readDHCP(path string) ([]captured, error) {
-	b, err := os.ReadFile(path)
+	packets, err := netlab.ReadUDP(path)
 	if err != nil {
 		return nil, err
 	}
-	if len(b) < 24 || binary.LittleEndian.Uint32(b) != 0xa1b2c3d4 {
-		return nil, fmt.Errorf("%s: not a little-endian microsecond pcap", path)
-	}
 	var out []captured
-	for off := 24; off+16 <= len(b); {
-		sec, usec := binary.LittleEndian.Uint32(b[off:]), binary.LittleEndian.Uint32(b[off+4:])
-		incl := int(binary.LittleEndian.Uint32(b[off+8:]))
-		if off+16+incl > len(b) {
-			break
-		}
-		frame := b[off+16 : off+16+incl]
-		off += 16 + incl
-		if len(frame) < 14+20+8 || binary.BigEndian.Uint16(frame[12:]) != 0x0800 {
-			continue
-		}
-		ihl := int(frame[14]&0x0f) * 4
-		if len(frame) < 14+ihl+8 {
-			continue
-		}
-		m, err := dhcpv4.FromBytes(frame[14+ihl+8:])
+	for _, p := range packets {
+		m, err := dhcpv4.FromBytes(p.Payload)
 		if err != nil {
 			continue
 		}
-		c := captured{at: time.Unix(int64(sec), int64(usec)*1000), typ: m.MessageType(), client: m.ClientHWAddr.String()}
+		c := captured{at: p.At, typ: m.MessageType(), client: m.ClientHWAddr.String()}
 		if id := m.ServerIdentifier(); id != nil {
 			c.server = id.String()
 		}

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,35 +24,13 @@ const RunsEnv = "NODE_SWITCH_E2E_RUNS"
 // from node-switch over TFTP. It reports; it never fails on timing.
 func TestBootTimeVsDnsmasq(t *testing.T) {
 	a := getAssets(t)
-	runs := 3
-	if v := os.Getenv(RunsEnv); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("%s=%q: want a positive number of runs", RunsEnv, v)
-		}
-		runs = n
+	runs := envCount(t, RunsEnv, 3)
+	if runs < 1 {
+		t.Fatalf("%s=0: want a positive number of runs", RunsEnv)
 	}
 	nsLab, n := newNodeSwitchLab(t, a)
 	n.Serve()
-
-	// What pxelinux will ask for, as node-switch serves it. busybox's tftp
-	// client runs in the lab namespace like a node would.
-	cfgName := pxelinuxMACName(benchNode.MAC)
-	root := filepath.Join(nsLab.Dir, "dnsmasq-root")
-	must(t, os.MkdirAll(filepath.Join(root, "pxelinux.cfg"), 0o755))
-	if out, err := nsLab.NS.Run("busybox", "tftp", "-g", "-r", cfgName, "-l", filepath.Join(root, cfgName), ServerIP); err != nil {
-		t.Fatalf("fetch %s from node-switch: %v\n%s", cfgName, err, out)
-	}
-	for _, f := range []string{"pxelinux.0", "ldlinux.c32", "vmlinuz", "initrd.gz"} {
-		copyFile(t, filepath.Join(n.BootRoot, f), filepath.Join(root, f))
-	}
-	cfg, _ := os.ReadFile(filepath.Join(root, cfgName))
-	t.Logf("config served to %s (and copied for dnsmasq):\n%s", benchNode.Name, cfg)
-
-	refLab := NewLab(t)
-	refLab.StartRA()
-	refLab.StartDnsmasq(t, refLab.NS, DnsmasqConfig{Name: "bench", Interface: Bridge, TFTPRoot: root,
-		Hosts: []Host{{benchNode.MAC, benchNode.IP}}, BootBIOS: "pxelinux.0", NoProxyDHCPWait: true})
+	refLab := dnsmasqTwin(t, nsLab, n)
 
 	var nsTimes, refTimes []time.Duration
 	for i := 1; i <= runs; i++ {
@@ -74,6 +51,31 @@ func TestBootTimeVsDnsmasq(t *testing.T) {
 		"  node-switch: median %.2fs  runs %s\n  dnsmasq:     median %.2fs  runs %s\n"+
 		"  ratio node-switch/dnsmasq = %.3f (goal <= 1.05)",
 		runs, mn.Seconds(), secs(nsTimes), mr.Seconds(), secs(refTimes), mn.Seconds()/mr.Seconds())
+}
+
+// dnsmasqTwin starts a lab where dnsmasq serves benchNode what node-switch
+// n serves it: the same loaders, kernel and initramfs, and the per-node
+// pxelinux config fetched from n over TFTP (busybox's client runs in n's
+// lab namespace like a node would). n must be serving.
+func dnsmasqTwin(t *testing.T, nsLab *Lab, n *NodeSwitch) *Lab {
+	t.Helper()
+	cfgName := pxelinuxMACName(benchNode.MAC)
+	root := filepath.Join(nsLab.Dir, "dnsmasq-root")
+	must(t, os.MkdirAll(filepath.Join(root, "pxelinux.cfg"), 0o755))
+	if out, err := nsLab.NS.Run("busybox", "tftp", "-g", "-r", cfgName, "-l", filepath.Join(root, cfgName), ServerIP); err != nil {
+		t.Fatalf("fetch %s from node-switch: %v\n%s", cfgName, err, out)
+	}
+	for _, f := range []string{"pxelinux.0", "ldlinux.c32", "vmlinuz", "initrd.gz"} {
+		copyFile(t, filepath.Join(n.BootRoot, f), filepath.Join(root, f))
+	}
+	cfg, _ := os.ReadFile(filepath.Join(root, cfgName))
+	t.Logf("config served to %s (and copied for dnsmasq):\n%s", benchNode.Name, cfg)
+
+	refLab := NewLab(t)
+	refLab.StartRA()
+	refLab.StartDnsmasq(t, refLab.NS, DnsmasqConfig{Name: "bench", Interface: Bridge, TFTPRoot: root,
+		Hosts: []Host{{benchNode.MAC, benchNode.IP}}, BootBIOS: "pxelinux.0", NoProxyDHCPWait: true})
+	return refLab
 }
 
 func median(ds []time.Duration) time.Duration {

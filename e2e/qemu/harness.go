@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -69,6 +70,7 @@ type Lab struct {
 
 	mu   sync.Mutex
 	taps int
+	pcap string // the capture, once one runs
 }
 
 // BIOSNeeds are the programs and files ("path=debian-package", as
@@ -124,21 +126,29 @@ func NewLab(t testing.TB) *Lab {
 	// nodad: the address must be usable at once for the RA sender.
 	l.NS.MustRun("ip", "addr", "add", serverIP6, "dev", Bridge, "nodad")
 	if os.Getenv(LogsEnv) != "" {
-		l.capture()
+		l.Capture()
 	}
 	return l
 }
 
-// capture records the boot traffic (headers only) of the lab
-// to a pcap next to the serial logs: the timeline of a slow boot.
-func (l *Lab) capture() {
+// Capture records the boot traffic (headers only) of the lab to a pcap
+// next to the serial logs, the timeline of a slow boot, and returns its
+// path ("" without tcpdump). A lab has one capture: later calls return it.
+func (l *Lab) Capture() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pcap != "" {
+		return l.pcap
+	}
 	if _, err := exec.LookPath("tcpdump"); err != nil {
 		l.T.Logf("no tcpdump: no packet capture in %s", l.Dir)
-		return
+		return ""
 	}
-	p := l.NS.Start(nil, "tcpdump", "-i", Bridge, "-n", "-s", "128", "-U", "-w", filepath.Join(l.Dir, "boot.pcap"),
+	l.pcap = filepath.Join(l.Dir, "boot.pcap")
+	p := l.NS.Start(nil, "tcpdump", "-i", Bridge, "-n", "-s", "128", "-U", "-w", l.pcap,
 		"udp or icmp6 or tcp")
 	netlab.WaitFor(30*time.Second, func() bool { return strings.Contains(p.Output(), "listening on") })
+	return l.pcap
 }
 
 // StartRA sends IPv6 router advertisements on the bridge. iPXE waits about
@@ -524,6 +534,29 @@ func Monitor(sock, cmd string) error {
 		got = append(got, b[:n]...)
 	}
 	return nil
+}
+
+// CPU is the CPU time (user and system) QEMU has used so far: a boot's
+// own cost, which its wall time on a busy machine is not.
+func (vm *VM) CPU() time.Duration {
+	if vm.proc == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", vm.proc.Cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// utime and stime are the 14th and 15th fields, in clock ticks
+	// (USER_HZ, 100 on Linux); the command name before them may hold
+	// spaces. ip netns exec execs QEMU, so the pid is QEMU's.
+	_, rest, _ := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * 10 * time.Millisecond
 }
 
 // Stop ends the VM.

@@ -124,6 +124,10 @@ func bootOnce(t *testing.T, l *Lab, cfg VMConfig, marker string) time.Duration {
 	if err != nil {
 		t.Fatalf("%v\nserial console (%s):\n%s", err, vm.Serial, vm.Console(2500))
 	}
-	t.Logf("%s: %q after %.1fs", cfg.Name, res.Line, res.Elapsed.Seconds())
+	// A boot needs about the same QEMU CPU whoever serves it: wall time
+	// far above it is a starved VM, not a slow server.
+	cpu := vm.CPU()
+	t.Logf("%s: %q after %.1fs (QEMU CPU %.1fs, %.0f%% of one CPU)", cfg.Name, res.Line, res.Elapsed.Seconds(),
+		cpu.Seconds(), 100*cpu.Seconds()/res.Elapsed.Seconds())
 	return res.Elapsed
 }

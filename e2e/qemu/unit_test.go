@@ -1,8 +1,12 @@
 package qemu
 
 import (
+	"net/netip"
+	"reflect"
 	"testing"
 	"time"
+
+	"github.com/node-switch/node-switch/e2e/netlab"
 )
 
 func TestMedian(t *testing.T) {
@@ -47,5 +51,54 @@ func TestCleanLine(t *testing.T) {
 	got := CleanLine("\x1b[0m\x1b[37m\x1b[40mNODE-SWITCH-MARKER: WINDOWS-UEFI loader=BOOTX64.EFI\x1b[0m  ")
 	if got != "NODE-SWITCH-MARKER: WINDOWS-UEFI loader=BOOTX64.EFI" {
 		t.Errorf("CleanLine = %q", got)
+	}
+}
+
+func TestTFTPTransfers(t *testing.T) {
+	srv := netip.MustParseAddr(ServerIP)
+	client := netip.MustParseAddrPort("10.99.0.41:2070")
+	listen := netip.AddrPortFrom(srv, 69)
+	tid := netip.AddrPortFrom(srv, 40000)
+	t0 := time.Unix(1000, 0)
+	ms := time.Millisecond
+	pkt := func(at time.Duration, src, dst netip.AddrPort, payload ...byte) netlab.UDPPacket {
+		return netlab.UDPPacket{At: t0.Add(at), Src: src, Dst: dst, Payload: payload}
+	}
+	rrq := func(at time.Duration) netlab.UDPPacket {
+		return pkt(at, client, listen, append([]byte{0, 1}, "vmlinuz\x00octet\x00"...)...)
+	}
+	data := func(at time.Duration, n byte) netlab.UDPPacket { return pkt(at, tid, client, 0, 3, 0, n, 'x') }
+	ack := func(at time.Duration, n byte) netlab.UDPPacket { return pkt(at, client, tid, 0, 4, 0, n) }
+	dhcp := pkt(500*ms, netip.MustParseAddrPort("0.0.0.0:68"), netip.MustParseAddrPort("255.255.255.255:67"), 1, 1)
+	for _, tc := range []struct {
+		name    string
+		packets []netlab.UDPPacket
+		want    tftpTransfer
+	}{
+		{"lock-step, longest silence a late ACK",
+			[]netlab.UDPPacket{rrq(0), data(1*ms, 1), ack(2*ms, 1), data(3*ms, 2), dhcp, ack(900*ms, 2)},
+			tftpTransfer{Requests: 1, Stall: 897 * ms, Before: "server DATA 2", After: "client ACK 2"}},
+		{"a block sent again after a timeout",
+			[]netlab.UDPPacket{rrq(0), data(1*ms, 1), data(101*ms, 1), ack(150*ms, 1)},
+			tftpTransfer{Requests: 1, Resent: 1, Stall: 100 * ms, Before: "server DATA 1", After: "server DATA 1"}},
+		{"the client asks again, then gives up",
+			[]netlab.UDPPacket{rrq(0), rrq(4000 * ms), data(4001*ms, 1), pkt(4002*ms, client, tid, append([]byte{0, 5, 0, 0}, "bye\x00"...)...)},
+			tftpTransfer{Requests: 2, Errors: []string{`client ERROR 0 "bye"`}, Stall: 4000 * ms,
+				Before: "client RRQ vmlinuz", After: "client RRQ vmlinuz"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tftpTransfers(tc.packets, srv)
+			if len(got) != 1 {
+				t.Fatalf("%d transfers, want 1", len(got))
+			}
+			g := *got[0]
+			if g.File != "vmlinuz" || g.Client != client || !g.Start.Equal(t0) || !g.End.Equal(tc.packets[len(tc.packets)-1].At) {
+				t.Errorf("transfer %s from %s, %v to %v", g.File, g.Client, g.Start, g.End)
+			}
+			g.File, g.Client, g.Start, g.End = "", netip.AddrPort{}, time.Time{}, time.Time{}
+			if !reflect.DeepEqual(g, tc.want) {
+				t.Errorf("got  %+v\nwant %+v", g, tc.want)
+			}
+		})
 	}
 }

@@ -49,7 +49,7 @@ func TestUEFIWindowsize(t *testing.T) {
 		t.Skipf("a measurement for e2e/bench/run.sh: set %s=1 to run it", BenchEnv)
 	}
 	a := getAssets(t)
-	runs := runsFromEnv(t, 2)
+	runs := max(envCount(t, RunsEnv, 2), 1)
 	l, n := newNodeSwitchLab(t, a)
 	sides := []struct {
 		name   string
@@ -98,19 +98,4 @@ func TestUEFIWindowsize(t *testing.T) {
 		"  ratio granted/refused = %.3f",
 		runs, strings.Join(report, "\n"), granted.Seconds(), secs(sides[0].times),
 		refused.Seconds(), secs(sides[1].times), granted.Seconds()/refused.Seconds())
-}
-
-// runsFromEnv is how many boots per side a measurement makes: RunsEnv, or
-// def.
-func runsFromEnv(t *testing.T, def int) int {
-	t.Helper()
-	v := os.Getenv(RunsEnv)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		t.Fatalf("%s=%q: want a positive number of runs", RunsEnv, v)
-	}
-	return n
 }

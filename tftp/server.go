@@ -6,6 +6,7 @@ package tftp
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -93,14 +95,15 @@ const readBuffer = 64 << 10
 
 // Server serves one boot root.
 type Server struct {
-	fs  *bootfs.FS
-	log *slog.Logger
-	srv *tftp.Server
+	fs    *bootfs.FS
+	log   *slog.Logger
+	srv   *tftp.Server
+	cache *fileCache
 }
 
 // New makes a server; Serve starts it.
 func New(bfs *bootfs.FS, log *slog.Logger, o Options) *Server {
-	s := &Server{fs: bfs, log: log}
+	s := &Server{fs: bfs, log: log, cache: newFileCache(defaultCacheBudget)}
 	s.srv = tftp.NewServer(s.read, s.write)
 	if o.FixedTimeout {
 		if o.Timeout <= 0 {
@@ -169,17 +172,31 @@ func (s *Server) read(name string, rf io.ReaderFrom) error {
 		return clientError(err)
 	}
 	defer c.Close()
-	if ot, ok := rf.(tftp.OutgoingTransfer); ok {
-		ot.SetSize(c.Size)
-	}
-	s.log.Debug("tftp read", "file", name, "client", client, "node", c.Node, "rendered", c.Rendered, "size", c.Size)
-	// pin/tftp reads one block per call; a buffer turns ~45 pread calls
-	// per 64 KiB into one, which matters when a boot storm makes the CPU
-	// the bottleneck. The size was set above, so no Seeker is needed.
+	// pin/tftp reads one block per call. A boot storm makes the CPU the
+	// bottleneck, and every node fetches the same files: one copy in
+	// memory serves them all (fileCache), and a file too large for it
+	// gets a buffer that turns ~45 reads per 64 KiB into one. The size
+	// is set here, so no Seeker is needed.
 	var r io.Reader = c
-	if c.Size > readBuffer {
+	size := c.Size
+	if size > readBuffer {
 		r = bufio.NewReaderSize(c, readBuffer)
 	}
+	if f, ok := c.ReadSeeker.(*os.File); ok {
+		data, cached, err := s.cache.get(f)
+		if err != nil {
+			s.log.Error("tftp read failed", "file", name, "client", client, "err", err)
+			metrics.TFTPTransfer(metrics.Error, 0)
+			return clientError(err)
+		}
+		if cached {
+			r, size = bytes.NewReader(data), int64(len(data))
+		}
+	}
+	if ot, ok := rf.(tftp.OutgoingTransfer); ok {
+		ot.SetSize(size)
+	}
+	s.log.Debug("tftp read", "file", name, "client", client, "node", c.Node, "rendered", c.Rendered, "size", size)
 	sent, err := rf.ReadFrom(r)
 	if err != nil {
 		// OVMF asks for tsize alone, then aborts with error 8: normal.

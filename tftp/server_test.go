@@ -180,3 +180,32 @@ func TestBackoff(t *testing.T) {
 		t.Errorf("backoff(100) = %v", got)
 	}
 }
+
+// TestServeChangedFile: boot files are served from memory (fileCache);
+// one changed on disk is served as it is now.
+func TestServeChangedFile(t *testing.T) {
+	addr, _, root := setup(t)
+	p := filepath.Join(root, "linux", "vmlinuz")
+	for i, content := range [][]byte{
+		bytes.Repeat([]byte("first kernel "), 20000),
+		bytes.Repeat([]byte("second kernel"), 20000), // the same size
+		[]byte("third"),
+	} {
+		if err := os.WriteFile(p, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		later := time.Now().Add(time.Duration(i) * time.Second)
+		if err := os.Chtimes(p, later, later); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			got, err := get(t, addr, "127.0.0.2", "linux/vmlinuz", 1468)
+			if err != nil {
+				t.Fatalf("kernel %d: %v", i, err)
+			}
+			if !bytes.Equal(got, content) {
+				t.Fatalf("kernel %d: got %q..., want %q...", i, got[:5], content[:5])
+			}
+		}
+	}
+}

@@ -1,8 +1,11 @@
 package tftp
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"os"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/ipv6"
@@ -34,6 +37,90 @@ type connection interface {
 type connConnection struct {
 	conn *net.UDPConn
 	peer *net.UDPAddr // node-switch fork: conn is connected to peer
+
+	// node-switch fork: sendRead's state, kept here so that its step
+	// function is made once per transfer, not once per block.
+	raw     syscall.RawConn
+	step    func(fd uintptr) bool
+	out, in []byte
+	n       int
+	err     error
+	blocked bool // out met a full send buffer
+}
+
+// newConnectedConnection is the adaptive sender's socket, connected to
+// its one peer (node-switch fork).
+func newConnectedConnection(conn *net.UDPConn, peer *net.UDPAddr) (*connConnection, error) {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	c := &connConnection{conn: conn, peer: peer, raw: raw}
+	c.step = c.sendReadStep
+	return c, nil
+}
+
+// sendRead sends p to the peer and reads its next datagram into buf
+// (node-switch fork). conn.Write then conn.Read would cost a read system
+// call per block that fails: Go's Read tries the socket before it waits,
+// and the answer to a block just sent is a round trip away. Here the
+// datagram goes out inside the read: what arrives after it wakes the
+// wait, and the socket is read only then. Data left over from before
+// (a duplicate ACK) cannot be missed, only read at the next wake-up,
+// which the answer to p brings. The socket's read deadline applies.
+func (c *connConnection) sendRead(p, buf []byte) (int, *net.UDPAddr, error) {
+	c.out, c.in, c.n, c.err, c.blocked = p, buf, 0, nil, false
+	err := c.raw.Read(c.step)
+	n, serr, blocked := c.n, c.err, c.blocked
+	c.out, c.in = nil, nil
+	if blocked {
+		// A full send buffer: let Go wait for room.
+		if _, err := c.conn.Write(p); err != nil {
+			return 0, nil, err
+		}
+		return c.readFrom(buf)
+	}
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return 0, nil, &net.OpError{Op: "read", Net: "udp", Source: c.conn.LocalAddr(), Addr: c.peer, Err: err}
+	}
+	return n, c.peer, nil
+}
+
+func (c *connConnection) sendReadStep(fd uintptr) bool {
+	if c.out != nil {
+		_, err := ignoringEINTR(func() (int, error) { return syscall.Write(int(fd), c.out) })
+		c.out = nil
+		switch {
+		case errors.Is(err, syscall.EAGAIN):
+			c.blocked = true
+			return true
+		case err != nil:
+			c.err = os.NewSyscallError("write", err)
+			return true
+		}
+		return false
+	}
+	n, err := ignoringEINTR(func() (int, error) { return syscall.Read(int(fd), c.in) })
+	if errors.Is(err, syscall.EAGAIN) {
+		return false
+	}
+	if err != nil {
+		c.err = os.NewSyscallError("read", err)
+	}
+	c.n = n
+	return true
+}
+
+func ignoringEINTR(f func() (int, error)) (int, error) {
+	for {
+		n, err := f()
+		if err != syscall.EINTR {
+			return n, err
+		}
+	}
 }
 
 type chanConnection struct {

@@ -112,7 +112,7 @@ func (s *sender) sendOACKAdaptive(l int) error {
 		sent = time.Now()
 		deadline := sent.Add(s.est.rto)
 		for {
-			p, err := s.receivePacket(deadline)
+			p, err := s.receivePacket(deadline, nil)
 			if isTimeout(err) {
 				s.est.backoff()
 				break
@@ -131,10 +131,17 @@ func (s *sender) sendOACKAdaptive(l int) error {
 	}
 }
 
-// receivePacket reads the next packet from the transfer's peer until
-// deadline; ERROR packets become errors.
-func (s *sender) receivePacket(deadline time.Time) (interface{}, error) {
-	_, socket := s.conn.(*connConnection)
+// receivePacket sends pending, if any, then reads the next packet from
+// the transfer's peer until deadline; ERROR packets become errors.
+func (s *sender) receivePacket(deadline time.Time, pending []byte) (interface{}, error) {
+	cc, socket := s.conn.(*connConnection)
+	connected := socket && cc.raw != nil
+	if pending != nil && !connected {
+		if err := s.conn.sendTo(pending, s.addr); err != nil {
+			return nil, err
+		}
+		pending = nil
+	}
 	for {
 		// A socket's deadline is re-armed only when it is past or later
 		// than wanted: lock-step moves the deadline at every block, and
@@ -146,7 +153,17 @@ func (s *sender) receivePacket(deadline time.Time) (interface{}, error) {
 			}
 			s.armed = deadline
 		}
-		n, addr, err := s.conn.readFrom(s.receive)
+		var (
+			n    int
+			addr *net.UDPAddr
+			err  error
+		)
+		if pending != nil {
+			n, addr, err = cc.sendRead(pending, s.receive)
+			pending = nil
+		} else {
+			n, addr, err = s.conn.readFrom(s.receive)
+		}
 		if isTimeout(err) && socket && time.Now().Before(deadline) {
 			continue
 		}
@@ -206,6 +223,9 @@ func (s *sender) readFromAdaptive(r io.Reader) (n int64, err error) {
 		last     uint64 // the final (short) block, once read
 		progress = time.Now()
 		deadline time.Time
+		// The window's last block goes out with the read that waits for
+		// its answer (connConnection.sendRead).
+		pending []byte
 	)
 	for {
 		// Send what the window allows.
@@ -229,9 +249,12 @@ func (s *sender) readFromAdaptive(r io.Reader) (n int64, err error) {
 				s.retransmits++
 			}
 			s.block = uint16(next)
-			if err := s.conn.sendTo(bufs[i][:4+lens[i]], s.addr); err != nil {
-				return n, err
+			if pending != nil {
+				if err := s.conn.sendTo(pending, s.addr); err != nil {
+					return n, err
+				}
 			}
+			pending = bufs[i][:4+lens[i]]
 			s.datagramsSent++
 			sentAt[i] = time.Now()
 			deadline = sentAt[i].Add(s.est.rto)
@@ -241,7 +264,8 @@ func (s *sender) readFromAdaptive(r io.Reader) (n int64, err error) {
 		// move the transfer on (duplicate ACKs above all) must not push it
 		// back, or a client repeating its ACK would keep us from ever
 		// resending.
-		p, err := s.receivePacket(deadline)
+		p, err := s.receivePacket(deadline, pending)
+		pending = nil
 		if isTimeout(err) {
 			if time.Since(progress) > s.rtoCfg.patience {
 				return n, fmt.Errorf("block %d: %w", acked+1, errPatience)

@@ -504,7 +504,12 @@ func (s *Server) handlePacket(localAddr net.IP, remoteAddr *net.UDPAddr, buffer 
 			if err != nil {
 				return err
 			}
-			rf.conn = &connConnection{conn: conn, peer: remoteAddr}
+			cc, err := newConnectedConnection(conn, remoteAddr)
+			if err != nil {
+				conn.Close()
+				return err
+			}
+			rf.conn = cc
 		} else {
 			conn, err := net.ListenUDP("udp", listenAddr)
 			if err != nil {

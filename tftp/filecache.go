@@ -25,6 +25,7 @@ type fileCache struct {
 	lru    *list.List // of *cacheEntry, most recently used first
 	byKey  map[fileKey]*list.Element
 	loads  int // files read into memory, for tests
+	onSize func(int64)
 }
 
 type fileKey struct {
@@ -40,9 +41,9 @@ type cacheEntry struct {
 	err  error
 }
 
-// defaultCacheBudget keeps a kernel, an initrd and the loaders of a few
+// DefaultCacheBudget keeps a kernel, an initrd and the loaders of a few
 // profiles.
-const defaultCacheBudget = 512 << 20
+const DefaultCacheBudget = 512 << 20
 
 func newFileCache(budget int64) *fileCache {
 	return &fileCache{budget: budget, lru: list.New(), byKey: map[fileKey]*list.Element{}}
@@ -78,6 +79,7 @@ func (c *fileCache) get(f *os.File) (data []byte, ok bool, err error) {
 		c.byKey[key] = el
 		c.size += key.size
 		c.evict()
+		c.sized()
 	}
 	e := el.Value.(*cacheEntry)
 	c.mu.Unlock()
@@ -123,6 +125,15 @@ func (c *fileCache) drop(el *list.Element) {
 		delete(c.byKey, e.key)
 		c.lru.Remove(el)
 		c.size -= e.key.size
+		c.sized()
+	}
+}
+
+// sized tells onSize what the cache now holds; with c.mu held, so the
+// calls come in the order of the changes.
+func (c *fileCache) sized() {
+	if c.onSize != nil {
+		c.onSize(c.size)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -93,6 +94,8 @@ func TestFileCacheShared(t *testing.T) {
 func TestFileCacheBudget(t *testing.T) {
 	dir := t.TempDir()
 	fc := newFileCache(4000)
+	var told []int64
+	fc.onSize = func(n int64) { told = append(told, n) }
 	names := []string{"a", "b", "c", "d", "e"}
 	for _, n := range names {
 		write(t, filepath.Join(dir, n), bytes.Repeat([]byte(n), 1000))
@@ -105,6 +108,10 @@ func TestFileCacheBudget(t *testing.T) {
 	cached(t, fc, filepath.Join(dir, "a")) // evicted by e
 	if fc.loads != 6 {
 		t.Errorf("files read into memory: %d, want 6 (a again)", fc.loads)
+	}
+	// What serve raises the memory limit by: every change, in order.
+	if want := []int64{1000, 2000, 3000, 4000, 4000, 4000}; !slices.Equal(told, want) {
+		t.Errorf("sizes told: %v, want %v", told, want)
 	}
 
 	big := filepath.Join(dir, "big")

@@ -51,6 +51,14 @@ type Options struct {
 	// SinglePort serves every transfer from the listening port, as some
 	// firewalls in front of PXE networks require.
 	SinglePort bool
+	// CacheBudget is how many bytes of boot files are served from memory
+	// (DefaultCacheBudget when 0; negative: none, every transfer reads its
+	// file). A file larger than a quarter of it is always read from disk.
+	CacheBudget int64
+	// CacheSize, when set, is told the bytes the cache holds each time
+	// that changes (serve raises Go's soft memory limit by it, so a cached
+	// initrd is not mistaken for garbage to chase).
+	CacheSize func(bytes int64)
 }
 
 // The adaptive retransmission timer (our fork of pin/tftp,
@@ -103,7 +111,11 @@ type Server struct {
 
 // New makes a server; Serve starts it.
 func New(bfs *bootfs.FS, log *slog.Logger, o Options) *Server {
-	s := &Server{fs: bfs, log: log, cache: newFileCache(defaultCacheBudget)}
+	if o.CacheBudget == 0 {
+		o.CacheBudget = DefaultCacheBudget
+	}
+	s := &Server{fs: bfs, log: log, cache: newFileCache(max(o.CacheBudget, 0))}
+	s.cache.onSize = o.CacheSize
 	s.srv = tftp.NewServer(s.read, s.write)
 	if o.FixedTimeout {
 		if o.Timeout <= 0 {

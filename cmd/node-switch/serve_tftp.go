@@ -24,6 +24,8 @@ func init() {
 				Usage: "directory served over TFTP and HTTP (fill it with 'node-switch bootroot init')"},
 			&cli.StringFlag{Name: "tftp-listen", Value: ":69", EnvVars: []string{"NODE_SWITCH_TFTP_LISTEN"},
 				Usage: `TFTP address ("" disables TFTP)`},
+			&cli.IntFlag{Name: "tftp-cache-mib", Value: tftp.DefaultCacheBudget >> 20, EnvVars: []string{"NODE_SWITCH_TFTP_CACHE_MIB"},
+				Usage: "MiB of boot files (loaders, kernels, initrds) kept in memory for every node that fetches them; a file larger than a quarter of it is read from disk per transfer (0: none)"},
 			&cli.DurationFlag{Name: "tftp-timeout", Hidden: true,
 				Usage: "retransmit timeout before a round trip is measured (0: 200ms); with --tftp-fixed-timeout, every packet's (0: 100ms)"},
 			&cli.BoolFlag{Name: "tftp-fixed-timeout", Hidden: true, Usage: "fixed retransmit timer instead of the adaptive one (for comparisons)"},
@@ -82,6 +84,16 @@ func startTFTP(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.L
 		bfs.Root.Close()
 		return nil, err
 	}
+	cacheMiB := c.Int("tftp-cache-mib")
+	if cacheMiB < 0 {
+		bfs.Root.Close()
+		conn.Close()
+		return nil, usageError("--tftp-cache-mib %d: want 0 (no cache) or more", cacheMiB)
+	}
+	cache := int64(cacheMiB) << 20
+	if cache == 0 {
+		cache = -1
+	}
 	srv := tftp.New(bfs, log, tftp.Options{
 		Timeout:      c.Duration("tftp-timeout"),
 		FixedTimeout: c.Bool("tftp-fixed-timeout"),
@@ -90,6 +102,8 @@ func startTFTP(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.L
 		Window:       c.Int("tftp-window"),
 		Anticipate:   c.Uint("tftp-anticipate"),
 		SinglePort:   c.Bool("tftp-single-port"),
+		CacheBudget:  cache,
+		CacheSize:    heldInMemory,
 	})
 	log.Info("tftp listening", "addr", conn.LocalAddr().String(), "boot_root", bfs.Root.Name())
 	return func() error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -74,22 +75,48 @@ func (s *Store) LookupIP(ctx context.Context, ip netip.Addr) (Node, error) {
 // Nodes returns the nodes a range expression names (all nodes for ""),
 // in natural order.
 func (s *Store) Nodes(ctx context.Context, expr string) ([]Node, error) {
-	all, err := allNodes(ctx, s.db)
-	if err != nil {
-		return nil, err
-	}
 	if strings.TrimSpace(expr) == "" {
-		return all, nil
+		return allNodes(ctx, s.db)
 	}
-	names, err := resolve(ctx, s.db, expr, all)
-	if err != nil {
-		return nil, err
-	}
-	return pick(all, names), nil
+	return expand(ctx, s.db, expr)
 }
 
+// allNodes returns every node, in natural order.
 func allNodes(ctx context.Context, q queryer) ([]Node, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+nodeColumns+` FROM nodes`)
+	out, err := nodesWhere(ctx, q, "")
+	if err != nil {
+		return nil, err
+	}
+	SortNodes(out)
+	return out, nil
+}
+
+// nodesNamed returns the nodes of those names that exist, in no particular
+// order, looked up by name in batches (one statement each).
+func nodesNamed(ctx context.Context, q queryer, names []string) ([]Node, error) {
+	var out []Node
+	for batch := range slices.Chunk(names, batchSize) {
+		args := make([]any, len(batch))
+		for i, n := range batch {
+			args[i] = n
+		}
+		ns, err := nodesWhere(ctx, q, "name IN ("+placeholders(len(batch))+")", args...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ns...)
+	}
+	return out, nil
+}
+
+// nodesWhere returns the nodes a condition selects (every node for ""),
+// in no particular order.
+func nodesWhere(ctx context.Context, q queryer, where string, args ...any) ([]Node, error) {
+	query := `SELECT ` + nodeColumns + ` FROM nodes`
+	if where != "" {
+		query += ` WHERE ` + where
+	}
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
@@ -105,22 +132,12 @@ func allNodes(ctx context.Context, q queryer) ([]Node, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
-	SortNodes(out)
 	return out, nil
 }
 
-func pick(all []Node, names []string) []Node {
-	want := make(map[string]bool, len(names))
-	for _, n := range names {
-		want[n] = true
-	}
-	out := make([]Node, 0, len(names))
-	for _, n := range all {
-		if want[n.Name] {
-			out = append(out, n)
-		}
-	}
-	return out
+// placeholders is n comma-separated question marks, for an IN list.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
 
 // validateNode checks a new node's fields and that nothing else already holds
@@ -220,7 +237,7 @@ func (s *Store) RemoveNodes(ctx context.Context, actor Actor, expr, reason strin
 	var gone []Node
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var err error
-		gone, err = expandTx(ctx, tx, expr)
+		gone, err = expand(ctx, tx, expr)
 		if err != nil {
 			return err
 		}

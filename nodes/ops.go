@@ -179,7 +179,7 @@ func (s *Store) change(ctx context.Context, actor Actor, spec changeSpec) (Chang
 				return err
 			}
 		}
-		ns, err := expandTx(ctx, tx, spec.rng)
+		ns, err := expand(ctx, tx, spec.rng)
 		if err != nil {
 			return err
 		}
@@ -285,7 +285,7 @@ func updateNodes(ctx context.Context, tx *sql.Tx, stmt string, names []string, a
 		return fmt.Errorf("updateNodes: %q does not end in WHERE name = ?", stmt)
 	}
 	for batch := range slices.Chunk(names, batchSize) {
-		q := base + "WHERE name IN (" + strings.TrimSuffix(strings.Repeat("?,", len(batch)), ",") + ")"
+		q := base + "WHERE name IN (" + placeholders(len(batch)) + ")"
 		all := append([]any{}, args...)
 		for _, n := range batch {
 			all = append(all, n)

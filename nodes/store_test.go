@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -120,6 +122,11 @@ func TestRanges(t *testing.T) {
 		{expr: "windows,-umu[18-19]", err: "names no nodes"},
 		{expr: "all,-umu99", err: "unknown node umu99"},
 		{expr: "solaris", err: "unknown node solaris"},
+		{expr: "umu1,umu[1-2],umu1", want: "umu[1-2]"},
+		{expr: "linux,windows,-umu1", want: "umu[2-23]"},
+		// More names than the expansion looks up one by one: it reads
+		// every node instead, with the same answer.
+		{expr: "umu[1-" + strconv.Itoa(readAllAbove+1) + "]", err: "unknown node umu[24-" + strconv.Itoa(readAllAbove+1) + "]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.expr, func(t *testing.T) {
@@ -134,9 +141,21 @@ func TestRanges(t *testing.T) {
 			var names []string
 			for _, n := range ns {
 				names = append(names, n.Name)
+				// The whole row, as a lookup by name gives it.
+				if one, err := st.Node(ctx, n.Name); err != nil || one != n {
+					t.Errorf("Nodes(%q) gave %+v, Node(%s) = %+v, %v", tt.expr, n, n.Name, one, err)
+				}
 			}
 			if got := Compress(names); got != tt.want {
 				t.Errorf("Nodes(%q) = %s, want %s", tt.expr, got, tt.want)
+			}
+			if !slices.IsSortedFunc(names, func(a, b string) int {
+				if naturalLess(a, b) {
+					return -1
+				}
+				return 1
+			}) {
+				t.Errorf("Nodes(%q) = %v, not in natural order", tt.expr, names)
 			}
 		})
 	}

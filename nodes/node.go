@@ -83,7 +83,7 @@ func (s *Store) Nodes(ctx context.Context, expr string) ([]Node, error) {
 
 // allNodes returns every node, in natural order.
 func allNodes(ctx context.Context, q queryer) ([]Node, error) {
-	out, err := nodesWhere(ctx, q, "")
+	out, err := nodesWhere(ctx, q, nil, "")
 	if err != nil {
 		return nil, err
 	}
@@ -94,24 +94,24 @@ func allNodes(ctx context.Context, q queryer) ([]Node, error) {
 // nodesNamed returns the nodes of those names that exist, in no particular
 // order, looked up by name in batches (one statement each).
 func nodesNamed(ctx context.Context, q queryer, names []string) ([]Node, error) {
-	var out []Node
+	out := make([]Node, 0, len(names))
+	args := make([]any, 0, min(len(names), batchSize))
 	for batch := range slices.Chunk(names, batchSize) {
-		args := make([]any, len(batch))
-		for i, n := range batch {
-			args[i] = n
+		args = args[:0]
+		for _, n := range batch {
+			args = append(args, n)
 		}
-		ns, err := nodesWhere(ctx, q, "name IN ("+placeholders(len(batch))+")", args...)
-		if err != nil {
+		var err error
+		if out, err = nodesWhere(ctx, q, out, "name IN ("+placeholders(len(batch))+")", args...); err != nil {
 			return nil, err
 		}
-		out = append(out, ns...)
 	}
 	return out, nil
 }
 
-// nodesWhere returns the nodes a condition selects (every node for ""),
-// in no particular order.
-func nodesWhere(ctx context.Context, q queryer, where string, args ...any) ([]Node, error) {
+// nodesWhere appends to out the nodes a condition selects (every node for
+// ""), in no particular order.
+func nodesWhere(ctx context.Context, q queryer, out []Node, where string, args ...any) ([]Node, error) {
 	query := `SELECT ` + nodeColumns + ` FROM nodes`
 	if where != "" {
 		query += ` WHERE ` + where
@@ -121,7 +121,6 @@ func nodesWhere(ctx context.Context, q queryer, where string, args ...any) ([]No
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
 	defer rows.Close()
-	var out []Node
 	for rows.Next() {
 		n, err := scanNode(rows)
 		if err != nil {

@@ -172,8 +172,11 @@ type changeSpec struct {
 // plan the pre-hooks were told, refuse a change of nothing, then log and
 // apply it together, or nothing at all.
 func (s *Store) change(ctx context.Context, actor Actor, spec changeSpec) (Change, error) {
-	ch := spec.change
+	var ch Change
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		// Afresh on each attempt: a transaction retried after a conflict
+		// must not carry the skipped nodes of the one rolled back.
+		ch = spec.change
 		if spec.target != nil {
 			if err := spec.target(ctx, tx); err != nil {
 				return err
@@ -183,6 +186,9 @@ func (s *Store) change(ctx context.Context, actor Actor, spec changeSpec) (Chang
 		if err != nil {
 			return err
 		}
+		// The nodes that change are kept in place in ns: a move of 1,000
+		// nodes does not copy them again.
+		ch.Changed = ns[:0]
 		for _, n := range ns {
 			if spec.done(n) {
 				ch.Skipped = append(ch.Skipped, n.Name)

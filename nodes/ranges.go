@@ -190,9 +190,11 @@ func expand(ctx context.Context, q queryer, expr string) ([]Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	known := make(map[string]Node, len(found))
-	for _, n := range found {
-		known[n.Name] = n
+	// Rows are found by name through an index into found: a map of
+	// whole nodes would copy each one again.
+	known := make(map[string]int, len(found))
+	for i, n := range found {
+		known[n.Name] = i
 	}
 	var clusters map[string]bool
 	for _, t := range terms {
@@ -202,7 +204,7 @@ func expand(ctx context.Context, q queryer, expr string) ([]Node, error) {
 			}
 		}
 	}
-	include, exclude := map[string]bool{}, map[string]bool{}
+	include, exclude := make(map[string]bool, len(found)), map[string]bool{}
 	var unknown []string
 	included := false
 	for _, t := range terms {
@@ -224,7 +226,10 @@ func expand(ctx context.Context, q queryer, expr string) ([]Node, error) {
 				return nil, err
 			}
 			for _, n := range members {
-				known[n.Name] = n
+				if _, ok := known[n.Name]; !ok {
+					known[n.Name] = len(found)
+					found = append(found, n)
+				}
 				set[n.Name] = true
 			}
 		default:
@@ -243,10 +248,10 @@ func expand(ctx context.Context, q queryer, expr string) ([]Node, error) {
 	if !included {
 		return nil, Invalid(fmt.Errorf("range %q only excludes: start from something, e.g. all,%s", expr, expr))
 	}
-	var out []Node
+	out := make([]Node, 0, len(include))
 	for n := range include {
 		if !exclude[n] {
-			out = append(out, known[n])
+			out = append(out, found[known[n]])
 		}
 	}
 	if len(out) == 0 {
@@ -264,7 +269,7 @@ func isAll(t Term) bool { return !t.Pattern && t.Text == "all" }
 // already, else from the inventory.
 func clusterNodes(ctx context.Context, q queryer, cluster string, all []Node, complete bool) ([]Node, error) {
 	if !complete {
-		return nodesWhere(ctx, q, "cluster = ?", cluster)
+		return nodesWhere(ctx, q, nil, "cluster = ?", cluster)
 	}
 	var out []Node
 	for _, n := range all {

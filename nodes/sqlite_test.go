@@ -10,7 +10,7 @@ import (
 // (sqliteConnector), yet a cancelled context still ends them: a query
 // does not start, and one under way stops at its next row.
 func TestCancelledQuery(t *testing.T) {
-	st := newTestStore(t)
+	st := withClusters(t, openAt(t, backends[0].open(t)))
 	addNodes(t, st, "n", "linux", 20)
 	tests := []struct {
 		name        string

@@ -17,7 +17,13 @@ var testActor = Actor{Name: "tester", Channel: ChannelCLI, From: "local"}
 // newTestStore opens a fresh inventory with a linux and a windows cluster.
 func newTestStore(t testing.TB) *Store {
 	t.Helper()
-	st := openTestStore(t)
+	return withClusters(t, openTestStore(t))
+}
+
+// withClusters gives a new store the profiles and clusters "linux" and
+// "windows".
+func withClusters(t testing.TB, st *Store) *Store {
+	t.Helper()
 	ctx := context.Background()
 	must(t, st.AddProfile(ctx, testActor, Profile{Name: "linux", Kind: KindLinux, Kernel: "vmlinuz", Initrd: "initrd.img"}))
 	must(t, st.AddProfile(ctx, testActor, Profile{Name: "windows", Kind: KindLocalDisk}))
@@ -335,12 +341,8 @@ func TestReopenMigrates(t *testing.T) {
 func BenchmarkMove1000(b *testing.B) {
 	for _, be := range backends {
 		b.Run(be.name, func(b *testing.B) {
-			st := openAt(b, be.open(b))
+			st := withClusters(b, openAt(b, be.open(b)))
 			ctx := context.Background()
-			must(b, st.AddProfile(ctx, testActor, Profile{Name: "linux", Kind: KindLinux, Kernel: "vmlinuz", Initrd: "initrd.img"}))
-			must(b, st.AddProfile(ctx, testActor, Profile{Name: "windows", Kind: KindLocalDisk}))
-			must(b, st.AddCluster(ctx, testActor, Cluster{Name: "linux", Profile: "linux"}))
-			must(b, st.AddCluster(ctx, testActor, Cluster{Name: "windows", Profile: "windows"}))
 			addNodes(b, st, "n", "linux", 1000)
 			to := []string{"windows", "linux"}
 			b.ResetTimer()

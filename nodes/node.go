@@ -15,19 +15,39 @@ import (
 const nodeColumns = `name, mac, ip, cluster, masked, mask_reason, event, last_seen, firmware, coalesce(once_cluster, ''), once_event`
 
 func scanNode(sc interface{ Scan(...any) error }) (Node, error) {
-	var n Node
-	var ip string
-	var lastSeen int64
-	if err := sc.Scan(&n.Name, &n.MAC, &ip, &n.Cluster, &n.Masked, &n.MaskReason, &n.Event, &lastSeen, &n.Firmware, &n.OnceCluster, &n.OnceEvent); err != nil {
+	return newNodeRow().scan(sc)
+}
+
+// nodeRow is where rows of nodeColumns are scanned, reused from row to
+// row: Scan's arguments escape, so scanning each row into a Node of its
+// own, through a fresh argument list, cost two heap allocations per row.
+type nodeRow struct {
+	n        Node
+	ip       string
+	lastSeen int64
+	dest     []any
+}
+
+func newNodeRow() *nodeRow {
+	r := &nodeRow{}
+	n := &r.n
+	r.dest = []any{&n.Name, &n.MAC, &r.ip, &n.Cluster, &n.Masked, &n.MaskReason, &n.Event, &r.lastSeen, &n.Firmware, &n.OnceCluster, &n.OnceEvent}
+	return r
+}
+
+func (r *nodeRow) scan(sc interface{ Scan(...any) error }) (Node, error) {
+	r.n, r.ip, r.lastSeen = Node{}, "", 0
+	if err := sc.Scan(r.dest...); err != nil {
 		return Node{}, err
 	}
-	a, err := netip.ParseAddr(ip)
+	n := r.n
+	a, err := netip.ParseAddr(r.ip)
 	if err != nil {
-		return Node{}, fmt.Errorf("node %s: stored address %q: %w", n.Name, ip, err)
+		return Node{}, fmt.Errorf("node %s: stored address %q: %w", n.Name, r.ip, err)
 	}
 	n.IP = a
-	if lastSeen != 0 {
-		n.LastSeen = time.Unix(lastSeen, 0).UTC()
+	if r.lastSeen != 0 {
+		n.LastSeen = time.Unix(r.lastSeen, 0).UTC()
 	}
 	return n, nil
 }
@@ -121,8 +141,9 @@ func nodesWhere(ctx context.Context, q queryer, out []Node, where string, args .
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
 	defer rows.Close()
+	row := newNodeRow()
 	for rows.Next() {
-		n, err := scanNode(rows)
+		n, err := row.scan(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list nodes: %w", err)
 		}

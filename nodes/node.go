@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -14,19 +15,39 @@ import (
 const nodeColumns = `name, mac, ip, cluster, masked, mask_reason, event, last_seen, firmware, coalesce(once_cluster, ''), once_event`
 
 func scanNode(sc interface{ Scan(...any) error }) (Node, error) {
-	var n Node
-	var ip string
-	var lastSeen int64
-	if err := sc.Scan(&n.Name, &n.MAC, &ip, &n.Cluster, &n.Masked, &n.MaskReason, &n.Event, &lastSeen, &n.Firmware, &n.OnceCluster, &n.OnceEvent); err != nil {
+	return newNodeRow().scan(sc)
+}
+
+// nodeRow is where rows of nodeColumns are scanned, reused from row to
+// row: Scan's arguments escape, so scanning each row into a Node of its
+// own, through a fresh argument list, cost two heap allocations per row.
+type nodeRow struct {
+	n        Node
+	ip       string
+	lastSeen int64
+	dest     []any
+}
+
+func newNodeRow() *nodeRow {
+	r := &nodeRow{}
+	n := &r.n
+	r.dest = []any{&n.Name, &n.MAC, &r.ip, &n.Cluster, &n.Masked, &n.MaskReason, &n.Event, &r.lastSeen, &n.Firmware, &n.OnceCluster, &n.OnceEvent}
+	return r
+}
+
+func (r *nodeRow) scan(sc interface{ Scan(...any) error }) (Node, error) {
+	r.n, r.ip, r.lastSeen = Node{}, "", 0
+	if err := sc.Scan(r.dest...); err != nil {
 		return Node{}, err
 	}
-	a, err := netip.ParseAddr(ip)
+	n := r.n
+	a, err := netip.ParseAddr(r.ip)
 	if err != nil {
-		return Node{}, fmt.Errorf("node %s: stored address %q: %w", n.Name, ip, err)
+		return Node{}, fmt.Errorf("node %s: stored address %q: %w", n.Name, r.ip, err)
 	}
 	n.IP = a
-	if lastSeen != 0 {
-		n.LastSeen = time.Unix(lastSeen, 0).UTC()
+	if r.lastSeen != 0 {
+		n.LastSeen = time.Unix(r.lastSeen, 0).UTC()
 	}
 	return n, nil
 }
@@ -74,29 +95,55 @@ func (s *Store) LookupIP(ctx context.Context, ip netip.Addr) (Node, error) {
 // Nodes returns the nodes a range expression names (all nodes for ""),
 // in natural order.
 func (s *Store) Nodes(ctx context.Context, expr string) ([]Node, error) {
-	all, err := allNodes(ctx, s.db)
-	if err != nil {
-		return nil, err
-	}
 	if strings.TrimSpace(expr) == "" {
-		return all, nil
+		return allNodes(ctx, s.db)
 	}
-	names, err := resolve(ctx, s.db, expr, all)
-	if err != nil {
-		return nil, err
-	}
-	return pick(all, names), nil
+	return expand(ctx, s.db, expr)
 }
 
+// allNodes returns every node, in natural order.
 func allNodes(ctx context.Context, q queryer) ([]Node, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+nodeColumns+` FROM nodes`)
+	out, err := nodesWhere(ctx, q, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	SortNodes(out)
+	return out, nil
+}
+
+// nodesNamed returns the nodes of those names that exist, in no particular
+// order, looked up by name in batches (one statement each).
+func nodesNamed(ctx context.Context, q queryer, names []string) ([]Node, error) {
+	out := make([]Node, 0, len(names))
+	args := make([]any, 0, min(len(names), batchSize))
+	for batch := range slices.Chunk(names, batchSize) {
+		args = args[:0]
+		for _, n := range batch {
+			args = append(args, n)
+		}
+		var err error
+		if out, err = nodesWhere(ctx, q, out, "name IN ("+placeholders(len(batch))+")", args...); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// nodesWhere appends to out the nodes a condition selects (every node for
+// ""), in no particular order.
+func nodesWhere(ctx context.Context, q queryer, out []Node, where string, args ...any) ([]Node, error) {
+	query := `SELECT ` + nodeColumns + ` FROM nodes`
+	if where != "" {
+		query += ` WHERE ` + where
+	}
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
 	defer rows.Close()
-	var out []Node
+	row := newNodeRow()
 	for rows.Next() {
-		n, err := scanNode(rows)
+		n, err := row.scan(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list nodes: %w", err)
 		}
@@ -105,22 +152,12 @@ func allNodes(ctx context.Context, q queryer) ([]Node, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
-	SortNodes(out)
 	return out, nil
 }
 
-func pick(all []Node, names []string) []Node {
-	want := make(map[string]bool, len(names))
-	for _, n := range names {
-		want[n] = true
-	}
-	out := make([]Node, 0, len(names))
-	for _, n := range all {
-		if want[n.Name] {
-			out = append(out, n)
-		}
-	}
-	return out
+// placeholders is n comma-separated question marks, for an IN list.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
 
 // validateNode checks a new node's fields and that nothing else already holds
@@ -220,7 +257,7 @@ func (s *Store) RemoveNodes(ctx context.Context, actor Actor, expr, reason strin
 	var gone []Node
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var err error
-		gone, err = expandTx(ctx, tx, expr)
+		gone, err = expand(ctx, tx, expr)
 		if err != nil {
 			return err
 		}

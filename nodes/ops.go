@@ -172,17 +172,23 @@ type changeSpec struct {
 // plan the pre-hooks were told, refuse a change of nothing, then log and
 // apply it together, or nothing at all.
 func (s *Store) change(ctx context.Context, actor Actor, spec changeSpec) (Change, error) {
-	ch := spec.change
+	var ch Change
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		// Afresh on each attempt: a transaction retried after a conflict
+		// must not carry the skipped nodes of the one rolled back.
+		ch = spec.change
 		if spec.target != nil {
 			if err := spec.target(ctx, tx); err != nil {
 				return err
 			}
 		}
-		ns, err := expandTx(ctx, tx, spec.rng)
+		ns, err := expand(ctx, tx, spec.rng)
 		if err != nil {
 			return err
 		}
+		// The nodes that change are kept in place in ns: a move of 1,000
+		// nodes does not copy them again.
+		ch.Changed = ns[:0]
 		for _, n := range ns {
 			if spec.done(n) {
 				ch.Skipped = append(ch.Skipped, n.Name)
@@ -285,7 +291,7 @@ func updateNodes(ctx context.Context, tx *sql.Tx, stmt string, names []string, a
 		return fmt.Errorf("updateNodes: %q does not end in WHERE name = ?", stmt)
 	}
 	for batch := range slices.Chunk(names, batchSize) {
-		q := base + "WHERE name IN (" + strings.TrimSuffix(strings.Repeat("?,", len(batch)), ",") + ")"
+		q := base + "WHERE name IN (" + placeholders(len(batch)) + ")"
 		all := append([]any{}, args...)
 		for _, n := range batch {
 			all = append(all, n)

@@ -155,25 +155,56 @@ func expandHostlist(s string, limit int) ([]string, error) {
 	return out, nil
 }
 
-// resolve turns a range into node names against the inventory: a term is a
-// node, a cluster (its nodes), or "all". Any name that is neither is an
-// error, so a typo never silently shrinks what an operation touches.
-func resolve(ctx context.Context, q queryer, expr string, all []Node) ([]string, error) {
+// readAllAbove is how many names a range may spell before its expansion
+// reads every node instead of looking each name up: one scan of the table
+// beats tens of thousands of index probes (and, on PostgreSQL, a round trip
+// per batch).
+const readAllAbove = 8 * batchSize
+
+// expand turns a range into nodes against the inventory, in natural order:
+// a term is a node, a cluster (its nodes), or "all". Any name that is
+// neither is an error, so a typo never silently shrinks what an operation
+// touches. It asks the inventory for the nodes the range names only, by
+// name or by cluster, so a range of ten nodes does not read ten thousand.
+// Inside a write transaction the check and the change see the same
+// inventory.
+func expand(ctx context.Context, q queryer, expr string) ([]Node, error) {
 	terms, err := ParseRange(expr)
 	if err != nil {
 		return nil, Invalid(err)
 	}
-	known := make(map[string]bool, len(all))
-	byCluster := map[string][]string{}
-	for _, n := range all {
-		known[n.Name] = true
-		byCluster[n.Cluster] = append(byCluster[n.Cluster], n.Name)
+	var names []string
+	readAll := false
+	for _, t := range terms {
+		if isAll(t) {
+			readAll = true
+		}
+		names = append(names, t.Names...)
 	}
-	clusters, err := clusterNames(ctx, q)
+	var found []Node
+	if readAll || len(names) > readAllAbove {
+		found, err = allNodes(ctx, q)
+	} else {
+		found, err = nodesNamed(ctx, q, names)
+	}
 	if err != nil {
 		return nil, err
 	}
-	include, exclude := map[string]bool{}, map[string]bool{}
+	// Rows are found by name through an index into found: a map of
+	// whole nodes would copy each one again.
+	known := make(map[string]int, len(found))
+	for i, n := range found {
+		known[n.Name] = i
+	}
+	var clusters map[string]bool
+	for _, t := range terms {
+		if _, ok := known[t.Text]; !ok && !t.Pattern && !isAll(t) && clusters == nil {
+			if clusters, err = clusterNames(ctx, q); err != nil {
+				return nil, err
+			}
+		}
+	}
+	include, exclude := make(map[string]bool, len(found)), map[string]bool{}
 	var unknown []string
 	included := false
 	for _, t := range terms {
@@ -183,18 +214,27 @@ func resolve(ctx context.Context, q queryer, expr string, all []Node) ([]string,
 		} else {
 			included = true
 		}
+		_, isNode := known[t.Text]
 		switch {
-		case !t.Pattern && t.Text == "all":
-			for _, n := range all {
+		case isAll(t):
+			for _, n := range found {
 				set[n.Name] = true
 			}
-		case !t.Pattern && !known[t.Text] && clusters[t.Text]:
-			for _, n := range byCluster[t.Text] {
-				set[n] = true
+		case !t.Pattern && !isNode && clusters[t.Text]:
+			members, err := clusterNodes(ctx, q, t.Text, found, readAll)
+			if err != nil {
+				return nil, err
+			}
+			for _, n := range members {
+				if _, ok := known[n.Name]; !ok {
+					known[n.Name] = len(found)
+					found = append(found, n)
+				}
+				set[n.Name] = true
 			}
 		default:
 			for _, n := range t.Names {
-				if !known[n] {
+				if _, ok := known[n]; !ok {
 					unknown = append(unknown, n)
 					continue
 				}
@@ -208,31 +248,36 @@ func resolve(ctx context.Context, q queryer, expr string, all []Node) ([]string,
 	if !included {
 		return nil, Invalid(fmt.Errorf("range %q only excludes: start from something, e.g. all,%s", expr, expr))
 	}
-	var out []string
+	out := make([]Node, 0, len(include))
 	for n := range include {
 		if !exclude[n] {
-			out = append(out, n)
+			out = append(out, found[known[n]])
 		}
 	}
 	if len(out) == 0 {
 		return nil, Invalid(fmt.Errorf("range %q names no nodes", expr))
 	}
-	SortNames(out)
+	SortNodes(out)
 	return out, nil
 }
 
-// expandTx resolves a range inside a write transaction, so the check and the
-// change see the same inventory.
-func expandTx(ctx context.Context, q queryer, expr string) ([]Node, error) {
-	all, err := allNodes(ctx, q)
-	if err != nil {
-		return nil, err
+// isAll says a term is the word "all" (every node), which no node or
+// cluster name shadows.
+func isAll(t Term) bool { return !t.Pattern && t.Text == "all" }
+
+// clusterNodes returns a cluster's nodes: from all when it holds every node
+// already, else from the inventory.
+func clusterNodes(ctx context.Context, q queryer, cluster string, all []Node, complete bool) ([]Node, error) {
+	if !complete {
+		return nodesWhere(ctx, q, nil, "cluster = ?", cluster)
 	}
-	names, err := resolve(ctx, q, expr, all)
-	if err != nil {
-		return nil, err
+	var out []Node
+	for _, n := range all {
+		if n.Cluster == cluster {
+			out = append(out, n)
+		}
 	}
-	return pick(all, names), nil
+	return out, nil
 }
 
 // splitNum splits a trailing decimal number off a name: "umu018" gives

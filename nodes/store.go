@@ -57,10 +57,7 @@ func Open(path string) (*Store, error) {
 	q.Set("_synchronous", "FULL")
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + url.PathEscape(path) + "?" + q.Encode()
-	db, err := sql.Open("sqlite3", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open inventory %s: %w", path, err)
-	}
+	db := sql.OpenDB(sqliteConnector{dsn: dsn, drv: &sqlite3.SQLiteDriver{}})
 	s := &Store{db: db, path: path, now: time.Now}
 	if err := s.migrate(context.Background()); err != nil {
 		db.Close()

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -15,7 +17,13 @@ var testActor = Actor{Name: "tester", Channel: ChannelCLI, From: "local"}
 // newTestStore opens a fresh inventory with a linux and a windows cluster.
 func newTestStore(t testing.TB) *Store {
 	t.Helper()
-	st := openTestStore(t)
+	return withClusters(t, openTestStore(t))
+}
+
+// withClusters gives a new store the profiles and clusters "linux" and
+// "windows".
+func withClusters(t testing.TB, st *Store) *Store {
+	t.Helper()
 	ctx := context.Background()
 	must(t, st.AddProfile(ctx, testActor, Profile{Name: "linux", Kind: KindLinux, Kernel: "vmlinuz", Initrd: "initrd.img"}))
 	must(t, st.AddProfile(ctx, testActor, Profile{Name: "windows", Kind: KindLocalDisk}))
@@ -120,6 +128,11 @@ func TestRanges(t *testing.T) {
 		{expr: "windows,-umu[18-19]", err: "names no nodes"},
 		{expr: "all,-umu99", err: "unknown node umu99"},
 		{expr: "solaris", err: "unknown node solaris"},
+		{expr: "umu1,umu[1-2],umu1", want: "umu[1-2]"},
+		{expr: "linux,windows,-umu1", want: "umu[2-23]"},
+		// More names than the expansion looks up one by one: it reads
+		// every node instead, with the same answer.
+		{expr: "umu[1-" + strconv.Itoa(readAllAbove+1) + "]", err: "unknown node umu[24-" + strconv.Itoa(readAllAbove+1) + "]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.expr, func(t *testing.T) {
@@ -134,9 +147,21 @@ func TestRanges(t *testing.T) {
 			var names []string
 			for _, n := range ns {
 				names = append(names, n.Name)
+				// The whole row, as a lookup by name gives it.
+				if one, err := st.Node(ctx, n.Name); err != nil || one != n {
+					t.Errorf("Nodes(%q) gave %+v, Node(%s) = %+v, %v", tt.expr, n, n.Name, one, err)
+				}
 			}
 			if got := Compress(names); got != tt.want {
 				t.Errorf("Nodes(%q) = %s, want %s", tt.expr, got, tt.want)
+			}
+			if !slices.IsSortedFunc(names, func(a, b string) int {
+				if naturalLess(a, b) {
+					return -1
+				}
+				return 1
+			}) {
+				t.Errorf("Nodes(%q) = %v, not in natural order", tt.expr, names)
 			}
 		})
 	}
@@ -316,12 +341,8 @@ func TestReopenMigrates(t *testing.T) {
 func BenchmarkMove1000(b *testing.B) {
 	for _, be := range backends {
 		b.Run(be.name, func(b *testing.B) {
-			st := openAt(b, be.open(b))
+			st := withClusters(b, openAt(b, be.open(b)))
 			ctx := context.Background()
-			must(b, st.AddProfile(ctx, testActor, Profile{Name: "linux", Kind: KindLinux, Kernel: "vmlinuz", Initrd: "initrd.img"}))
-			must(b, st.AddProfile(ctx, testActor, Profile{Name: "windows", Kind: KindLocalDisk}))
-			must(b, st.AddCluster(ctx, testActor, Cluster{Name: "linux", Profile: "linux"}))
-			must(b, st.AddCluster(ctx, testActor, Cluster{Name: "windows", Profile: "windows"}))
 			addNodes(b, st, "n", "linux", 1000)
 			to := []string{"windows", "linux"}
 			b.ResetTimer()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -20,12 +21,16 @@ type WebUser struct {
 }
 
 // webUserName keeps names to what reads unambiguously in the logbook's
-// actor column and in an HTTP Basic header (no colon, no spaces).
-var webUserName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
+// actor column and in an HTTP Basic header (no colon, no spaces). It is
+// compiled on first use: its {0,63} unrolls into a large program, and
+// compiling it was most of this package's start-up, paid by every command.
+var webUserName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
+})
 
 // CheckWebUserName validates a web user's name.
 func CheckWebUserName(name string) error {
-	if !webUserName.MatchString(name) {
+	if !webUserName().MatchString(name) {
 		return Invalid(fmt.Errorf("web user name %q: want 1-64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit", name))
 	}
 	return nil

@@ -38,14 +38,15 @@ type Config struct {
 	// get no boot URI.
 	HTTPPort int
 	// Workers bound the requests handled at once per interface (default
-	// 4). Each worker reads its own packets from the interface's socket,
-	// so there is no hand-off between goroutines; packets waiting for a
-	// worker queue in the socket's receive buffer, and what overflows it
-	// is dropped by the kernel. The buffer is left at the kernel's default
-	// (about a hundred requests) on purpose: a deep queue under overload
-	// only makes every answer late, and a late answer is as good as none
-	// to a client that has already retransmitted. Clients retransmit, so a
-	// drop costs a retry, not a node.
+	// 4). Each worker reads its own packets from the interface's socket
+	// (up to batchSize at a time), so there is no hand-off between
+	// goroutines; packets waiting for a worker queue in the socket's
+	// receive buffer, and what overflows it is dropped by the kernel. The
+	// buffer is left at the kernel's default (about a hundred requests) on
+	// purpose: a deep queue under overload only makes every answer late,
+	// and a late answer is as good as none to a client that has already
+	// retransmitted. Clients retransmit, so a drop costs a retry, not a
+	// node.
 	Workers int
 	// RatePerMAC and Burst limit packets per second from one MAC (default
 	// 5/s, burst 20): a PXE client sends 2-4 packets per boot.

@@ -53,7 +53,8 @@
 // Around the decision, Server serves only the interfaces it is given (one
 // socket per interface, SO_BINDTODEVICE, port 67), so broadcasts leave
 // through the interface the request came in on; a fixed number of workers
-// per interface read and answer packets (no goroutine per packet); a token
+// per interface read and answer packets, several to a system call
+// (recvmmsg/sendmmsg; no goroutine per packet); a token
 // bucket per MAC (5/s, burst 20) drops a flood from one client before it is
 // parsed; and sightings (last-seen time, firmware label "bios", "uefi",
 // "arm64", "-ipxe" appended for iPXE) are kept in memory and written with

@@ -211,7 +211,7 @@ func TestServerWarnsAndDoesNotAnswer(t *testing.T) {
 			s := &Server{inv: MapInventory{testMAC: tt.rec}, log: slog.New(slog.NewTextHandler(&logs, nil)), seen: map[string]nodes.Seen{}}
 			// No socket: a reply attempt would fail and be logged as "dhcp send failed".
 			l := &link{name: "test0", settings: cfg}
-			s.handle(context.Background(), l, netip.MustParseAddrPort("0.0.0.0:68"), request(t, dhcpv4.MessageTypeDiscover).ToBytes(), nil)
+			s.handleOne(context.Background(), l, netip.MustParseAddrPort("0.0.0.0:68"), request(t, dhcpv4.MessageTypeDiscover).ToBytes())
 			if s.stats.failed.Load() != 1 || s.stats.replied.Load() != 0 || strings.Contains(logs.String(), "send failed") {
 				t.Fatalf("failed=%d replied=%d, log:\n%s", s.stats.failed.Load(), s.stats.replied.Load(), logs.String())
 			}

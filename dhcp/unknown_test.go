@@ -14,6 +14,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
+	"golang.org/x/net/ipv4"
 
 	"github.com/node-switch/node-switch/nodes"
 )
@@ -164,9 +165,9 @@ func testServer(inv Inventory, rec SeenRecorder, max int) *Server {
 	return s
 }
 
-// testLink is a served interface with a loopback socket: a reply to a
-// broadcast address fails there (no SO_BROADCAST) and is counted as failed,
-// one to anywhere else is counted as replied.
+// testLink is a served interface with a socket bound to 127.0.0.1: a reply
+// to an address off loopback fails there (EINVAL) and is counted as failed,
+// one to loopback or to the broadcast address is counted as replied.
 func testLink(t testing.TB) *link {
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -174,6 +175,18 @@ func testLink(t testing.TB) *link {
 	}
 	t.Cleanup(func() { c.Close() })
 	return &link{name: "eth1", conn: c, settings: cfg}
+}
+
+// handleOne is a worker's path for a batch of one request: decide, then
+// send the reply, if any, through the link's socket.
+func (s *Server) handleOne(ctx context.Context, l *link, from netip.AddrPort, pkt []byte) {
+	var pc *ipv4.PacketConn
+	if l.conn != nil {
+		pc = ipv4.NewPacketConn(l.conn)
+	}
+	out := newReplies(pc)
+	s.handle(ctx, l, from, pkt, out)
+	s.send(ctx, l, out)
 }
 
 // answered is how many replies the server tried to send.
@@ -205,7 +218,7 @@ func TestServerRemembersOnlyUnknownMACs(t *testing.T) {
 		requestFrom(t, "02:77:00:00:00:98"),
 		requestFrom(t, "01:00:5e:00:00:01"), // a group address is no client
 	} {
-		s.handle(ctx, l, from, pkt, nil)
+		s.handleOne(ctx, l, from, pkt)
 	}
 	s.flush(ctx)
 	var unknown []string
@@ -247,17 +260,17 @@ func TestUnknownFloodDoesNotReloadTheCache(t *testing.T) {
 	l := testLink(t)
 	from := netip.MustParseAddrPort("0.0.0.0:68")
 	known := requestFrom(t, testNodeMAC(0))
-	s.handle(ctx, l, from, known, nil)
+	s.handleOne(ctx, l, from, known)
 	reloads := cached.Reloads()
 	for round := range 5 {
 		for i := range 1000 {
 			mac := net.HardwareAddr{0x02, 0xee, byte(round), 0, byte(i >> 8), byte(i)}
-			s.handle(ctx, l, from, requestFrom(t, mac.String()), nil)
+			s.handleOne(ctx, l, from, requestFrom(t, mac.String()))
 		}
 		s.flush(ctx)
 		// The flush committed; the next lookup sees the WAL index move and
 		// must find the generation unchanged.
-		s.handle(ctx, l, from, known, nil)
+		s.handleOne(ctx, l, from, known)
 	}
 	if got := cached.Reloads(); got != reloads {
 		t.Errorf("the cached inventory was reread %d times for unknown MACs", got-reloads)
@@ -301,9 +314,10 @@ func BenchmarkHandleUnknown(b *testing.B) {
 				pkts[i] = requestFrom(b, net.HardwareAddr{0x02, 0xee, 0, 0, byte(i >> 8), byte(i)}.String(), arch(iana.EFI_X86_64), pxeClass)
 			}
 			ctx := context.Background()
+			out := newReplies(ipv4.NewPacketConn(l.conn))
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
-				s.handle(ctx, l, from, pkts[i%len(pkts)], nil)
+				s.handle(ctx, l, from, pkts[i%len(pkts)], out) // unknown: nothing is queued to send
 				if i%len(pkts) == len(pkts)-1 && s.unknown != nil {
 					s.unknown.take() // a flush
 				}

@@ -55,10 +55,6 @@ type Options struct {
 	// (DefaultCacheBudget when 0; negative: none, every transfer reads its
 	// file). A file larger than a quarter of it is always read from disk.
 	CacheBudget int64
-	// CacheSize, when set, is told the bytes the cache holds each time
-	// that changes (serve raises Go's soft memory limit by it, so a cached
-	// initrd is not mistaken for garbage to chase).
-	CacheSize func(bytes int64)
 }
 
 // The adaptive retransmission timer (our fork of pin/tftp,
@@ -115,7 +111,6 @@ func New(bfs *bootfs.FS, log *slog.Logger, o Options) *Server {
 		o.CacheBudget = DefaultCacheBudget
 	}
 	s := &Server{fs: bfs, log: log, cache: newFileCache(max(o.CacheBudget, 0))}
-	s.cache.onSize = o.CacheSize
 	s.srv = tftp.NewServer(s.read, s.write)
 	if o.FixedTimeout {
 		if o.Timeout <= 0 {
@@ -189,21 +184,28 @@ func (s *Server) read(name string, rf io.ReaderFrom) error {
 	// memory serves them all (fileCache), and a file too large for it
 	// gets a buffer that turns ~45 reads per 64 KiB into one. The size
 	// is set here, so no Seeker is needed.
-	var r io.Reader = c
+	var r io.Reader
 	size := c.Size
-	if size > readBuffer {
-		r = bufio.NewReaderSize(c, readBuffer)
-	}
 	if f, ok := c.ReadSeeker.(*os.File); ok {
-		data, cached, err := s.cache.get(f)
+		data, release, cached, err := s.cache.get(f)
 		if err != nil {
 			s.log.Error("tftp read failed", "file", name, "client", client, "err", err)
 			metrics.TFTPTransfer(metrics.Error, 0)
 			return clientError(err)
 		}
 		if cached {
+			// ReadFrom returns when the transfer has ended: the copy is
+			// not read after release.
+			defer release()
 			r, size = bytes.NewReader(data), int64(len(data))
 		}
+	}
+	switch {
+	case r != nil:
+	case size > readBuffer:
+		r = bufio.NewReaderSize(c, readBuffer)
+	default:
+		r = c
 	}
 	if ot, ok := rf.(tftp.OutgoingTransfer); ok {
 		ot.SetSize(size)

@@ -151,17 +151,6 @@ const (
 	serveMemoryLimit = 128 << 20
 )
 
-// heldInMemory is told how many bytes of boot files the TFTP server keeps
-// in memory. They are live, not garbage: with the soft limit left at
-// serveMemoryLimit, a cache near it would have the collector run without
-// end. So the limit is raised by what the cache holds, unless the site set
-// GOMEMLIMIT itself.
-func heldInMemory(bytes int64) {
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(serveMemoryLimit + bytes)
-	}
-}
-
 func tuneGC(log *slog.Logger) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(serveGCPercent)

@@ -103,7 +103,6 @@ func startTFTP(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.L
 		Anticipate:   c.Uint("tftp-anticipate"),
 		SinglePort:   c.Bool("tftp-single-port"),
 		CacheBudget:  cache,
-		CacheSize:    heldInMemory,
 	})
 	log.Info("tftp listening", "addr", conn.LocalAddr().String(), "boot_root", bfs.Root.Name())
 	return func() error {

@@ -51,6 +51,7 @@
 #      KERNEL_MB=10 INITRD_MB=40 DELAY=0.5ms LOSS=0.1% (LOSS=0: none) WIRE=auto
 #      CLIENT_TIMEOUT=300 DEBUG_LISTEN=127.0.0.1:6060 RELAY_NICE=-10
 #      INSTALL=1 (apt-get missing packages)
+#      NS_BIN=path (a node-switch binary to run instead of building this tree's)
 # Output: one line per run and a summary table (medians; ratios node-switch ÷ competitor).
 set -uo pipefail
 
@@ -121,7 +122,11 @@ need() {
 
 setup() {
     need
-    (cd "$REPO" && go build -o "$W/node-switch" ./cmd/node-switch) || exit 1
+    if [ -n "${NS_BIN:-}" ]; then
+        cp "$NS_BIN" "$W/node-switch" || exit 1
+    else
+        (cd "$REPO" && go build -o "$W/node-switch" ./cmd/node-switch) || exit 1
+    fi
     "$W/node-switch" bootroot init "$W/boot" >/dev/null || exit 1
     head -c $((KERNEL_MB << 20)) /dev/urandom > "$W/boot/vmlinuz"
     head -c $((INITRD_MB << 20)) /dev/urandom > "$W/boot/initrd.gz"

@@ -12,6 +12,12 @@ import (
 // by mistake (or sent over SSH) is an error rather than an exhausted heap.
 const maxExpand = 100000
 
+// maxExpandBytes bounds the names' total length too: a long prefix or
+// zero padding ("n[0000…0000-99999]") multiplies every one of the
+// maxExpand names, so a few kilobytes of range would otherwise spell
+// hundreds of megabytes.
+const maxExpandBytes = 8 << 20
+
 // Term is one comma-separated part of a range expression.
 type Term struct {
 	Exclude bool
@@ -30,7 +36,7 @@ func ParseRange(expr string) ([]Term, error) {
 		return nil, err
 	}
 	var terms []Term
-	total := 0
+	total, size := 0, 0
 	for _, p := range parts {
 		t := Term{Text: p}
 		if strings.HasPrefix(p, "-") {
@@ -42,7 +48,11 @@ func ParseRange(expr string) ([]Term, error) {
 		}
 		if strings.ContainsAny(t.Text, "[]") {
 			t.Pattern = true
-			t.Names, err = expandHostlist(t.Text, maxExpand-total)
+			// Every name is shorter than the text that spells it (the
+			// number replaces at least "[" and "]"), so this many names
+			// stay within maxExpandBytes.
+			limit := min(maxExpand-total, (maxExpandBytes-size)/len(t.Text))
+			t.Names, err = expandHostlist(t.Text, limit)
 			if err != nil {
 				return nil, fmt.Errorf("range %q: %w", expr, err)
 			}
@@ -50,6 +60,9 @@ func ParseRange(expr string) ([]Term, error) {
 			t.Names = []string{t.Text}
 		}
 		total += len(t.Names)
+		for _, n := range t.Names {
+			size += len(n)
+		}
 		terms = append(terms, t)
 	}
 	if len(terms) == 0 {
@@ -138,14 +151,19 @@ func expandHostlist(s string, limit int) ([]string, error) {
 		if b < a {
 			return nil, fmt.Errorf("%q: range %q runs backwards", s, item)
 		}
-		if (b-a+1)*len(tails) > limit-len(out) {
-			return nil, fmt.Errorf("%q expands to more than %d names", s, maxExpand)
+		// (b-a+1)*len(tails) > room, written so that it cannot overflow:
+		// "n[0-9223372036854775807]" wrapped (b-a+1) to a negative count
+		// that passed, then looped allocating forever.
+		if room := limit - len(out); room <= 0 || b-a >= room/len(tails) {
+			return nil, fmt.Errorf("%q expands to too many names (at most %d, or %d MiB of names, in one range)", s, maxExpand, maxExpandBytes>>20)
 		}
 		width := len(lo)
 		for i := a; i <= b; i++ {
 			num := strconv.Itoa(i)
-			for len(num) < width {
-				num = "0" + num
+			if len(num) < width {
+				// One copy: prepending a zero at a time was quadratic
+				// in the width of "n[000…0-9]".
+				num = strings.Repeat("0", width-len(num)) + num
 			}
 			for _, t := range tails {
 				out = append(out, prefix+num+t)

@@ -22,7 +22,12 @@ func TestExpandHostlist(t *testing.T) {
 		{in: "n[1-", err: "without ']'"},
 		{in: "n1]", err: "without '['"},
 		{in: "n[]", err: "empty brackets"},
-		{in: "n[0-99999999]", err: "more than"},
+		{in: "n[0-99999999]", err: "too many"},
+		// Counts that overflowed int and passed the cap, then allocated
+		// until the heap was gone.
+		{in: "n[0-9223372036854775807]", err: "too many"},
+		{in: "n[1-4611686018427387904]x[1-2]", err: "too many"},
+		{in: "n[1-3074457345618258603]x[1-3]", err: "too many"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"text/template"
 
 	"github.com/node-switch/node-switch/nodes"
 )
@@ -524,14 +523,12 @@ func renderTemplate(b *bytes.Buffer, in Input) error {
 		plainLocal(b, in.Firmware, in.Node.Name+" has no "+string(in.Firmware)+" template")
 		return nil
 	}
-	t, err := template.New(in.Profile.Name).Option("missingkey=error").Funcs(template.FuncMap{
-		"file": func(p string) string { return fileRef(in, p) },
-	}).Parse(src)
+	t, err := parseSiteTemplate(in, src)
 	if err != nil {
 		return fmt.Errorf("%s template: %w", in.Firmware, err)
 	}
 	httpNote(b, in)
-	if err := t.Execute(b, TemplateData{Input: in, Firmware: string(in.Firmware)}); err != nil {
+	if err := t.Execute(&limitedWriter{w: b}, TemplateData{Input: in, Firmware: string(in.Firmware)}); err != nil {
 		return fmt.Errorf("%s template: %w", in.Firmware, err)
 	}
 	if b.Len() > 0 && b.Bytes()[b.Len()-1] != '\n' {

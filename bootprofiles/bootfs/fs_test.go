@@ -261,7 +261,9 @@ func TestPortOf(t *testing.T) {
 }
 
 // FuzzOpen: no name, whatever it is, yields the content of a file outside
-// the boot root, and every name Parse accepts as a file is local.
+// the boot root, and every name Parse accepts as a file is local. Asked by
+// a node, a masked node or a stranger, nothing goes to or is about the
+// masked node (umu19). Seeds: here and testdata/fuzz/FuzzOpen.
 func FuzzOpen(f *testing.F) {
 	for _, s := range []string{"pxelinux.0", "../secret", "/../secret", `..\secret`, "abs-link", "rel-link",
 		"linux/../../secret", "pxelinux.cfg/01-52-54-00-12-34-56", "grub.cfg-0A630032", "//secret", "./rel-link/",
@@ -275,14 +277,19 @@ func FuzzOpen(f *testing.F) {
 				t.Fatalf("Parse(%q) gave non-local path %q", name, n.Path)
 			}
 		}
-		c, err := bfs.Open(context.Background(), name, netip.MustParseAddr("10.99.0.99"), netip.MustParseAddr("10.99.0.1"))
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		b, _ := io.ReadAll(c)
-		if strings.Contains(string(b), "SECRET") {
-			t.Fatalf("%q escaped the boot root", name)
+		for _, client := range []string{"10.99.0.99", "10.99.0.50", "10.99.0.19"} {
+			c, err := bfs.Open(context.Background(), name, netip.MustParseAddr(client), netip.MustParseAddr("10.99.0.1"))
+			if err != nil {
+				continue
+			}
+			b, _ := io.ReadAll(c)
+			c.Close()
+			if strings.Contains(string(b), "SECRET") {
+				t.Fatalf("%q escaped the boot root", name)
+			}
+			if client == "10.99.0.19" || strings.Contains(string(b), "umu19") {
+				t.Fatalf("%q from %s: served %q: masked node", name, client, b)
+			}
 		}
 	})
 }

@@ -2,6 +2,10 @@
 // directory of programs run in name order (10-slurm-drain, 50-notify), the
 // convention of run-parts and of the source cluster's install scripts. A
 // failing pre-hook vetoes the operation before anything changes.
+//
+// Hooks run as the daemon's user, usually root, so a hook is only run when
+// nobody else could have written it (see checkSafe), and it gets a fixed,
+// minimal environment instead of the daemon's (see Env).
 package hooks
 
 import (
@@ -11,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -58,7 +63,8 @@ func (e Event) Name() string { return string(e.Stage) + "-" + string(e.Action) }
 // Pre reports whether the event runs before the change (and may veto it).
 func (e Event) Pre() bool { return e.Stage == Pre }
 
-// Env is the environment a hook sees on top of the runner's base.
+// Env is the event's part of a hook's environment, the NODE_SWITCH_*
+// variables.
 func (e Event) Env() []string {
 	return []string{
 		"NODE_SWITCH_EVENT=" + e.Name(),
@@ -107,14 +113,51 @@ type Runner struct {
 	// directory, where a relative path would no longer name the hook.
 	Dir     string
 	Timeout time.Duration // per hook; 0 = DefaultTimeout
-	// BaseEnv is the environment hooks inherit (os.Environ() when nil), so
-	// a hook finds scontrol on the operator's PATH.
+	// BaseEnv is the environment hooks get besides the event's variables;
+	// nil means BaseEnv(), never the daemon's own environment.
 	BaseEnv []string
+}
+
+// SafePath is the PATH hooks run with, whatever the daemon's: a PATH
+// from the environment could name a directory another user writes.
+const SafePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// passedThrough are the only variables of the daemon's environment a hook
+// sees. The daemon's environment holds secrets (NODE_SWITCH_DB may be a
+// PostgreSQL URL with its password, PGPASSWORD) that a hook, which may
+// log its environment or pass it to ssh, must never get. SLURM_CONF is
+// where Slurm's own commands find their configuration, which the shipped
+// Slurm hooks need on a site that moved it.
+var passedThrough = []string{"LANG", "LC_ALL", "TZ", "SLURM_CONF"}
+
+// BaseEnv is the environment every hook starts from: SafePath, HOME of
+// the daemon's user (ssh finds its keys there), LOGNAME and USER, and the
+// few variables of passedThrough that are set.
+func BaseEnv() []string {
+	env := []string{"PATH=" + SafePath}
+	home, name := "/", ""
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+		if u.HomeDir != "" {
+			home = u.HomeDir
+		}
+	}
+	env = append(env, "HOME="+home)
+	if name != "" {
+		env = append(env, "LOGNAME="+name, "USER="+name)
+	}
+	for _, k := range passedThrough {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
 }
 
 // List returns the hooks that would run, in order: executable regular files
 // (or links to them), skipping hidden names, editor backups and package
-// manager leftovers as run-parts does. A missing directory has none.
+// manager leftovers as run-parts does. A missing directory has none. List
+// does not check who could have written them; Run does (checkSafe).
 func (r Runner) List() ([]string, error) {
 	ents, err := os.ReadDir(r.Dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -173,6 +216,16 @@ func (r Runner) Run(ctx context.Context, ev Event) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Every hook is checked before any runs: a pre-event must not drain
+	// nodes in Slurm and then refuse its last hook.
+	if len(names) > 0 {
+		if err := checkSafe(r.Dir, names); err != nil {
+			if ev.Pre() {
+				return nil, fmt.Errorf("%s hooks refused, none ran: %w", ev.Name(), err)
+			}
+			return nil, fmt.Errorf("%s hooks refused, none ran (the change itself is done): %w", ev.Name(), err)
+		}
+	}
 	var results []Result
 	var failed []string
 	for _, name := range names {
@@ -204,7 +257,7 @@ func (r Runner) runOne(ctx context.Context, name string, ev Event) Result {
 	cmd.Dir = r.Dir
 	base := r.BaseEnv
 	if base == nil {
-		base = os.Environ()
+		base = BaseEnv()
 	}
 	cmd.Env = append(append([]string{}, base...), ev.Env()...)
 	var out limitedBuffer

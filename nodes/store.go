@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -45,10 +44,8 @@ func Open(path string) (*Store, error) {
 	if IsPostgres(path) {
 		return OpenPostgres(path)
 	}
-	if dir := filepath.Dir(path); dir != "" {
-		if _, err := os.Stat(dir); err != nil {
-			return nil, fmt.Errorf("open inventory %s: directory %s: %w (create it or pass --db)", path, dir, err)
-		}
+	if err := prepareSQLiteFile(path); err != nil {
+		return nil, fmt.Errorf("open inventory %s: %w", path, err)
 	}
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -20,7 +18,8 @@ func init() {
 		name: "ssh",
 		flags: []cli.Flag{
 			&cli.StringFlag{Name: "ssh-listen", Value: ":2222", EnvVars: []string{"NODE_SWITCH_SSH_LISTEN"},
-				Usage: "SSH front door address (for the Windows head's PowerShell client); empty disables it"},
+				DefaultText: "port 2222 on the --interface addresses, 127.0.0.1 without",
+				Usage:       `SSH front door address (for the Windows head's PowerShell client; ":2222" every address); empty disables it`},
 			hostKeyFlag(),
 			&cli.DurationFlag{Name: "ssh-idle-timeout", Value: sshfront.DefaultIdleTimeout, EnvVars: []string{"NODE_SWITCH_SSH_IDLE_TIMEOUT"},
 				Usage: "close SSH connections idle this long (a running command is not idle)"},
@@ -40,9 +39,9 @@ func init() {
 }
 
 func startSSH(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.Logger) (func() error, error) {
-	addr := c.String("ssh-listen")
-	if addr == "" {
-		return nil, nil
+	addrs, err := listenAddrs(c, "ssh-listen", log)
+	if err != nil || addrs == nil {
+		return nil, err
 	}
 	path := hostKeyPath(c, st)
 	signer, created, err := sshfront.LoadOrCreateHostKey(path)
@@ -52,9 +51,9 @@ func startSSH(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.Lo
 	if created {
 		log.Info("generated SSH host key: pin its fingerprint on clients ('node-switch ssh hostkey')", "path", path)
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listenTCP("ssh-listen", addrs)
 	if err != nil {
-		return nil, fmt.Errorf("--ssh-listen %s: %w", addr, err)
+		return nil, err
 	}
 	policy, err := sshPolicy()
 	if err != nil {
@@ -81,7 +80,9 @@ func startSSH(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.Lo
 		PerSourceMaxStartups: c.Int("ssh-per-source-max-startups"),
 		MaxAuthenticated:     c.Int("ssh-max-sessions"),
 	}
-	log.Info("SSH front door listening", "addr", ln.Addr().String(), "host_key", sshfront.Fingerprint(signer.PublicKey()))
+	for _, a := range listenerAddrs(ln) {
+		log.Info("SSH front door listening", "addr", a.String(), "host_key", sshfront.Fingerprint(signer.PublicKey()))
+	}
 	return func() error { return srv.Serve(ctx, ln) }, nil
 }
 

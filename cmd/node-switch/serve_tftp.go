@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -23,7 +24,8 @@ func init() {
 			&cli.StringFlag{Name: "boot-root", Value: defaultBootRoot, EnvVars: []string{"NODE_SWITCH_BOOT_ROOT"},
 				Usage: "directory served over TFTP and HTTP (fill it with 'node-switch bootroot init')"},
 			&cli.StringFlag{Name: "tftp-listen", Value: ":69", EnvVars: []string{"NODE_SWITCH_TFTP_LISTEN"},
-				Usage: `TFTP address ("" disables TFTP)`},
+				DefaultText: "port 69 on the --interface addresses, 127.0.0.1 without",
+				Usage:       `TFTP address (":69" every address; "" disables TFTP)`},
 			&cli.IntFlag{Name: "tftp-cache-mib", Value: tftp.DefaultCacheBudget >> 20, EnvVars: []string{"NODE_SWITCH_TFTP_CACHE_MIB"},
 				Usage: "MiB of boot files (loaders, kernels, initrds) kept in memory for every node that fetches them; a file larger than a quarter of it is read from disk per transfer (0: none)"},
 			&cli.DurationFlag{Name: "tftp-timeout", Hidden: true,
@@ -71,42 +73,73 @@ func loaderWatch(c *cli.Context) *bootprofiles.LoaderWatch {
 }
 
 func startTFTP(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.Logger) (func() error, error) {
-	addr := c.String("tftp-listen")
-	if addr == "" {
-		return nil, nil
-	}
-	bfs, err := bootFS(c, st, nodes.ChannelTFTP)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := tftp.Listen(addr)
-	if err != nil {
-		bfs.Root.Close()
+	addrs, err := listenAddrs(c, "tftp-listen", log)
+	if err != nil || addrs == nil {
 		return nil, err
 	}
 	cacheMiB := c.Int("tftp-cache-mib")
 	if cacheMiB < 0 {
-		bfs.Root.Close()
-		conn.Close()
 		return nil, usageError("--tftp-cache-mib %d: want 0 (no cache) or more", cacheMiB)
 	}
-	cache := int64(cacheMiB) << 20
+	// A TFTP server answers on one socket; each address gets its own, and
+	// a share of the cache, so the whole stays within --tftp-cache-mib.
+	cache := int64(cacheMiB) << 20 / int64(len(addrs))
 	if cache == 0 {
 		cache = -1
 	}
-	srv := tftp.New(bfs, log, tftp.Options{
-		Timeout:      c.Duration("tftp-timeout"),
-		FixedTimeout: c.Bool("tftp-fixed-timeout"),
-		Retries:      c.Int("tftp-retries"),
-		Backoff:      c.Duration("tftp-backoff"),
-		Window:       c.Int("tftp-window"),
-		Anticipate:   c.Uint("tftp-anticipate"),
-		SinglePort:   c.Bool("tftp-single-port"),
-		CacheBudget:  cache,
-	})
-	log.Info("tftp listening", "addr", conn.LocalAddr().String(), "boot_root", bfs.Root.Name())
+	type server struct {
+		bfs  *bootfs.FS
+		conn net.PacketConn
+		srv  *tftp.Server
+	}
+	var servers []server
+	closeAll := func() {
+		for _, s := range servers {
+			s.bfs.Root.Close()
+			s.conn.Close()
+		}
+	}
+	for _, addr := range addrs {
+		bfs, err := bootFS(c, st, nodes.ChannelTFTP)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		conn, err := tftp.Listen(addr)
+		if err != nil {
+			bfs.Root.Close()
+			closeAll()
+			return nil, err
+		}
+		srv := tftp.New(bfs, log, tftp.Options{
+			Timeout:      c.Duration("tftp-timeout"),
+			FixedTimeout: c.Bool("tftp-fixed-timeout"),
+			Retries:      c.Int("tftp-retries"),
+			Backoff:      c.Duration("tftp-backoff"),
+			Window:       c.Int("tftp-window"),
+			Anticipate:   c.Uint("tftp-anticipate"),
+			SinglePort:   c.Bool("tftp-single-port"),
+			CacheBudget:  cache,
+		})
+		servers = append(servers, server{bfs, conn, srv})
+		log.Info("tftp listening", "addr", conn.LocalAddr().String(), "boot_root", bfs.Root.Name())
+	}
 	return func() error {
-		defer bfs.Root.Close()
-		return runUntil(ctx, func() error { return srv.Serve(conn) }, srv.Shutdown)
+		// The first to end (a failure, or the shutdown) ends the others.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		errs := make(chan error, len(servers))
+		for _, s := range servers {
+			go func() {
+				defer s.bfs.Root.Close()
+				errs <- runUntil(ctx, func() error { return s.srv.Serve(s.conn) }, s.srv.Shutdown)
+			}()
+		}
+		first := <-errs
+		cancel()
+		for range len(servers) - 1 {
+			<-errs
+		}
+		return first
 	}, nil
 }

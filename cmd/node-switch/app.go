@@ -64,6 +64,7 @@ func NewApp(env *Env) *cli.App {
 		wrapAllow(cmds, "", env.Allow)
 	}
 	markStart(cmds, env)
+	hideLeafHelpCommand(cmds)
 	app := &cli.App{
 		Name:                 "node-switch",
 		Usage:                "run one physical cluster as several logical ones, moving nodes by network boot",
@@ -85,6 +86,19 @@ func NewApp(env *Env) *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
 	return app
+}
+
+// hideLeafHelpCommand stops urfave/cli from giving every command a "help"
+// subcommand (alias "h"): on a command that takes a range or a name, that
+// made "move help --to linux" or "ssh-key rm h" print help and exit 0 with
+// nothing done. --help still shows a command's help.
+func hideLeafHelpCommand(cmds []*cli.Command) {
+	for _, c := range cmds {
+		if len(c.Subcommands) == 0 {
+			c.HideHelpCommand = true
+		}
+		hideLeafHelpCommand(c.Subcommands)
+	}
 }
 
 // Version is set at build time (-ldflags "-X main.Version=...").

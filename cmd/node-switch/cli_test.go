@@ -428,3 +428,24 @@ func TestKillDuringMove(t *testing.T) {
 		t.Fatalf("no kill landed inside the move's transaction in %d tries: the test proved nothing about rollback", inside)
 	}
 }
+
+// A node or key may be called "h" or "help": urfave/cli's help subcommand
+// on every command took such an argument for itself, printed help and
+// exited 0 with nothing done (ssh-key rm of a fingerprint starting "h"
+// did so in TestSSHKeyRemoveByFingerprint now and then).
+func TestArgumentsNamedHelp(t *testing.T) {
+	db := sourceDB(t)
+	for i, name := range []string{"h", "help"} {
+		mustRun(t, db, "node", "add", name, "--mac", fmt.Sprintf("00:18:f3:4e:5e:%02x", 0x70+i), "--ip", fmt.Sprintf("192.168.1.%d", 70+i), "--cluster", "linux")
+		out := mustRun(t, db, "move", name, "--to", "windows", "--reason", "named like help")
+		if !strings.Contains(out, "moved "+name+" from linux to windows") {
+			t.Errorf("move %s: %q, want it moved", name, out)
+		}
+	}
+	if _, errs, st := run(t, db, "ssh-key", "rm", "h"); st != exitUsage || !strings.Contains(errs, "remove ssh key h") {
+		t.Errorf("ssh-key rm h: exit %d, %q; want exit %d naming the key", st, errs, exitUsage)
+	}
+	if out := mustRun(t, db, "move", "--help"); !strings.Contains(out, "USAGE") {
+		t.Errorf("move --help no longer shows help:\n%s", out)
+	}
+}

@@ -48,7 +48,7 @@ func mustRun(t *testing.T, db string, args ...string) string {
 func sourceDB(t *testing.T) string {
 	t.Helper()
 	db := filepath.Join(t.TempDir(), "inventory.db")
-	mustRun(t, db, "import", "dhcpd", "um64-dhcpd.conf", "--name-map", "um64_win=windows", "--name-map", "um64_linux=linux")
+	mustRun(t, db, "import", "dhcpd", um64Conf, "--name-map", "um64_win=windows", "--name-map", "um64_linux=linux")
 	return db
 }
 
@@ -449,3 +449,7 @@ func TestArgumentsNamedHelp(t *testing.T) {
 		t.Errorf("move --help no longer shows help:\n%s", out)
 	}
 }
+
+// um64Conf is the source system's dhcpd.conf (the demo embeds it; testdata
+// links to it).
+const um64Conf = "../../testdata/um64-dhcpd.conf"

@@ -58,7 +58,7 @@ func TestImportFlagsMatch(t *testing.T) {
 		{[]string{"--name-map", "um64_win=windows", "--kind", "um64_win=linux"}, "--kind um64_win=linux: no cluster of that name (clusters: windows, um64_linux)"},
 	} {
 		db := filepath.Join(t.TempDir(), "inv.db")
-		_, errs, st := run(t, db, append([]string{"import", "dhcpd", "um64-dhcpd.conf"}, tt.args...)...)
+		_, errs, st := run(t, db, append([]string{"import", "dhcpd", um64Conf}, tt.args...)...)
 		if st == 0 || !strings.Contains(errs, tt.want) || !strings.Contains(errs, "nothing imported") {
 			t.Errorf("import %v: exit %d, stderr %q, want %q", tt.args, st, errs, tt.want)
 		}

@@ -76,7 +76,7 @@ func TestExitStatuses(t *testing.T) {
 		want   string
 	}{
 		{[]string{"status"}, exitOK, ""},
-		{[]string{"import", "dhcpd", "um64-dhcpd.conf", "--bogus", "x"}, exitUsage, "unknown flag --bogus"},
+		{[]string{"import", "dhcpd", um64Conf, "--bogus", "x"}, exitUsage, "unknown flag --bogus"},
 		{[]string{"move", "umu20", "--to", "windows", "--resaon", "x"}, exitUsage, "unknown flag --resaon"},
 		{[]string{"node", "list", "--verbose"}, exitUsage, "unknown flag --verbose"},
 		{[]string{"bogus"}, exitUsage, `unknown command "bogus"`},

@@ -40,7 +40,7 @@ func TestMoveRefusesHooksAnotherUserWrote(t *testing.T) {
 	needPeer(t)
 	base := enterable(t)
 	db := filepath.Join(t.TempDir(), "inventory.db")
-	mustRun(t, db, "import", "dhcpd", "um64-dhcpd.conf", "--name-map", "um64_win=windows", "--name-map", "um64_linux=linux")
+	mustRun(t, db, "import", "dhcpd", um64Conf, "--name-map", "um64_win=windows", "--name-map", "um64_linux=linux")
 	hooks := filepath.Join(base, "hooks.d")
 	if err := os.Mkdir(hooks, 0o755); err != nil {
 		t.Fatal(err)
@@ -87,7 +87,7 @@ func TestCLIInventoryUnreadableByOthers(t *testing.T) {
 	old := syscall.Umask(0o022)
 	defer syscall.Umask(old)
 	db := filepath.Join(enterable(t), "inventory.db")
-	mustRun(t, db, "import", "dhcpd", "um64-dhcpd.conf", "--name-map", "um64_win=windows", "--name-map", "um64_linux=linux")
+	mustRun(t, db, "import", "dhcpd", um64Conf, "--name-map", "um64_win=windows", "--name-map", "um64_linux=linux")
 	for _, p := range []string{db, db + "-wal", db + "-shm"} {
 		if _, err := os.Stat(p); err != nil {
 			continue // -wal and -shm go when the last connection closes

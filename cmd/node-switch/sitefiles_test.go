@@ -37,7 +37,7 @@ func siteBootRoot(t *testing.T) string {
 func TestImportKeepsSiteBooting(t *testing.T) {
 	root := siteBootRoot(t)
 	db := filepath.Join(t.TempDir(), "inv.db")
-	dry := mustRun(t, db, "import", "dhcpd", "um64-dhcpd.conf", "--boot-root", root, "--dry-run")
+	dry := mustRun(t, db, "import", "dhcpd", um64Conf, "--boot-root", root, "--dry-run")
 	for _, want := range []string{
 		"note: cluster um64_win: found um64_win/pxelinux.cfg/default in boot root " + root + ": profile um64_win (kind files) serves them as they are (--kind um64_win=linux to change)",
 		"note: cluster um64_linux: found um64_linux/pxelinux.cfg/default and 1 per-node file (um64_linux/pxelinux.cfg/01-00-18-f3-4e-5e-21) in boot root " + root + ": profile um64_linux (kind files) serves them as they are",
@@ -49,7 +49,7 @@ func TestImportKeepsSiteBooting(t *testing.T) {
 	if out := mustRun(t, db, "node", "list", "--json"); strings.TrimSpace(out) != "[]" {
 		t.Fatalf("--dry-run imported nodes: %s", out)
 	}
-	mustRun(t, db, "import", "dhcpd", "um64-dhcpd.conf", "--boot-root", root)
+	mustRun(t, db, "import", "dhcpd", um64Conf, "--boot-root", root)
 	if out := mustRun(t, db, "profile", "show", "um64_linux"); !strings.Contains(out, "files") || !strings.Contains(out, "um64_linux/pxelinux.cfg/") {
 		t.Errorf("profile show:\n%s", out)
 	}
@@ -98,12 +98,12 @@ func TestImportKeepsSiteBooting(t *testing.T) {
 func TestImportWithoutSiteConfigs(t *testing.T) {
 	root := t.TempDir()
 	db := filepath.Join(t.TempDir(), "inv.db")
-	out := mustRun(t, db, "import", "dhcpd", "um64-dhcpd.conf", "--boot-root", root, "--dry-run")
+	out := mustRun(t, db, "import", "dhcpd", um64Conf, "--boot-root", root, "--dry-run")
 	want := "note: cluster um64_linux: profile um64_linux boots Linux but has no kernel yet: set one with 'profile set um64_linux --kernel FILE --initrd FILE' before its nodes boot (--kind um64_linux=localdisk to change); no pxelinux configs of the site's in " + filepath.Join(root, "um64_linux/pxelinux.cfg")
 	if !strings.Contains(out, want) {
 		t.Errorf("output lacks %q:\n%s", want, out)
 	}
-	out = mustRun(t, db, "import", "dhcpd", "um64-dhcpd.conf", "--boot-root", filepath.Join(root, "missing"), "--dry-run")
+	out = mustRun(t, db, "import", "dhcpd", um64Conf, "--boot-root", filepath.Join(root, "missing"), "--dry-run")
 	if !strings.Contains(out, "the site's own boot configs were not looked for") {
 		t.Errorf("a missing boot root is not reported:\n%s", out)
 	}

@@ -318,32 +318,48 @@ func WaitFor(d time.Duration, cond func() bool) bool {
 	}
 }
 
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
+// build is one command of this module built once per test process.
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+var builds = map[string]*build{"node-switch": {}, "node-switch-demo": {}}
 
 // Binary builds ./cmd/node-switch once per test process and returns its path.
 func Binary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
+	return buildCommand(t, "node-switch")
+}
+
+// DemoBinary builds ./cmd/node-switch-demo once per test process and
+// returns its path.
+func DemoBinary(t testing.TB) string {
+	t.Helper()
+	return buildCommand(t, "node-switch-demo")
+}
+
+func buildCommand(t testing.TB, name string) string {
+	t.Helper()
+	b := builds[name]
+	b.once.Do(func() {
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..")
-		dir, err := os.MkdirTemp("", "node-switch-bin-")
+		dir, err := os.MkdirTemp("", name+"-bin-")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		buildPath = filepath.Join(dir, "node-switch")
-		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/node-switch")
+		b.path = filepath.Join(dir, name)
+		cmd := exec.Command("go", "build", "-o", b.path, "./cmd/"+name)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v: %s", err, out)
+			b.err = fmt.Errorf("go build ./cmd/%s: %v: %s", name, err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return buildPath
+	return b.path
 }

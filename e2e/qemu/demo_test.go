@@ -31,7 +31,7 @@ func TestDemo(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "demo")
 
 	start := time.Now()
-	cmd := exec.Command("go", "run", "./cmd/node-switch", "demo", "--dir", dir, "--exit-after-switch")
+	cmd := exec.Command("go", "run", "./cmd/node-switch-demo", "--dir", dir, "--exit-after-switch")
 	cmd.Dir = root
 	// The e2e suite's cache: the kernel is fetched once for both.
 	cmd.Env = append(os.Environ(), assets.CacheEnv+"="+cache)

@@ -192,10 +192,12 @@ type site struct {
 }
 
 // rewrite turns a README command into the one run here: the binary built
-// once by netlab.Binary stands for "go run"/"go build", sudo is dropped
+// once by netlab.Binary (and the demo's by netlab.DemoBinary) stands for
+// "go run"/"go build", sudo is dropped
 // (the test is root), and the site paths move under the root.
 func (s *site) rewrite(text string) string {
 	text = strings.ReplaceAll(text, "go build -o /usr/bin/node-switch ./cmd/node-switch", "install -m 755 "+s.bin+" /usr/bin/node-switch")
+	text = strings.ReplaceAll(text, "go run ./cmd/node-switch-demo", netlab.DemoBinary(s.t)+" --node-switch "+s.bin)
 	text = strings.ReplaceAll(text, "go run ./cmd/node-switch", s.bin)
 	text = regexp.MustCompile(`(?m)^(\s*)sudo `).ReplaceAllString(text, "$1")
 	return s.replacer.Replace(text)

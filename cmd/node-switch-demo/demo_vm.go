@@ -198,7 +198,7 @@ func (vm *demoVM) showSwitch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := printChange(vm.c, rep); err != nil {
+	if err := vm.printChange(rep); err != nil {
 		return err
 	}
 	fmt.Fprintf(vm.out, "== resetting %s: its next boot asks node-switch again and is told to boot its local disk\n", demoNode)
@@ -228,7 +228,7 @@ func (vm *demoVM) startFromLinux(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := printChange(vm.c, rep); err != nil {
+		if err := vm.printChange(rep); err != nil {
 			return err
 		}
 	}
@@ -237,7 +237,7 @@ func (vm *demoVM) startFromLinux(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return printChange(vm.c, rep)
+		return vm.printChange(rep)
 	}
 	return nil
 }

@@ -36,28 +36,6 @@ func demoNetnsFor(dir string) string {
 	return demoNetnsPrefix + hex.EncodeToString(h[:4])
 }
 
-func init() {
-	register(func() *cli.Command {
-		return &cli.Command{
-			Name:  "demo",
-			Usage: "start the appliance on its embedded defaults and, with QEMU, watch a node switch from Linux to Windows",
-			Description: "Creates DIR/inventory.db from the UM64 cluster's dhcpd.conf (umu18-19 Windows,\n" +
-				"umu20-23 Linux), fills DIR/boot from the distribution's boot loaders when they are\n" +
-				"installed, and (as root) runs 'serve' inside a network namespace of its own (" + demoNetnsPrefix + "…) on a\n" +
-				"bridge 192.168.1.1/24 that no real network reaches.\n" +
-				"With QEMU installed it then boots umu20 as a virtual machine (SeaBIOS + iPXE) with its\n" +
-				"serial console on the terminal (vm| ): first Linux (a Debian kernel, fetched once with\n" +
-				"apt-get download into DIR/cache, and a marker initramfs), then, after 'move umu20 --to\n" +
-				"windows' and a reset, its local disk. Ctrl-C stops it and removes the namespace.",
-			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "dir", Value: "node-switch-demo", Usage: "where the demo keeps its inventory, boot root and cache"},
-				&cli.BoolFlag{Name: "exit-after-switch", Usage: "stop once the VM has booted its local disk, instead of serving until Ctrl-C"},
-			},
-			Action: demo,
-		}
-	})
-}
-
 func demo(c *cli.Context) error {
 	env := envOf(c)
 	dir, err := filepath.Abs(c.String("dir"))
@@ -72,12 +50,17 @@ func demo(c *cli.Context) error {
 	// An empty hooks directory of its own: the demo must never run a
 	// head node's real Slurm or Windows-head hooks.
 	hooksDir := filepath.Join(dir, "hooks")
-	self, err := demoExecutable(dir)
+	self, err := nodeSwitchBinary(c, dir)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	sub := func(args ...string) error {
-		return Run(c.Context, env, append([]string{"node-switch", "--db", db, "--hooks-dir", hooksDir}, args...))
+		cmd := exec.CommandContext(c.Context, self, append([]string{"--db", db, "--hooks-dir", hooksDir}, args...)...)
+		cmd.Stdout, cmd.Stderr = env.Stdout, env.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("demo: node-switch %s: %w", strings.Join(args, " "), err)
+		}
+		return nil
 	}
 	if _, err := os.Stat(db); errors.Is(err, os.ErrNotExist) {
 		conf := filepath.Join(dir, "um64-dhcpd.conf")
@@ -217,44 +200,6 @@ func printDemoCommands(w io.Writer, self, db string) {
 		fmt.Fprintf(w, "  %s --db %s %s\n", self, db, args)
 	}
 	fmt.Fprintln(w)
-}
-
-// demoExecutable is a path to this program that outlives the demo. "go
-// run" builds into a go-build temporary directory that is removed when it
-// exits, so such a binary is copied to DIR/node-switch first.
-func demoExecutable(dir string) (string, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return "", err
-	}
-	if !strings.Contains(self, string(filepath.Separator)+"go-build") {
-		return self, nil
-	}
-	in, err := os.Open(self)
-	if err != nil {
-		return "", err
-	}
-	defer in.Close()
-	dst := filepath.Join(dir, "node-switch")
-	tmp, err := os.CreateTemp(dir, ".node-switch-")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, in); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("copy %s to %s: %w", self, dst, err)
-	}
-	if err := tmp.Chmod(0o755); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if err := tmp.Close(); err != nil {
-		return "", err
-	}
-	// Renamed, not written in place: a daemon of an earlier demo may still
-	// be running the old file.
-	return dst, os.Rename(tmp.Name(), dst)
 }
 
 // prefixWriter puts a prefix before every line written through it, so the

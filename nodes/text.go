@@ -193,7 +193,13 @@ func runeName(r rune) string {
 // there. Text that CheckText accepts comes back unchanged (and the same
 // string, without a copy). A backslash is left as it is: the escapes are
 // for a reader, not for parsing back.
-func Escape(s string) string {
+func Escape(s string) string { return escape(s, false) }
+
+// EscapeLines is Escape for multi-line text (a template): line feeds and
+// tabs stay as they are, everything else Escape escapes is escaped.
+func EscapeLines(s string) string { return escape(s, true) }
+
+func escape(s string, lines bool) string {
 	if !needsEscape(s) {
 		return s
 	}
@@ -204,6 +210,8 @@ func Escape(s string) string {
 		switch {
 		case r == utf8.RuneError && size == 1:
 			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case lines && (r == '\n' || r == '\t'):
+			b.WriteRune(r)
 		case r == '\n':
 			b.WriteString(`\n`)
 		case r == '\r':

@@ -242,3 +242,10 @@ func TestRecordEscapes(t *testing.T) {
 		t.Fatalf("recorded %q / %q / %q, want %q / %q / %q", e.Actor, e.Reason, e.Result, want.Actor, want.Reason, want.Result)
 	}
 }
+
+func TestEscapeLines(t *testing.T) {
+	in := "DEFAULT x\nLABEL x\n\tKERNEL k\r\n\x1b[2K"
+	if got, want := EscapeLines(in), "DEFAULT x\nLABEL x\n\tKERNEL k\\r\n\\x1b[2K"; got != want {
+		t.Fatalf("EscapeLines(%q) = %q, want %q", in, got, want)
+	}
+}

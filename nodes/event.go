@@ -69,7 +69,7 @@ func WatchEvent(ctx context.Context) (context.Context, func() int64) {
 // reason the operator gave and who they are. Source and Target are
 // clusters, whose names checkName keeps plain.
 func checkEvent(actor Actor, e Event) error {
-	return checkTexts("logbook", textField{FieldActor, actor.Name}, textField{FieldOrigin, actor.From},
+	return checkTexts("", textField{FieldActor, actor.Name}, textField{FieldOrigin, actor.From},
 		textField{FieldReason, e.Reason})
 }
 

@@ -208,15 +208,11 @@ const ipxeMagic = "#!ipxe\n"
 func ipxeText(s string) string { return strings.ReplaceAll(oneLine(s), "$", "") }
 
 // oneLine keeps free text (reasons, actors) inside its comment line: a
-// newline in a reason must not become a boot loader directive.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\r' || r < ' ' {
-			return ' '
-		}
-		return r
-	}, s)
-}
+// newline in a reason must not become a boot loader directive. The text
+// was checked when it entered the inventory (nodes.CheckText), but text
+// stored before that check, or written around it, is still escaped here,
+// by the same rule the CLI's printers use.
+func oneLine(s string) string { return nodes.Escape(s) }
 
 // checkFields refuses values that would break out of their line in the
 // rendered file; everything else is passed through as the operator wrote it.
@@ -506,6 +502,24 @@ type TemplateData struct {
 	Firmware string
 }
 
+// flatten is the Input a template sees: a copy whose free text (the
+// logbook entry's reason, actor, origin and result, the mask reason, the
+// descriptions, the NFS root's check output) has its control characters
+// escaped, so no template can emit a line break or an escape sequence from
+// free text, whatever was stored. Names, addresses and paths are left
+// alone: the inventory keeps them plain, and checkFields refuses a line
+// break in a path before a template runs.
+func flatten(in Input) Input {
+	e := &in.Event
+	e.Actor, e.Origin, e.Reason, e.Result = oneLine(e.Actor), oneLine(e.Origin), oneLine(e.Reason), oneLine(e.Result)
+	e.Channel, e.Source, e.Target = oneLine(e.Channel), oneLine(e.Source), oneLine(e.Target)
+	in.Node.MaskReason, in.Node.Firmware = oneLine(in.Node.MaskReason), oneLine(in.Node.Firmware)
+	in.Cluster.Description = oneLine(in.Cluster.Description)
+	in.Profile.Description = oneLine(in.Profile.Description)
+	in.NFSRoot.CheckResult = oneLine(in.NFSRoot.CheckResult)
+	return in
+}
+
 func renderTemplate(b *bytes.Buffer, in Input) error {
 	src := in.Profile.TemplateBIOS
 	switch in.Firmware {
@@ -528,7 +542,7 @@ func renderTemplate(b *bytes.Buffer, in Input) error {
 		return fmt.Errorf("%s template: %w", in.Firmware, err)
 	}
 	httpNote(b, in)
-	if err := t.Execute(&limitedWriter{w: b}, TemplateData{Input: in, Firmware: string(in.Firmware)}); err != nil {
+	if err := t.Execute(&limitedWriter{w: b}, TemplateData{Input: flatten(in), Firmware: string(in.Firmware)}); err != nil {
 		return fmt.Errorf("%s template: %w", in.Firmware, err)
 	}
 	if b.Len() > 0 && b.Bytes()[b.Len()-1] != '\n' {

@@ -140,7 +140,7 @@ func TestRenderProperties(t *testing.T) {
 		wantErr string
 	}{
 		{name: "header names node cluster profile event", p: linuxProfile, fw: BIOS,
-			want: []string{"node umu20", "cluster linux", "profile sl63", "logbook event 42", "alice", "nightly conversion"}},
+			want: []string{"node umu20", "cluster linux", "profile sl63", "logbook event 42", "alice", `nightly\nconversion`}},
 		{name: "reason newline cannot inject a directive", p: linuxProfile, fw: BIOS, notWant: []string{"\nconversion"}},
 		{name: "pxelinux kernel ignores its directory prefix", p: linuxProfile, fw: BIOS,
 			want: []string{"KERNEL ::linux/vmlinuz", "INITRD ::linux/initrd.gz"}},

@@ -104,6 +104,9 @@ func checkBMC(b *BMC) error {
 	if b.Host == "" {
 		return fmt.Errorf("BMC of %s: no address (--bmc HOST[:PORT])", b.Node)
 	}
+	if err := checkTexts("BMC of "+b.Node, textField{FieldHost, b.Host}, textField{FieldUser, b.User}, textField{FieldPath, b.PasswordFile}); err != nil {
+		return err
+	}
 	if b.Port == 0 {
 		b.Port = DefaultBMCPort
 	}

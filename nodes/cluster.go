@@ -64,6 +64,9 @@ func validateCluster(ctx context.Context, q queryer, c Cluster) error {
 	if err := checkName("cluster", c.Name); err != nil {
 		return err
 	}
+	if err := CheckText(FieldDescription, c.Description); err != nil {
+		return err
+	}
 	if _, err := getCluster(ctx, q, c.Name); err == nil {
 		return fmt.Errorf("cluster %s already exists", c.Name)
 	}

@@ -22,6 +22,12 @@ func (s *Store) appendEvent(ctx context.Context, tx *sql.Tx, actor Actor, e Even
 	if !KnownAction(e.Action) {
 		return 0, fmt.Errorf("logbook: unknown action %q (add it to nodes/actions.go)", e.Action)
 	}
+	if err := checkEvent(actor, e); err != nil {
+		return 0, err
+	}
+	// The result is what happened, often a program's output (a hook's, a
+	// BMC's error): it is kept, escaped, rather than refused.
+	e.Result = EscapeCut(FieldResult, e.Result)
 	// RETURNING rather than LastInsertId: PostgreSQL has no last insert id.
 	var id int64
 	err := tx.QueryRowContext(ctx, `INSERT INTO events (time, actor, channel, origin, action, nodes, source, target, reason, result) VALUES (?,?,?,?,?,?,?,?,?,?) RETURNING id`,
@@ -59,9 +65,24 @@ func WatchEvent(ctx context.Context) (context.Context, func() int64) {
 	return context.WithValue(ctx, eventSinkKey{}, id), func() int64 { return *id }
 }
 
+// checkEvent refuses an entry whose free text CheckText refuses: the
+// reason the operator gave and who they are. Source and Target are
+// clusters, whose names checkName keeps plain.
+func checkEvent(actor Actor, e Event) error {
+	return checkTexts("", textField{FieldActor, actor.Name}, textField{FieldOrigin, actor.From},
+		textField{FieldReason, e.Reason})
+}
+
 // Record appends an entry that goes with no inventory change: a reboot's
-// outcome, a hook's output, a refused SSH command.
+// outcome, a hook's output, a refused SSH command. What it records has
+// happened already and must not be lost to a refusal, so its free text is
+// escaped (Escape) and cut rather than refused: an SSH command line with a
+// line break in it is logged as "...\n...". Operations that take a reason
+// before recording (reboot, power) check it first, with CheckText.
 func (s *Store) Record(ctx context.Context, actor Actor, e Event) (int64, error) {
+	actor.Name = EscapeCut(FieldActor, actor.Name)
+	actor.From = EscapeCut(FieldOrigin, actor.From)
+	e.Reason = EscapeCut(FieldReason, e.Reason)
 	var id int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var err error

@@ -69,6 +69,10 @@ func ValidateNFSRoot(r NFSRoot) error {
 	if err := checkName("NFS root", r.Name); err != nil {
 		return err
 	}
+	if err := checkTexts("", textField{FieldHost, r.Server}, textField{FieldPath, r.Export}, textField{FieldPath, r.Kernel},
+		textField{FieldPath, r.Initrd}, textField{FieldPath, r.KernelVersion}, textField{FieldOptions, r.Options}); err != nil {
+		return err
+	}
 	if r.Server == "" {
 		return fmt.Errorf("no server: give the NFS server's address or host name")
 	}
@@ -169,6 +173,9 @@ func (s *Store) RemoveNFSRoot(ctx context.Context, actor Actor, name string) err
 // RecordNFSRootCheck stores the outcome of a check. Move reads it to refuse
 // pointing nodes at a root that would leave them hanging at boot.
 func (s *Store) RecordNFSRootCheck(ctx context.Context, actor Actor, name string, ok bool, result string) error {
+	// The result is what the check saw (a mount's error output): kept,
+	// escaped.
+	result = EscapeCut(FieldResult, result)
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		if _, err := getNFSRoot(ctx, tx, name); err != nil {
 			return err

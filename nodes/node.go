@@ -166,6 +166,9 @@ func validateNode(ctx context.Context, q queryer, n *Node) error {
 	if err := checkName("node", n.Name); err != nil {
 		return err
 	}
+	if err := CheckText(FieldMaskReason, n.MaskReason); err != nil {
+		return err
+	}
 	mac, err := ParseMAC(n.MAC)
 	if err != nil {
 		return err

@@ -172,6 +172,12 @@ type changeSpec struct {
 // plan the pre-hooks were told, refuse a change of nothing, then log and
 // apply it together, or nothing at all.
 func (s *Store) change(ctx context.Context, actor Actor, spec changeSpec) (Change, error) {
+	// The text first, before anything is read: a dry run is the plan the
+	// pre-hooks are told, and text the commit would refuse must be refused
+	// before they see it. The entry of no change holds the request's text.
+	if err := checkEvent(actor, spec.event(spec.change)); err != nil {
+		return Change{}, err
+	}
 	var ch Change
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		// Afresh on each attempt: a transaction retried after a conflict

@@ -117,6 +117,9 @@ func validateProfile(ctx context.Context, q queryer, p Profile) error {
 	if err := checkName("profile", p.Name); err != nil {
 		return err
 	}
+	if err := checkProfileText(p); err != nil {
+		return err
+	}
 	if _, err := ParseProfileKind(string(p.Kind)); err != nil {
 		return err
 	}
@@ -181,6 +184,28 @@ func validateProfile(ctx context.Context, q queryer, p Profile) error {
 	}
 	if p.Kind != KindFiles && p.FilesDir != "" {
 		return fmt.Errorf("a files directory only goes with kind files (clear it with --files '')")
+	}
+	return nil
+}
+
+// checkProfileText refuses control characters in a profile's text: its
+// description, the paths and kernel command line that go into its rendered
+// configs, and its templates, which may span lines but hold no other
+// control character.
+func checkProfileText(p Profile) error {
+	fs := []textField{{FieldDescription, p.Description}, {FieldAppend, p.Append},
+		{FieldPath, p.Kernel}, {FieldPath, p.Initrd}, {FieldPath, p.KernelARM64}, {FieldPath, p.InitrdARM64}, {FieldPath, p.FilesDir}}
+	for _, k := range BootKeys {
+		fs = append(fs, textField{FieldPath, p.BootFiles[k]})
+	}
+	if err := checkTexts("", fs...); err != nil {
+		return err
+	}
+	if err := CheckLines(FieldTemplate, p.TemplateBIOS); err != nil {
+		return fmt.Errorf("BIOS %w", err)
+	}
+	if err := CheckLines(FieldTemplate, p.TemplateUEFI); err != nil {
+		return fmt.Errorf("UEFI %w", err)
 	}
 	return nil
 }

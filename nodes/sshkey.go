@@ -84,8 +84,8 @@ func (s *Store) AddSSHKey(ctx context.Context, actor Actor, k SSHKey) (SSHKey, e
 		if _, err := ParseRole(k.Role); err != nil {
 			return err
 		}
-		if strings.ContainsAny(k.Comment, "\n\r") {
-			return fmt.Errorf("comment %q: must be one line", k.Comment)
+		if err := CheckText(FieldComment, k.Comment); err != nil {
+			return err
 		}
 		if old, err := getSSHKey(ctx, tx, k.Fingerprint); err == nil {
 			return fmt.Errorf("already registered with role %s (comment %q): remove it first to change its role", old.Role, old.Comment)

@@ -221,6 +221,10 @@ func validateSubnet(ctx context.Context, q queryer, sn *Subnet) error {
 			}
 		}
 	}
+	// The domain goes into every DHCP reply (option 15) and a dhcpd.conf.
+	if err := CheckText(FieldHost, sn.Domain); err != nil {
+		return err
+	}
 	if sn.NextServer.IsValid() && !sn.NextServer.Is4() {
 		return fmt.Errorf("--next-server %v is not an IPv4 address", sn.NextServer)
 	}

@@ -103,6 +103,10 @@ ON CONFLICT (mac) DO UPDATE SET
 		}
 		defer st.Close()
 		for _, u := range seen {
+			// What a DHCP client says of itself is recorded, not refused:
+			// the DHCP server already made it printable ASCII, and this
+			// keeps any other writer to the same rule.
+			u.VendorClass, u.Hostname = EscapeCut(FieldClientText, u.VendorClass), EscapeCut(FieldClientText, u.Hostname)
 			r, err := st.ExecContext(ctx, u.MAC, u.FirstSeen.UnixMicro(), u.LastSeen.UnixMicro(), max64(u.TimesSeen, 1),
 				u.Firmware, u.VendorClass, u.Interface, u.Relay, u.Hostname, u.MAC)
 			if err != nil {

@@ -136,6 +136,10 @@ func (o *Ops) Power(ctx context.Context, r PowerRequest) (PowerReport, error) {
 	if strings.TrimSpace(r.Range) == "" {
 		return rep, nodes.Invalid(fmt.Errorf("power %s: empty range; name the nodes (use 'all' to mean every node)", r.Action))
 	}
+	// The reason reaches the hooks' environment before the logbook.
+	if err := nodes.CheckText(nodes.FieldReason, r.Reason); err != nil {
+		return rep, fmt.Errorf("%s: %w", what, err)
+	}
 	ns, err := o.Store.Nodes(ctx, r.Range)
 	if err != nil {
 		return rep, fmt.Errorf("%s: %w", what, err)

@@ -61,6 +61,11 @@ func (o *Ops) Reboot(ctx context.Context, r RebootRequest) (RebootReport, error)
 	if strings.TrimSpace(r.Range) == "" {
 		return RebootReport{}, nodes.Invalid(fmt.Errorf("reboot: empty range; name the nodes (use 'all' to mean every node)"))
 	}
+	// The reason reaches the hooks' environment before the logbook: it is
+	// checked here, as a move's is in the store.
+	if err := nodes.CheckText(nodes.FieldReason, r.Reason); err != nil {
+		return RebootReport{}, fmt.Errorf("reboot %s: %w", r.Range, err)
+	}
 	ns, err := o.Store.Nodes(ctx, r.Range)
 	if err != nil {
 		return RebootReport{}, fmt.Errorf("reboot %s: %w", r.Range, err)

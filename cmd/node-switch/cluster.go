@@ -112,7 +112,7 @@ func init() {
 						w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 						fmt.Fprintln(w, "CLUSTER\tPROFILE\tKIND\tNODES\tDESCRIPTION")
 						for _, r := range rows {
-							fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", r.Name, r.Profile, r.Kind, r.Nodes, r.Description)
+							fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", r.Name, r.Profile, r.Kind, r.Nodes, nodes.Escape(r.Description))
 						}
 						return w.Flush()
 					}),

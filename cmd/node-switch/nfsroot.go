@@ -131,7 +131,7 @@ func checkText(r nodes.NFSRoot) string {
 	case r.CheckOK:
 		return "ok"
 	default:
-		return "FAILED: " + r.CheckResult
+		return "FAILED: " + nodes.Escape(r.CheckResult)
 	}
 }
 

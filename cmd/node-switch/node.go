@@ -111,14 +111,14 @@ func nodeList(c *cli.Context, st *nodes.Store) error {
 		if n.Masked {
 			masked = "yes"
 			if n.MaskReason != "" {
-				masked += " (" + n.MaskReason + ")"
+				masked += " (" + nodes.Escape(n.MaskReason) + ")"
 			}
 		}
 		seen := "never"
 		if !n.LastSeen.IsZero() {
 			seen = n.LastSeen.Local().Format(time.DateTime)
 		}
-		fw := n.Firmware
+		fw := nodes.Escape(n.Firmware)
 		if fw == "" {
 			fw = "-"
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/node-switch/node-switch/nodes"
 	"github.com/node-switch/node-switch/ops"
 	"github.com/node-switch/node-switch/power"
 	"github.com/node-switch/node-switch/wol"
@@ -121,7 +122,7 @@ func powerAction(a power.Action) func(c *cli.Context, o *ops.Ops) error {
 				if st == "" {
 					st = "-"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Node, r.BMC, r.Outcome, st, r.Detail)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Node, r.BMC, r.Outcome, st, nodes.Escape(r.Detail))
 			}
 			if perr := tw.Flush(); perr != nil {
 				return perr

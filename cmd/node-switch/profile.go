@@ -219,7 +219,7 @@ func init() {
 						w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 						fmt.Fprintln(w, "PROFILE\tKIND\tBOOT FILES\tDESCRIPTION")
 						for _, p := range ps {
-							fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.Name, p.Kind, bootFilesText(p.BootFiles), p.Description)
+							fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.Name, p.Kind, bootFilesText(p.BootFiles), nodes.Escape(p.Description))
 						}
 						return w.Flush()
 					}),
@@ -290,7 +290,7 @@ func showProfile(c *cli.Context, p nodes.Profile) error {
 	w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 	row := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(w, "%s:\t%s\n", k, v)
+			fmt.Fprintf(w, "%s:\t%s\n", k, nodes.Escape(v))
 		}
 	}
 	row("name", p.Name)
@@ -327,7 +327,7 @@ func showProfile(c *cli.Context, p nodes.Profile) error {
 	}
 	for _, t := range [][2]string{{"BIOS template", p.TemplateBIOS}, {"UEFI template", p.TemplateUEFI}} {
 		if t[1] != "" {
-			fmt.Fprintf(c.App.Writer, "--- %s ---\n%s\n", t[0], strings.TrimRight(t[1], "\n"))
+			fmt.Fprintf(c.App.Writer, "--- %s ---\n%s\n", t[0], nodes.EscapeLines(strings.TrimRight(t[1], "\n")))
 		}
 	}
 	return nil

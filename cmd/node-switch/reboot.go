@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/node-switch/node-switch/nodes"
 	"github.com/node-switch/node-switch/ops"
 	"github.com/node-switch/node-switch/reboot"
 )
@@ -118,7 +119,7 @@ func printRebootTable(c *cli.Context, rs []reboot.Result) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tADDRESS\tRESULT\tDETAIL")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Node, r.Addr, r.Status, r.Detail)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Node, r.Addr, r.Status, nodes.Escape(r.Detail))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -98,7 +98,7 @@ func renderCmd(c *cli.Context, st *nodes.Store) error {
 			fmt.Fprintf(out, "### %s (%s): %s\n", n.Name, nfw, name)
 		}
 		if n.Masked {
-			fmt.Fprintf(errw, "node-switch: %s is masked (%s): it gets no DHCP answer and every TFTP/HTTP read is refused\n", n.Name, n.MaskReason)
+			fmt.Fprintf(errw, "node-switch: %s is masked (%s): it gets no DHCP answer and every TFTP/HTTP read is refused\n", n.Name, nodes.Escape(n.MaskReason))
 			continue
 		}
 		srv := server

@@ -137,7 +137,7 @@ func sshKeyAdd(c *cli.Context, st *nodes.Store) error {
 	}
 	fmt.Fprintf(c.App.Writer, "added %s %s role %s", pub.Type(), k.Fingerprint, k.Role)
 	if k.Comment != "" {
-		fmt.Fprintf(c.App.Writer, " (%s)", k.Comment)
+		fmt.Fprintf(c.App.Writer, " (%s)", nodes.Escape(k.Comment))
 	}
 	fmt.Fprintf(c.App.Writer, " (logbook #%d)\n", logged())
 	return nil
@@ -158,7 +158,7 @@ func sshKeyList(c *cli.Context, st *nodes.Store) error {
 		if pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k.PublicKey)); err == nil {
 			typ = pk.Type()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.Fingerprint, typ, k.Role, k.AddedAt.Format("2006-01-02"), k.Comment)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.Fingerprint, typ, k.Role, k.AddedAt.Format("2006-01-02"), nodes.Escape(k.Comment))
 	}
 	return tw.Flush()
 }
@@ -175,7 +175,7 @@ func sshKeyRm(c *cli.Context, st *nodes.Store) error {
 	}
 	fmt.Fprintf(c.App.Writer, "removed %s role %s", k.Fingerprint, k.Role)
 	if k.Comment != "" {
-		fmt.Fprintf(c.App.Writer, " (%s)", k.Comment)
+		fmt.Fprintf(c.App.Writer, " (%s)", nodes.Escape(k.Comment))
 	}
 	fmt.Fprintf(c.App.Writer, " (logbook #%d)\n", logged())
 	return nil

@@ -76,7 +76,7 @@ func status(c *cli.Context, st *nodes.Store) error {
 		fmt.Fprintln(c.App.Writer, "\nmasked nodes (ignored by our DHCP/TFTP; the Windows head may reinstall them):")
 		w = tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 		for _, m := range d.MaskedDetail {
-			fmt.Fprintf(w, "  %s\treturns to %s\t%s\n", m.Name, m.Cluster, m.Reason)
+			fmt.Fprintf(w, "  %s\treturns to %s\t%s\n", m.Name, m.Cluster, nodes.Escape(m.Reason))
 		}
 		return w.Flush()
 	}
@@ -120,16 +120,19 @@ func showLog(c *cli.Context, st *nodes.Store) error {
 	w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "#\tTIME\tACTOR\tCHANNEL\tACTION\tNODES\tFROM → TO\tREASON\tRESULT")
 	for _, e := range evs {
+		// Free text is printed escaped: entries written before the
+		// inventory checked it may hold line breaks or escape sequences.
 		actor := e.Actor
 		if e.Origin != "" {
 			actor += "@" + e.Origin
 		}
+		actor = nodes.Escape(actor)
 		fromTo := ""
 		if e.Source != "" || e.Target != "" {
-			fromTo = e.Source + " → " + e.Target
+			fromTo = nodes.Escape(e.Source + " → " + e.Target)
 		}
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.Time.Local().Format(time.DateTime), actor, e.Channel, e.Action,
-			nodes.Compress(e.Nodes), fromTo, e.Reason, e.Result)
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.Time.Local().Format(time.DateTime), actor, nodes.Escape(e.Channel), e.Action,
+			nodes.Compress(e.Nodes), fromTo, nodes.Escape(e.Reason), nodes.Escape(e.Result))
 	}
 	return w.Flush()
 }

@@ -65,7 +65,7 @@ func nodeUnknown(c *cli.Context, st *nodes.Store) error {
 			via += " relay " + u.Relay
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", u.MAC, u.LastSeen.Local().Format(time.DateTime),
-			u.FirstSeen.Local().Format(time.DateTime), u.TimesSeen, dash(u.Firmware), dash(u.VendorClass), dash(via), dash(u.Hostname))
+			u.FirstSeen.Local().Format(time.DateTime), u.TimesSeen, dash(nodes.Escape(u.Firmware)), dash(nodes.Escape(u.VendorClass)), dash(via), dash(nodes.Escape(u.Hostname)))
 	}
 	return w.Flush()
 }

@@ -44,3 +44,18 @@ func SetIP(tb testing.TB, st *nodes.Store, node string, ip netip.Addr) {
 		tb.Fatalf("SetIP: no node %s", node)
 	}
 }
+
+// Exec runs one statement on the inventory file by hand, bypassing every
+// check, as data written by an older release (before a check existed) or
+// an administrator's sqlite3 edit would be.
+func Exec(tb testing.TB, st *nodes.Store, query string, args ...any) {
+	tb.Helper()
+	db, err := sql.Open("sqlite3", st.Path())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(query, args...); err != nil {
+		tb.Fatalf("%s: %v", query, err)
+	}
+}

@@ -25,6 +25,9 @@ type Identity struct {
 	Comment     string
 	Role        string
 	Addr        string // client host:port
+	// HostKey is the daemon's host key, the one this connection was made
+	// with: what "ssh hostkey" shows over SSH, without reading any file.
+	HostKey ssh.PublicKey
 }
 
 // Actor is how the logbook names this identity.
@@ -247,6 +250,7 @@ func (s *Server) handleConn(ctx context.Context, cfg *ssh.ServerConfig, raw net.
 		Role:        conn.Permissions.Extensions[extRole],
 		Comment:     conn.Permissions.Extensions[extComment],
 		Addr:        conn.RemoteAddr().String(),
+		HostKey:     s.HostKey.PublicKey(),
 	}
 	if id.Fingerprint == "" || id.Role == "" {
 		return // cannot happen with public-key auth only; never run anonymously

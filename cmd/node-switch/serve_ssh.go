@@ -92,6 +92,8 @@ func startSSH(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.Lo
 func sshRunner(o *ops.Ops, policy sshfront.Policy) sshfront.RunFunc {
 	return func(ctx context.Context, args []string, id sshfront.Identity, stdout, stderr io.Writer) int {
 		actor := id.Actor()
+		// "ssh hostkey" shows the key this connection was made with.
+		ctx = context.WithValue(ctx, daemonHostKey{}, id.HostKey)
 		env := &Env{
 			Stdout: stdout,
 			Stderr: stderr,

@@ -30,8 +30,8 @@ func TestFrontDoor(t *testing.T) {
 			t.Fatalf("ssh-key add %s: %d %s %s", k.path, code, out, errOut)
 		}
 	}
-	// Pin the host key before the daemon ever starts, as the README says.
-	out, errOut, code := nodeSwitch(t, bin, db, "ssh", "hostkey", "--json")
+	// Pin the host key before the daemon ever starts (--generate makes it).
+	out, errOut, code := nodeSwitch(t, bin, db, "ssh", "hostkey", "--generate", "--json")
 	if code != 0 {
 		t.Fatalf("ssh hostkey: %s", errOut)
 	}

@@ -111,8 +111,8 @@ const DefaultIdleTimeout = 10 * time.Minute
 // connection; more are refused with "resource shortage". Each runs a
 // command, so without it one authenticated connection could run any number
 // of them at once. Four leave room for a client that multiplexes (OpenSSH's
-// ControlMaster, a PowerShell script's parallel jobs) and keep the total
-// below MaxAuthenticated times four.
+// ControlMaster, a PowerShell script's parallel jobs); with it at most
+// MaxAuthenticated times four commands run at once.
 const MaxSessionsPerConn = 4
 
 // maxRequestsBeforeCommand bounds the requests (env, pty-req, x11-req ...)

@@ -121,20 +121,27 @@ func AuthorizedLine(k ssh.PublicKey) string {
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
 }
 
+// LoadHostKey reads the front door's host key and never writes one; a
+// missing file is an error wrapping os.ErrNotExist.
+func LoadHostKey(path string) (ssh.Signer, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("host key %s: %w", path, err)
+	}
+	s, err := ssh.ParsePrivateKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("host key %s: %w (move it away to generate a new one, then re-pin it on every client)", path, err)
+	}
+	return s, nil
+}
+
 // LoadOrCreateHostKey reads the front door's ed25519 host key, generating it
 // on first use. A host key must stay put, or every client's pinned key
 // breaks, so it is written once with O_EXCL and never replaced.
 func LoadOrCreateHostKey(path string) (signer ssh.Signer, created bool, err error) {
-	data, err := os.ReadFile(path)
-	if err == nil {
-		s, err := ssh.ParsePrivateKey(data)
-		if err != nil {
-			return nil, false, fmt.Errorf("host key %s: %w (move it away to generate a new one, then re-pin it on every client)", path, err)
-		}
-		return s, false, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, false, fmt.Errorf("host key %s: %w", path, err)
+	s, err := LoadHostKey(path)
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		return s, false, err
 	}
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -170,7 +177,7 @@ func LoadOrCreateHostKey(path string) (signer ssh.Signer, created bool, err erro
 	} else if err != nil {
 		return nil, false, fmt.Errorf("write host key %s: %w", path, err)
 	}
-	s, err := ssh.NewSignerFromKey(priv)
+	s, err = ssh.NewSignerFromKey(priv)
 	if err != nil {
 		return nil, false, err
 	}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -25,6 +26,14 @@ type Identity struct {
 	Comment     string
 	Role        string
 	Addr        string // client host:port
+	// HostKey is the daemon's host key, the one this connection was made
+	// with: what "ssh hostkey" shows over SSH, without reading any file.
+	HostKey ssh.PublicKey
+	// Refused is set while a command runs: a refusal made by the command
+	// itself (the CLI checks the key's role again before it acts) goes
+	// through it, so it is logged under the same per-source limit as the
+	// front door's own, and as the command's only logbook row.
+	Refused func(why string)
 }
 
 // Actor is how the logbook names this identity.
@@ -78,12 +87,17 @@ type Server struct {
 	// DefaultMaxAuthenticated): the front door serves a head node or two
 	// and scripts, not a crowd. They no longer count as startups.
 	MaxAuthenticated int
+	// RefusalLogEvery is how often refused commands from one address (IPv6:
+	// one /64) may write a logbook row (default DefaultRefusalLogEvery);
+	// those in between are counted into the next row.
+	RefusalLogEvery time.Duration
 
 	wg        sync.WaitGroup
 	mu        sync.Mutex // guards startups
 	startups  *startups
 	authSlots chan struct{}
 	refusals  *refusalLog
+	commands  *refusalBook // refused commands
 }
 
 // refusalWindow is how often a flood of refused connections is summed up in
@@ -92,6 +106,21 @@ const refusalWindow = 10 * time.Second
 
 // DefaultIdleTimeout closes forgotten connections.
 const DefaultIdleTimeout = 10 * time.Minute
+
+// MaxSessionsPerConn bounds the session channels open at once on one
+// connection; more are refused with "resource shortage". Each runs a
+// command, so without it one authenticated connection could run any number
+// of them at once. Four leave room for a client that multiplexes (OpenSSH's
+// ControlMaster, a PowerShell script's parallel jobs); with it at most
+// MaxAuthenticated times four commands run at once.
+const MaxSessionsPerConn = 4
+
+// maxRequestsBeforeCommand bounds the requests (env, pty-req, x11-req ...)
+// a session may send before its command: each is answered "no" but keeps
+// the connection from being idle, so a client sending them forever would
+// hold its slot without running anything. OpenSSH's client sends one per
+// SendEnv variable and option, a few dozen at most.
+const maxRequestsBeforeCommand = 64
 
 const (
 	extFingerprint = "node-switch-fingerprint"
@@ -146,6 +175,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.authSlots = make(chan struct{}, s.MaxAuthenticated)
 	s.refusals = &refusalLog{log: s.log(), window: refusalWindow}
 	defer s.refusals.stop()
+	s.commands = newRefusalBook(s.RefusalLogEvery, s.recordRefusal)
+	// After the sessions have ended (s.wg.Wait below, deferred calls run
+	// later): the counts still held are written before the daemon closes
+	// the inventory.
+	defer s.commands.close()
 	cfg := s.config(ctx)
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
@@ -187,6 +221,12 @@ func (s *Server) setDefaults() error {
 	}
 	if s.HandshakeTimeout == 0 {
 		s.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if s.RefusalLogEvery < 0 {
+		return fmt.Errorf("ssh front door: RefusalLogEvery is %s; give a positive duration, or 0 for the default", s.RefusalLogEvery)
+	}
+	if s.RefusalLogEvery == 0 {
+		s.RefusalLogEvery = DefaultRefusalLogEvery
 	}
 	for _, l := range []struct {
 		name string
@@ -247,6 +287,7 @@ func (s *Server) handleConn(ctx context.Context, cfg *ssh.ServerConfig, raw net.
 		Role:        conn.Permissions.Extensions[extRole],
 		Comment:     conn.Permissions.Extensions[extComment],
 		Addr:        conn.RemoteAddr().String(),
+		HostKey:     s.HostKey.PublicKey(),
 	}
 	if id.Fingerprint == "" || id.Role == "" {
 		return // cannot happen with public-key auth only; never run anonymously
@@ -255,21 +296,44 @@ func (s *Server) handleConn(ctx context.Context, cfg *ssh.ServerConfig, raw net.
 	// Global requests (tcpip-forward for -R, keepalives) get "no".
 	go ssh.DiscardRequests(reqs)
 	var wg sync.WaitGroup
+	slots := make(chan struct{}, MaxSessionsPerConn)
+	// A client can ask for channels as fast as it can send: the first
+	// refusal of each kind is logged, the rest only at debug level.
+	logged := map[ssh.RejectionReason]bool{}
+	reject := func(nc ssh.NewChannel, reason ssh.RejectionReason, msg string) {
+		nc.Reject(reason, msg)
+		level := slog.LevelDebug
+		if !logged[reason] {
+			logged[reason], level = true, slog.LevelInfo
+		}
+		s.log().Log(ctx, level, "ssh channel refused", "type", nc.ChannelType(), "why", msg, "fingerprint", id.Fingerprint, "from", id.Addr)
+	}
 	for nc := range chans {
 		if nc.ChannelType() != "session" {
 			// direct-tcpip (-L), x11, forwarded streams: never.
-			nc.Reject(ssh.Prohibited, "node-switch: only commands (exec) are served here; no forwarding")
-			s.log().Info("ssh channel refused", "type", nc.ChannelType(), "fingerprint", id.Fingerprint, "from", id.Addr)
+			reject(nc, ssh.Prohibited, "node-switch: only commands (exec) are served here; no forwarding")
+			continue
+		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			reject(nc, ssh.ResourceShortage, fmt.Sprintf("node-switch: at most %d sessions at once on one connection", MaxSessionsPerConn))
 			continue
 		}
 		ch, creqs, err := nc.Accept()
 		if err != nil {
+			<-slots
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			s.session(ctx, ic, id, ch, creqs)
+			// The slot is free before the client sees the channel
+			// close, so a client that waits for one session to end
+			// before opening the next is never refused.
+			<-slots
+			ch.Close()
 		}()
 	}
 	// The client is gone: commands still running are cancelled.
@@ -278,10 +342,20 @@ func (s *Server) handleConn(ctx context.Context, cfg *ssh.ServerConfig, raw net.
 }
 
 // session serves one channel: at most one exec; everything else refused.
+// The caller closes the channel.
 func (s *Server) session(ctx context.Context, ic *idleConn, id Identity, ch ssh.Channel, reqs <-chan *ssh.Request) {
-	defer ch.Close()
 	ptyAsked := false
+	n := 0
 	for req := range reqs {
+		if n++; n > maxRequestsBeforeCommand {
+			if req.WantReply {
+				req.Reply(false, nil)
+			}
+			fmt.Fprintf(ch.Stderr(), "node-switch: more than %d requests without a command; closing the session\n", maxRequestsBeforeCommand)
+			s.log().Info("ssh session closed: too many requests without a command", "max", maxRequestsBeforeCommand,
+				"fingerprint", id.Fingerprint, "from", id.Addr)
+			return
+		}
 		switch req.Type {
 		case "exec":
 			var payload struct{ Command string }
@@ -302,14 +376,14 @@ func (s *Server) session(ctx context.Context, ic *idleConn, id Identity, ch ssh.
 			req.Reply(false, nil)
 		case "shell":
 			req.Reply(false, nil)
-			s.refuse(ctx, id, "(interactive shell)", "no shell: run one node-switch command per call, e.g. ssh -p PORT HEAD status")
+			s.refuse(id, "(interactive shell)", "no shell: run one node-switch command per call, e.g. ssh -p PORT HEAD status")
 			fmt.Fprintln(ch.Stderr(), "node-switch: there is no shell here; run one command per call, for example: ssh -p PORT HEAD status")
 			sendExit(ch, 2)
 			metrics.Command(nodes.ChannelSSH, id.Role, 2)
 			return
 		case "subsystem":
 			req.Reply(false, nil)
-			s.refuse(ctx, id, "(subsystem)", "subsystems (sftp, ...) are not served")
+			s.refuse(id, "(subsystem)", "subsystems (sftp, ...) are not served")
 			metrics.Command(nodes.ChannelSSH, id.Role, 3)
 			return
 		default:
@@ -335,7 +409,7 @@ func (s *Server) exec(ctx context.Context, ic *idleConn, id Identity, line strin
 		shown = shown[:200] + "..."
 	}
 	refuse := func(why string, status int) int {
-		s.refuse(ctx, id, shown, why)
+		s.refuse(id, shown, why)
 		fmt.Fprintln(ch.Stderr(), "node-switch: refused:", why)
 		return status
 	}
@@ -361,10 +435,20 @@ func (s *Server) exec(ctx context.Context, ic *idleConn, id Identity, line strin
 		return refuse(err.Error(), 2)
 	}
 	s.log().Info("ssh command", "command", shown, "path", path, "fingerprint", id.Fingerprint, "from", id.Addr)
+	// A refusal by the command itself is the command's one logbook row
+	// (and is counted like the others), not followed by "ssh-command exit 3".
+	var refusedInRun atomic.Bool
+	id.Refused = func(why string) {
+		refusedInRun.Store(true)
+		s.refuse(id, shown, why)
+	}
 	// A long command (reboot of many nodes) is not idleness.
 	ic.busy(1)
 	status := s.Run(ctx, words, id, ch, ch.Stderr())
 	ic.busy(-1)
+	if refusedInRun.Load() {
+		return status
+	}
 	if _, err := s.Store.Record(context.WithoutCancel(ctx), id.Actor(), nodes.Event{Action: nodes.ActionSSHCommand, Reason: shown,
 		Result: fmt.Sprintf("exit %d", status)}); err != nil {
 		s.log().Error("logbook", "err", err)
@@ -372,10 +456,28 @@ func (s *Server) exec(ctx context.Context, ic *idleConn, id Identity, line strin
 	return status
 }
 
-func (s *Server) refuse(ctx context.Context, id Identity, line, why string) {
-	s.log().Info("ssh command refused", "command", line, "why", why, "fingerprint", id.Fingerprint, "from", id.Addr)
-	if _, err := s.Store.Record(context.WithoutCancel(ctx), id.Actor(), nodes.Event{Action: nodes.ActionSSHRefused, Reason: line,
-		Result: "refused: " + why}); err != nil {
+// refuse records a refused command: in the logbook at most once per
+// RefusalLogEvery per source, with the count of the others (refusalBook).
+func (s *Server) refuse(id Identity, line, why string) {
+	s.log().Debug("ssh command refused", "command", line, "why", why, "fingerprint", id.Fingerprint, "from", id.Addr)
+	var ip netip.Addr
+	if ap, err := netip.ParseAddrPort(id.Addr); err == nil {
+		ip = ap.Addr()
+	}
+	s.commands.refused(sourceName(sourceOf(ip)), refusal{actor: id.Actor(), line: line, why: why, at: time.Now()})
+}
+
+// recordRefusal writes one row of refusals: in the logbook, and in the log.
+func (s *Server) recordRefusal(r refusalRow) {
+	if r.held == 0 {
+		s.log().Info("ssh command refused", "command", r.line, "why", r.why, "actor", r.actor.Name, "from", r.src)
+	} else {
+		s.log().Warn("ssh commands refused", "count", r.held, "since", r.since.UTC().Format(time.RFC3339), "from", r.src,
+			"last", r.line, "why", r.why, "actor", r.actor.Name)
+	}
+	// The session may be gone (a timer writes the count), so no request's
+	// context bounds the write.
+	if _, err := s.Store.Record(context.Background(), r.actor, r.event()); err != nil {
 		s.log().Error("logbook", "err", err)
 	}
 }

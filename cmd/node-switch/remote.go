@@ -30,7 +30,7 @@ var remote = map[string]struct {
 	"nfsroot list": {nodes.RoleRead, []string{"json"}},
 	"log":          {nodes.RoleRead, []string{"since", "action", "limit", "json"}},
 	"render":       {nodes.RoleRead, []string{"firmware", "server-ip", "http-port"}},
-	"ssh hostkey":  {nodes.RoleRead, nil},
+	"ssh hostkey":  {nodes.RoleRead, []string{"json"}}, // the daemon's own key; --generate and --ssh-host-key stay on the head node
 	"ssh-key list": {nodes.RoleRead, []string{"json"}},
 
 	"move":   {nodes.RoleOperate, []string{"to", "reason", "dry-run", "force", "wake", "reboot", "reboot-localdisk", "via", "once", "cancel-once", "json"}},

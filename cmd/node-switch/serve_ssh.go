@@ -29,6 +29,8 @@ func init() {
 				Usage: "unauthenticated SSH connections at once from all addresses (random early drop from half of it)"},
 			&cli.IntFlag{Name: "ssh-per-source-max-startups", Value: sshfront.DefaultPerSourceMaxStartups, EnvVars: []string{"NODE_SWITCH_SSH_PER_SOURCE_MAX_STARTUPS"},
 				Usage: "unauthenticated SSH connections at once from one address (IPv6: one /64)"},
+			&cli.DurationFlag{Name: "ssh-refusal-log-every", Value: sshfront.DefaultRefusalLogEvery, EnvVars: []string{"NODE_SWITCH_SSH_REFUSAL_LOG_EVERY"},
+				Usage: "write refused SSH commands from one address to the logbook at most this often; those in between are counted in the next row"},
 			&cli.IntFlag{Name: "ssh-max-sessions", Value: sshfront.DefaultMaxAuthenticated, EnvVars: []string{"NODE_SWITCH_SSH_MAX_SESSIONS"},
 				Usage: "authenticated SSH connections at once"},
 		},
@@ -79,6 +81,7 @@ func startSSH(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.Lo
 		MaxStartups:          c.Int("ssh-max-startups"),
 		PerSourceMaxStartups: c.Int("ssh-per-source-max-startups"),
 		MaxAuthenticated:     c.Int("ssh-max-sessions"),
+		RefusalLogEvery:      c.Duration("ssh-refusal-log-every"),
 	}
 	for _, a := range listenerAddrs(ln) {
 		log.Info("SSH front door listening", "addr", a.String(), "host_key", sshfront.Fingerprint(signer.PublicKey()))
@@ -93,6 +96,8 @@ func startSSH(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.Lo
 func sshRunner(o *ops.Ops, policy sshfront.Policy) sshfront.RunFunc {
 	return func(ctx context.Context, args []string, id sshfront.Identity, stdout, stderr io.Writer) int {
 		actor := id.Actor()
+		// "ssh hostkey" shows the key this connection was made with.
+		ctx = context.WithValue(ctx, daemonHostKey{}, id.HostKey)
 		env := &Env{
 			Stdout: stdout,
 			Stderr: stderr,
@@ -102,7 +107,14 @@ func sshRunner(o *ops.Ops, policy sshfront.Policy) sshfront.RunFunc {
 			Ops:    o,
 			Allow: func(path string) error {
 				if err := policy.Allowed(path, id.Role); err != nil {
-					o.Store.Record(context.WithoutCancel(ctx), actor, nodes.Event{Action: nodes.ActionSSHRefused, Reason: path, Result: "refused: " + err.Error()})
+					// Through the front door's refusal log when there is
+					// one: a row a minute per source, and no "ssh-command
+					// exit 3" row after it.
+					if id.Refused != nil {
+						id.Refused(err.Error())
+					} else if _, rerr := o.Store.Record(context.WithoutCancel(ctx), actor, nodes.Event{Action: nodes.ActionSSHRefused, Reason: path, Result: "refused: " + err.Error()}); rerr != nil {
+						slog.Error("logbook", "err", rerr)
+					}
 					return err
 				}
 				return nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -30,7 +31,7 @@ func hostKeyPath(c *cli.Context, st *nodes.Store) string {
 }
 
 type hostKeyInfo struct {
-	Path        string `json:"path"`
+	Path        string `json:"path,omitempty"`  // not shown over SSH: the daemon's files are its own
 	Fingerprint string `json:"fingerprint"`     // SHA256:..., what OpenSSH and Posh-SSH 3 show
 	MD5         string `json:"fingerprint_md5"` // aa:bb:..., what older Posh-SSH/SSH.NET show
 	PublicKey   string `json:"public_key"`      // for a known_hosts line
@@ -77,28 +78,68 @@ func init() {
 			Usage: "the SSH front door",
 			Subcommands: []*cli.Command{{
 				Name:  "hostkey",
-				Usage: "print the front door's host key fingerprint, to pin on clients (generates the key if none exists yet)",
-				Flags: []cli.Flag{hostKeyFlag(), jsonFlag},
-				Action: withStore(func(c *cli.Context, st *nodes.Store) error {
-					path := hostKeyPath(c, st)
-					signer, created, err := sshfront.LoadOrCreateHostKey(path)
-					if err != nil {
-						return err
-					}
-					if created {
-						fmt.Fprintf(c.App.ErrWriter, "generated a new host key in %s\n", path)
-					}
-					pub := signer.PublicKey()
-					info := hostKeyInfo{Path: path, Fingerprint: ssh.FingerprintSHA256(pub), MD5: ssh.FingerprintLegacyMD5(pub), PublicKey: sshfront.AuthorizedLine(pub)}
-					if c.Bool("json") {
-						return printJSON(c, info)
-					}
-					fmt.Fprintf(c.App.Writer, "%s (%s)\nMD5:%s\n%s\n", info.Fingerprint, pub.Type(), info.MD5, info.PublicKey)
-					return nil
-				}),
+				Usage: "print the front door's host key fingerprint, to pin on clients",
+				Description: "On the head node it reads the key file 'serve' uses (generated on serve's first\n" +
+					"start) and never writes one unless --generate is given, e.g. to pin the key\n" +
+					"before the daemon first starts. Over SSH it shows the key of the daemon the\n" +
+					"connection was made to, without reading or writing any file.",
+				Flags: []cli.Flag{hostKeyFlag(), jsonFlag,
+					&cli.BoolFlag{Name: "generate", Usage: "generate the key if there is none yet (as serve does on its first start)"}},
+				Action: withStore(sshHostKey),
 			}},
 		}
 	})
+}
+
+// daemonHostKey is the context key under which an SSH session passes the
+// daemon's host key to "ssh hostkey".
+type daemonHostKey struct{}
+
+// sshHostKey prints the front door's host key. A read command writes
+// nothing: over SSH it shows the key the daemon serves with (the file there
+// may not be the one --ssh-host-key names by default, and a read key must
+// not create private keys on the head), locally it reads the file and
+// generates it only when asked.
+func sshHostKey(c *cli.Context, st *nodes.Store) error {
+	var (
+		pub  ssh.PublicKey
+		path string
+	)
+	if envOf(c).Actor.Channel == nodes.ChannelSSH {
+		k, ok := c.Context.Value(daemonHostKey{}).(ssh.PublicKey)
+		if !ok || k == nil {
+			return errors.New("ssh hostkey: this session does not know the daemon's host key")
+		}
+		pub = k
+	} else {
+		path = hostKeyPath(c, st)
+		var signer ssh.Signer
+		var err error
+		if c.Bool("generate") {
+			var created bool
+			signer, created, err = sshfront.LoadOrCreateHostKey(path)
+			if err == nil && created {
+				fmt.Fprintf(c.App.ErrWriter, "generated a new host key in %s\n", path)
+			}
+		} else {
+			signer, err = sshfront.LoadHostKey(path)
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("no SSH host key at %s yet: 'node-switch serve' generates it on its first start "+
+					"(if serve runs with --ssh-host-key or NODE_SWITCH_SSH_HOST_KEY, give the same here), "+
+					"or 'node-switch ssh hostkey --generate' makes it now", path)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		pub = signer.PublicKey()
+	}
+	info := hostKeyInfo{Path: path, Fingerprint: ssh.FingerprintSHA256(pub), MD5: ssh.FingerprintLegacyMD5(pub), PublicKey: sshfront.AuthorizedLine(pub)}
+	if c.Bool("json") {
+		return printJSON(c, info)
+	}
+	fmt.Fprintf(c.App.Writer, "%s (%s)\nMD5:%s\n%s\n", info.Fingerprint, pub.Type(), info.MD5, info.PublicKey)
+	return nil
 }
 
 func sshKeyAdd(c *cli.Context, st *nodes.Store) error {

@@ -30,8 +30,8 @@ func TestFrontDoor(t *testing.T) {
 			t.Fatalf("ssh-key add %s: %d %s %s", k.path, code, out, errOut)
 		}
 	}
-	// Pin the host key before the daemon ever starts, as the README says.
-	out, errOut, code := nodeSwitch(t, bin, db, "ssh", "hostkey", "--json")
+	// Pin the host key before the daemon ever starts (--generate makes it).
+	out, errOut, code := nodeSwitch(t, bin, db, "ssh", "hostkey", "--generate", "--json")
 	if code != 0 {
 		t.Fatalf("ssh hostkey: %s", errOut)
 	}
@@ -44,7 +44,10 @@ func TestFrontDoor(t *testing.T) {
 	must(t, os.WriteFile(knownHosts, []byte("[127.0.0.1]:2222 "+hk.PublicKey+"\n"), 0o600))
 
 	head := lab.Namespace("head")
-	srv := head.Start([]string{"NODE_SWITCH_HOOKS_DIR=" + filepath.Join(dir, "hooks.d")}, bin,
+	// Every refusal gets a logbook row of its own here, as the subtests
+	// below look for particular ones; TestFrontDoorRefusalBurst tests the
+	// default of one row a minute per address.
+	srv := head.Start([]string{"NODE_SWITCH_HOOKS_DIR=" + filepath.Join(dir, "hooks.d"), "NODE_SWITCH_SSH_REFUSAL_LOG_EVERY=1ns"}, bin,
 		append([]string{"--db", db, "serve", "--ssh-listen", "127.0.0.1:2222"}, onlySSH(t, bin)...)...)
 	if !netlab.WaitFor(30*time.Second, func() bool { return srv.Exited() || strings.Contains(srv.Output(), "SSH front door listening") }) || srv.Exited() {
 		t.Fatalf("serve did not start:\n%s", srv.Output())

@@ -65,6 +65,7 @@ func NewApp(env *Env) *cli.App {
 	}
 	markStart(cmds, env)
 	hideLeafHelpCommand(cmds)
+	ownHelpFlags(cmds)
 	app := &cli.App{
 		Name:                 "node-switch",
 		Usage:                "run one physical cluster as several logical ones, moving nodes by network boot",
@@ -75,7 +76,16 @@ func NewApp(env *Env) *cli.App {
 		EnableBashCompletion: true,
 		Version:              Version,
 		Metadata:             map[string]any{envKey: env},
-		Flags:                globalFlags(),
+		Flags:                append(globalFlags(), newHelpFlag(), &cli.BoolFlag{Name: "version", Aliases: []string{"v"}, Usage: "print the version", DisableDefaultText: true}),
+		HideHelp:             true,
+		HideVersion:          true,
+		Action: func(c *cli.Context) error {
+			if c.Bool("version") {
+				cli.ShowVersion(c)
+				return nil
+			}
+			return cli.ShowAppHelp(c)
+		},
 		Before: func(c *cli.Context) error {
 			if ch := c.String("channel"); ch != nodes.ChannelCLI && ch != nodes.ChannelTimer {
 				return usageError("--channel / NODE_SWITCH_CHANNEL %q: want cli or timer", ch)
@@ -99,6 +109,23 @@ func hideLeafHelpCommand(cmds []*cli.Command) {
 		}
 		hideLeafHelpCommand(c.Subcommands)
 	}
+}
+
+// ownHelpFlags gives every command a --help flag of its own. urfave/cli's
+// HelpFlag and VersionFlag are package-level values the library writes into
+// on every parse, so two SSH sessions parsing at once raced on them;
+// HideHelp keeps the library from adding the shared one, and it still finds
+// ours by name.
+func ownHelpFlags(cmds []*cli.Command) {
+	for _, c := range cmds {
+		c.HideHelp = true
+		c.Flags = append(c.Flags, newHelpFlag())
+		ownHelpFlags(c.Subcommands)
+	}
+}
+
+func newHelpFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help", DisableDefaultText: true}
 }
 
 // Version is set at build time (-ldflags "-X main.Version=...").
@@ -276,7 +303,9 @@ func opsSettings(c *cli.Context) (ops.Settings, error) {
 	return s, err
 }
 
-var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print JSON (stable field names, for scripts and PowerShell's ConvertFrom-Json)"}
+func jsonFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "json", Usage: "print JSON (stable field names, for scripts and PowerShell's ConvertFrom-Json)"}
+}
 
 func printJSON(c *cli.Context, v any) error {
 	enc := json.NewEncoder(c.App.Writer)

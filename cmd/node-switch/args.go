@@ -86,18 +86,27 @@ func parse(app *cli.App, args []string) (parsed, error) {
 			break
 		}
 	}
+	// "help" where a command word is due asks for that level's help; the
+	// app has no help subcommand (see ownHelpFlags).
+	if len(rest) > 0 && (rest[0] == "help" || rest[0] == "h") && (p.leaf == nil || len(p.leaf.Subcommands) > 0) {
+		if p.leaf == nil {
+			p.global = append(p.global, "--help")
+		} else {
+			p.flags = append(p.flags, "--help")
+		}
+		return p, nil
+	}
 	if p.leaf == nil {
-		if len(rest) > 0 && rest[0] != "help" && rest[0] != "h" {
+		if len(rest) > 0 {
 			return p, usageError("unknown command %q; see node-switch --help", rest[0])
 		}
-		p.args = rest
 		return p, nil
 	}
 	if p.leaf.SkipFlagParsing {
 		p.args = rest
 		return p, nil
 	}
-	if len(p.leaf.Subcommands) > 0 && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") && rest[0] != "help" {
+	if len(p.leaf.Subcommands) > 0 && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		return p, usageError("unknown command %q; see node-switch %s --help", strings.Join(append(p.path, rest[0]), " "), strings.Join(p.path, " "))
 	}
 	for j := 0; j < len(rest); j++ {

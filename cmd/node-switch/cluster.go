@@ -50,7 +50,7 @@ func init() {
 					ArgsUsage: "NAME",
 					Flags: []cli.Flag{
 						&cli.StringFlag{Name: "profile", Required: true},
-						reasonFlag,
+						reasonFlag(),
 						bootRootFlag(),
 						&cli.BoolFlag{Name: "force", Usage: "accept a profile whose kernel or initrd is missing from --boot-root, or whose NFS root has not passed its check"},
 					},
@@ -75,7 +75,7 @@ func init() {
 				{
 					Name:  "list",
 					Usage: "list clusters",
-					Flags: []cli.Flag{jsonFlag},
+					Flags: []cli.Flag{jsonFlag()},
 					Action: withStore(func(c *cli.Context, st *nodes.Store) error {
 						cs, err := st.Clusters(c.Context)
 						if err != nil {

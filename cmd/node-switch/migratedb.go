@@ -26,7 +26,7 @@ func init() {
 				&cli.StringFlag{Name: "from", Required: true, Usage: "the SQLite inventory file to copy"},
 				&cli.StringFlag{Name: "to", Required: true, Usage: "the target: postgres://USER@HOST/DB?... (the database must exist)"},
 				&cli.BoolFlag{Name: "force", Usage: "replace the contents of a target that is not empty"},
-				jsonFlag,
+				jsonFlag(),
 			},
 			Action: migrateDB,
 		}

@@ -73,17 +73,17 @@ func init() {
 			&cli.StringFlag{Name: "to", Usage: "target cluster (required unless --cancel-once)"},
 			&cli.BoolFlag{Name: "once", Usage: "send only the nodes' next boot to --to (an installer, a rescue system); the boots after it go to their own cluster again"},
 			&cli.BoolFlag{Name: "cancel-once", Usage: "drop the nodes' pending boot once (no --to): their next boot goes to their own cluster"},
-			reasonFlag,
+			reasonFlag(),
 			&cli.BoolFlag{Name: "dry-run", Usage: "check and show what would change; change nothing"},
 			&cli.BoolFlag{Name: "force", Usage: "move even to an NFS root whose last check failed, or a profile whose kernel or initrd is missing from --boot-root"},
 			&cli.BoolFlag{Name: "wake", Usage: "after the move, send Wake-on-LAN to the moved nodes (lab PCs switched off)"},
 			&cli.BoolFlag{Name: "reboot", Usage: "after the move, reboot the moved nodes (BMC or SSH, see --via) so they boot their new cluster"},
 			&cli.BoolFlag{Name: "reboot-localdisk", Usage: "with --reboot, also reboot nodes now running a localdisk profile (a lab whose day OS runs sshd); by default the Windows head reboots those"},
-			jsonFlag, viaFlag,
+			jsonFlag(), viaFlag(),
 		}
 		flags = append(flags, bootRootFlag())
-		flags = append(flags, wakeFlags...)
-		flags = append(flags, rebootFlags...)
+		flags = append(flags, wakeFlags()...)
+		flags = append(flags, rebootFlags()...)
 		return &cli.Command{
 			Name:      "move",
 			Usage:     "move nodes to another logical cluster (takes effect at their next boot)",
@@ -140,7 +140,7 @@ func init() {
 				Name:      m.name,
 				Usage:     m.usage,
 				ArgsUsage: "RANGE",
-				Flags: []cli.Flag{reasonFlag, jsonFlag,
+				Flags: []cli.Flag{reasonFlag(), jsonFlag(),
 					&cli.BoolFlag{Name: "dry-run", Usage: "check and show what would change; change nothing"},
 					&cli.BoolFlag{Name: "force", Usage: "unmask: even into a cluster whose NFS root has not passed its check"}},
 				Action: withOps(func(c *cli.Context, o *ops.Ops) error {

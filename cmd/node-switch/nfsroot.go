@@ -38,7 +38,7 @@ func init() {
 				{
 					Name:   "list",
 					Usage:  "list NFS roots with their last check",
-					Flags:  []cli.Flag{jsonFlag},
+					Flags:  []cli.Flag{jsonFlag()},
 					Action: withStore(nfsrootList),
 				},
 				{
@@ -51,7 +51,7 @@ func init() {
 						"if any check fails.",
 					Flags: []cli.Flag{
 						&cli.DurationFlag{Name: "timeout", Value: nfsroot.DefaultTimeout, Usage: "deadline of each network step"},
-						jsonFlag,
+						jsonFlag(),
 					},
 					Action: withStore(nfsrootCheck),
 				},

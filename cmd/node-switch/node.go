@@ -11,7 +11,9 @@ import (
 	"github.com/node-switch/node-switch/nodes"
 )
 
-var reasonFlag = &cli.StringFlag{Name: "reason", Usage: "why, for the logbook"}
+func reasonFlag() cli.Flag {
+	return &cli.StringFlag{Name: "reason", Usage: "why, for the logbook"}
+}
 
 func init() {
 	register(func() *cli.Command {
@@ -25,10 +27,10 @@ func init() {
 					ArgsUsage: "NAME",
 					Flags: append([]cli.Flag{
 						&cli.StringFlag{Name: "mac", Usage: "the PXE NIC's MAC address"},
-						fromUnknownFlag,
+						fromUnknownFlag(),
 						&cli.StringFlag{Name: "ip", Required: true, Usage: "the reserved IPv4 address"},
 						&cli.StringFlag{Name: "cluster", Required: true, Usage: "the logical cluster it boots"},
-						reasonFlag,
+						reasonFlag(),
 						&cli.BoolFlag{Name: "force", Usage: "add it even to a cluster whose NFS root has not passed its check"},
 					}, bmcNodeFlags()...),
 					Action: creatingStore(nodeAdd),
@@ -37,7 +39,7 @@ func init() {
 					Name:      "list",
 					Usage:     "list nodes (all, or a range)",
 					ArgsUsage: "[RANGE]",
-					Flags:     []cli.Flag{jsonFlag},
+					Flags:     []cli.Flag{jsonFlag()},
 					Action:    withStore(nodeList),
 				},
 				{
@@ -47,7 +49,7 @@ func init() {
 					Description: "A RANGE that names more than one node (a cluster, all, umu[18-23]) needs\n" +
 						"--yes; --dry-run shows what it names and removes nothing.",
 					Flags: []cli.Flag{
-						reasonFlag,
+						reasonFlag(),
 						&cli.BoolFlag{Name: "yes", Usage: "remove every node the range names, when that is more than one"},
 						&cli.BoolFlag{Name: "dry-run", Usage: "print the nodes that would be removed; remove nothing"},
 					},

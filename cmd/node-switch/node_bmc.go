@@ -12,7 +12,7 @@ import (
 	"github.com/node-switch/node-switch/nodes"
 )
 
-// bmcFlags for "node add" and "node set". The password is never a flag
+// bmcFlags() for "node add" and "node set". The password is never a flag
 // value (it would show in ps and shell history): the flag names a file
 // only its owner can read, and the inventory keeps that file's path.
 func bmcNodeFlags() []cli.Flag {
@@ -51,7 +51,7 @@ func nodeBMCCommands() []*cli.Command {
 			ArgsUsage: "NAME",
 			Description: "The password file must be readable by its owner only (chmod 600); node-switch\n" +
 				"reads it at each power operation and never prints, logs or copies the password.",
-			Flags: append(bmcNodeFlags(), reasonFlag,
+			Flags: append(bmcNodeFlags(), reasonFlag(),
 				&cli.BoolFlag{Name: "no-bmc", Usage: "forget the node's BMC"}),
 			Action: withStore(nodeSet),
 		},
@@ -62,7 +62,7 @@ func nodeBMCCommands() []*cli.Command {
 			Description: "One line per node; '#' starts a comment; a first line naming the columns is\n" +
 				"skipped. All lines are checked (nodes exist, password files 0600 and readable)\n" +
 				"and set in one transaction, or none is.",
-			Flags:  []cli.Flag{reasonFlag},
+			Flags:  []cli.Flag{reasonFlag()},
 			Action: withStore(nodeBMCImport),
 		},
 	}

@@ -14,19 +14,23 @@ import (
 
 // wakeFlags are shared by "power on", "move --wake" and serve (for wakes
 // asked over SSH).
-var wakeFlags = []cli.Flag{
-	&cli.StringFlag{Name: "wake-interface", EnvVars: []string{"NODE_SWITCH_WAKE_INTERFACE"},
-		Usage: "send magic packets out of this interface (default: the one on each node's network)"},
-	&cli.IntFlag{Name: "wake-port", Value: wol.DefaultPort, EnvVars: []string{"NODE_SWITCH_WAKE_PORT"}, Usage: "UDP port of the magic packets"},
+func wakeFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "wake-interface", EnvVars: []string{"NODE_SWITCH_WAKE_INTERFACE"},
+			Usage: "send magic packets out of this interface (default: the one on each node's network)"},
+		&cli.IntFlag{Name: "wake-port", Value: wol.DefaultPort, EnvVars: []string{"NODE_SWITCH_WAKE_PORT"}, Usage: "UDP port of the magic packets"},
+	}
 }
 
 // bmcFlags say how BMCs are driven; "power", and through rebootFlags
 // "reboot", "move" and serve have them.
-var bmcFlags = []cli.Flag{
-	&cli.DurationFlag{Name: "bmc-timeout", Value: power.DefaultTimeout, EnvVars: []string{"NODE_SWITCH_BMC_TIMEOUT"},
-		Usage: "per node: a BMC that has not answered by then is reported as timed out"},
-	&cli.IntFlag{Name: "bmc-parallel", Value: power.DefaultParallel, EnvVars: []string{"NODE_SWITCH_BMC_PARALLEL"},
-		Usage: "BMCs talked to at once"},
+func bmcFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.DurationFlag{Name: "bmc-timeout", Value: power.DefaultTimeout, EnvVars: []string{"NODE_SWITCH_BMC_TIMEOUT"},
+			Usage: "per node: a BMC that has not answered by then is reported as timed out"},
+		&cli.IntFlag{Name: "bmc-parallel", Value: power.DefaultParallel, EnvVars: []string{"NODE_SWITCH_BMC_PARALLEL"},
+			Usage: "BMCs talked to at once"},
+	}
 }
 
 // powerSettings reads bmcFlags.
@@ -59,12 +63,12 @@ func init() {
 		}
 		var cmds []*cli.Command
 		for _, s := range sub {
-			flags := []cli.Flag{jsonFlag}
+			flags := []cli.Flag{jsonFlag()}
 			if s.action != power.Status {
-				flags = append(flags, reasonFlag)
+				flags = append(flags, reasonFlag())
 			}
 			if s.action == power.On {
-				flags = append(flags, wakeFlags...)
+				flags = append(flags, wakeFlags()...)
 			}
 			desc := "RANGE: umu[18-23], a cluster name, or all. Each node's BMC (node set NAME --bmc ...)\n" +
 				"is asked over IPMI v2.0 (lanplus), in parallel, each under --bmc-timeout; the exit\n" +
@@ -80,7 +84,7 @@ func init() {
 				Usage:       s.usage,
 				ArgsUsage:   "RANGE",
 				Description: desc,
-				Flags:       append(flags, bmcFlags...),
+				Flags:       append(flags, bmcFlags()...),
 				Action:      withOps(powerAction(s.action)),
 			})
 		}

@@ -181,7 +181,7 @@ func init() {
 					Name:      "set",
 					Usage:     "change a boot profile (only the flags given)",
 					ArgsUsage: "NAME",
-					Flags:     append(profileFlags(false), reasonFlag),
+					Flags:     append(profileFlags(false), reasonFlag()),
 					Action: withStore(func(c *cli.Context, st *nodes.Store) error {
 						name, err := oneArg(c, "profile name")
 						if err != nil {
@@ -207,7 +207,7 @@ func init() {
 				{
 					Name:  "list",
 					Usage: "list boot profiles",
-					Flags: []cli.Flag{jsonFlag},
+					Flags: []cli.Flag{jsonFlag()},
 					Action: withStore(func(c *cli.Context, st *nodes.Store) error {
 						ps, err := st.Profiles(c.Context)
 						if err != nil {
@@ -228,7 +228,7 @@ func init() {
 					Name:      "show",
 					Usage:     "show one boot profile",
 					ArgsUsage: "NAME",
-					Flags:     []cli.Flag{jsonFlag},
+					Flags:     []cli.Flag{jsonFlag()},
 					Action: withStore(func(c *cli.Context, st *nodes.Store) error {
 						name, err := oneArg(c, "profile name")
 						if err != nil {

@@ -17,23 +17,27 @@ import (
 // defaults suit a head node; serve's values (from its unit file's
 // environment) are the ones used for commands arriving over SSH, which may
 // not pass them.
-var rebootFlags = append([]cli.Flag{
-	&cli.StringFlag{Name: "reboot-key", Value: "/etc/node-switch/id_ed25519", EnvVars: []string{"NODE_SWITCH_REBOOT_KEY"},
-		Usage: "private key (unencrypted) that logs in to the nodes"},
-	&cli.StringFlag{Name: "known-hosts", Value: "/etc/node-switch/known_hosts", EnvVars: []string{"NODE_SWITCH_KNOWN_HOSTS"},
-		Usage: "the nodes' host keys; a node whose key is not listed is refused"},
-	&cli.StringFlag{Name: "reboot-command", Value: "systemctl reboot", EnvVars: []string{"NODE_SWITCH_REBOOT_COMMAND"},
-		Usage: "command run on each node"},
-	&cli.StringFlag{Name: "reboot-user", Value: "root", EnvVars: []string{"NODE_SWITCH_REBOOT_USER"}, Usage: "user to log in as"},
-	&cli.IntFlag{Name: "reboot-port", Value: 22, EnvVars: []string{"NODE_SWITCH_REBOOT_PORT"}, Usage: "the nodes' sshd port"},
-	&cli.IntFlag{Name: "parallel", Value: 32, EnvVars: []string{"NODE_SWITCH_REBOOT_PARALLEL"}, Usage: "nodes rebooted at once"},
-	&cli.DurationFlag{Name: "reboot-timeout", Value: 30 * time.Second, EnvVars: []string{"NODE_SWITCH_REBOOT_TIMEOUT"},
-		Usage: "per node, from connecting to the command's exit"},
-}, bmcFlags...)
+func rebootFlags() []cli.Flag {
+	return append([]cli.Flag{
+		&cli.StringFlag{Name: "reboot-key", Value: "/etc/node-switch/id_ed25519", EnvVars: []string{"NODE_SWITCH_REBOOT_KEY"},
+			Usage: "private key (unencrypted) that logs in to the nodes"},
+		&cli.StringFlag{Name: "known-hosts", Value: "/etc/node-switch/known_hosts", EnvVars: []string{"NODE_SWITCH_KNOWN_HOSTS"},
+			Usage: "the nodes' host keys; a node whose key is not listed is refused"},
+		&cli.StringFlag{Name: "reboot-command", Value: "systemctl reboot", EnvVars: []string{"NODE_SWITCH_REBOOT_COMMAND"},
+			Usage: "command run on each node"},
+		&cli.StringFlag{Name: "reboot-user", Value: "root", EnvVars: []string{"NODE_SWITCH_REBOOT_USER"}, Usage: "user to log in as"},
+		&cli.IntFlag{Name: "reboot-port", Value: 22, EnvVars: []string{"NODE_SWITCH_REBOOT_PORT"}, Usage: "the nodes' sshd port"},
+		&cli.IntFlag{Name: "parallel", Value: 32, EnvVars: []string{"NODE_SWITCH_REBOOT_PARALLEL"}, Usage: "nodes rebooted at once"},
+		&cli.DurationFlag{Name: "reboot-timeout", Value: 30 * time.Second, EnvVars: []string{"NODE_SWITCH_REBOOT_TIMEOUT"},
+			Usage: "per node, from connecting to the command's exit"},
+	}, bmcFlags()...)
+}
 
-// viaFlag chooses how "reboot" and "move --reboot" restart nodes.
-var viaFlag = &cli.StringFlag{Name: "via", Value: "auto",
-	Usage: "auto: through the node's BMC where it has one (any OS, hung nodes), else SSH; ssh or bmc: only that way"}
+// viaFlag() chooses how "reboot" and "move --reboot" restart nodes.
+func viaFlag() cli.Flag {
+	return &cli.StringFlag{Name: "via", Value: "auto",
+		Usage: "auto: through the node's BMC where it has one (any OS, hung nodes), else SSH; ssh or bmc: only that way"}
+}
 
 // viaOf reads --via.
 func viaOf(c *cli.Context) (ops.Via, error) {
@@ -47,9 +51,9 @@ func viaOf(c *cli.Context) (ops.Via, error) {
 func init() {
 	register(func() *cli.Command {
 		flags := []cli.Flag{
-			reasonFlag,
+			reasonFlag(),
 			&cli.BoolFlag{Name: "force", Usage: "also reboot over SSH nodes of localdisk (Windows) clusters, which the Windows head normally reboots"},
-			jsonFlag, viaFlag,
+			jsonFlag(), viaFlag(),
 		}
 		return &cli.Command{
 			Name:      "reboot",
@@ -61,7 +65,7 @@ func init() {
 				"A node with a BMC is hard-reset through it (powered on if it is off), whatever\n" +
 				"it runs; the others reboot over SSH, where nodes of localdisk clusters are\n" +
 				"refused unless --force. --via ssh or --via bmc forces one way for all.",
-			Flags: append(flags, rebootFlags...),
+			Flags: append(flags, rebootFlags()...),
 			Action: withOps(func(c *cli.Context, o *ops.Ops) error {
 				expr, err := rangeArg(c)
 				if err != nil {

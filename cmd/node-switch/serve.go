@@ -19,11 +19,12 @@ import (
 // SSH). Each lives in its own file and registers itself, so serve does not
 // grow a case per protocol.
 type service struct {
-	name  string
-	flags []cli.Flag
-	// sharedFlags are groups of flags other commands have too; serve gets
-	// each group once.
-	sharedFlags [][]cli.Flag
+	name string
+	// flags and sharedFlags make fresh flags for each command built (see
+	// ownHelpFlags for why none is shared). sharedFlags are groups of flags
+	// other commands have too; serve gets each flag once.
+	flags       func() []cli.Flag
+	sharedFlags func() [][]cli.Flag
 	// start begins serving and returns at once; run blocks until ctx is
 	// done and the listener has stopped. A nil run means the service is
 	// disabled by its flags.
@@ -34,19 +35,28 @@ var services []service
 
 func registerService(s service) { services = append(services, s) }
 
-var logLevelFlag = &cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"NODE_SWITCH_LOG_LEVEL"},
-	Usage: "debug logs one line per DHCP/TFTP decision"}
+func logLevelFlag() cli.Flag {
+	return &cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"NODE_SWITCH_LOG_LEVEL"},
+		Usage: "debug logs one line per DHCP/TFTP decision"}
+}
 
 func init() {
 	register(func() *cli.Command {
-		flags := []cli.Flag{logLevelFlag}
-		seen := map[*cli.Flag]bool{}
+		flags := []cli.Flag{logLevelFlag()}
+		seen := map[string]bool{}
 		for _, s := range services {
-			flags = append(flags, s.flags...)
-			for _, group := range s.sharedFlags {
-				if !seen[&group[0]] {
-					seen[&group[0]] = true
-					flags = append(flags, group...)
+			if s.flags != nil {
+				flags = append(flags, s.flags()...)
+			}
+			if s.sharedFlags == nil {
+				continue
+			}
+			for _, group := range s.sharedFlags() {
+				for _, f := range group {
+					if name := f.Names()[0]; !seen[name] {
+						seen[name] = true
+						flags = append(flags, f)
+					}
 				}
 			}
 		}

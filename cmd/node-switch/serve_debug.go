@@ -32,9 +32,11 @@ import (
 func init() {
 	registerService(service{
 		name: "debug",
-		flags: []cli.Flag{
-			&cli.StringFlag{Name: "debug-listen", EnvVars: []string{"NODE_SWITCH_DEBUG_LISTEN"},
-				Usage: `serve expvar (/debug/vars) and pprof (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060 ("" disables; other hosts are refused)`},
+		flags: func() []cli.Flag {
+			return []cli.Flag{
+				&cli.StringFlag{Name: "debug-listen", EnvVars: []string{"NODE_SWITCH_DEBUG_LISTEN"},
+					Usage: `serve expvar (/debug/vars) and pprof (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060 ("" disables; other hosts are refused)`},
+			}
 		},
 		start: startDebug,
 	})

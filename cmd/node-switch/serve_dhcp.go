@@ -18,15 +18,17 @@ import (
 func init() {
 	registerService(service{
 		name: "dhcp",
-		flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "interface", EnvVars: []string{"NODE_SWITCH_INTERFACE"},
-				Usage: "serve DHCP on this interface (repeatable); with none, DHCP is not started: node-switch never answers on an interface nobody named"},
-			&cli.StringFlag{Name: "server-ip", EnvVars: []string{"NODE_SWITCH_SERVER_IP"},
-				Usage: "this server's address as clients see it (default: the first IPv4 address of the first --interface)"},
-			&cli.IntFlag{Name: "dhcp-unknown-max", Value: nodes.DefaultUnknownMax, EnvVars: []string{"NODE_SWITCH_DHCP_UNKNOWN_MAX"},
-				Usage: "remember at most this many MACs that asked without a reservation ('node unknown' lists them; they never get an answer); when full, the least recently seen is forgotten; 0 remembers none"},
-			&cli.StringFlag{Name: "dhcp-cpuprofile", Hidden: true,
-				Usage: "write a Go CPU profile of the whole process to this file until shutdown (for the DHCP benchmark)"},
+		flags: func() []cli.Flag {
+			return []cli.Flag{
+				&cli.StringSliceFlag{Name: "interface", EnvVars: []string{"NODE_SWITCH_INTERFACE"},
+					Usage: "serve DHCP on this interface (repeatable); with none, DHCP is not started: node-switch never answers on an interface nobody named"},
+				&cli.StringFlag{Name: "server-ip", EnvVars: []string{"NODE_SWITCH_SERVER_IP"},
+					Usage: "this server's address as clients see it (default: the first IPv4 address of the first --interface)"},
+				&cli.IntFlag{Name: "dhcp-unknown-max", Value: nodes.DefaultUnknownMax, EnvVars: []string{"NODE_SWITCH_DHCP_UNKNOWN_MAX"},
+					Usage: "remember at most this many MACs that asked without a reservation ('node unknown' lists them; they never get an answer); when full, the least recently seen is forgotten; 0 remembers none"},
+				&cli.StringFlag{Name: "dhcp-cpuprofile", Hidden: true,
+					Usage: "write a Go CPU profile of the whole process to this file until shutdown (for the DHCP benchmark)"},
+			}
 		},
 		start: startDHCP,
 	})

@@ -13,10 +13,12 @@ import (
 func init() {
 	registerService(service{
 		name: "http",
-		flags: []cli.Flag{
-			&cli.StringFlag{Name: "http-listen", Value: ":8080", EnvVars: []string{"NODE_SWITCH_HTTP_LISTEN"},
-				DefaultText: "port 8080 on the --interface addresses, 127.0.0.1 without",
-				Usage:       `HTTP boot address for kernels and initrds of --http profiles (":8080" every address; "" disables HTTP)`},
+		flags: func() []cli.Flag {
+			return []cli.Flag{
+				&cli.StringFlag{Name: "http-listen", Value: ":8080", EnvVars: []string{"NODE_SWITCH_HTTP_LISTEN"},
+					DefaultText: "port 8080 on the --interface addresses, 127.0.0.1 without",
+					Usage:       `HTTP boot address for kernels and initrds of --http profiles (":8080" every address; "" disables HTTP)`},
+			}
 		},
 		start: startHTTP,
 	})

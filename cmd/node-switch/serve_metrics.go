@@ -20,9 +20,11 @@ import (
 func init() {
 	registerService(service{
 		name: "metrics",
-		flags: []cli.Flag{
-			&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"NODE_SWITCH_METRICS_LISTEN"},
-				Usage: `serve Prometheus metrics on /metrics at this address, e.g. 10.0.0.1:9469 (unauthenticated; "" disables)`},
+		flags: func() []cli.Flag {
+			return []cli.Flag{
+				&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"NODE_SWITCH_METRICS_LISTEN"},
+					Usage: `serve Prometheus metrics on /metrics at this address, e.g. 10.0.0.1:9469 (unauthenticated; "" disables)`},
+			}
 		},
 		start: startMetrics,
 	})

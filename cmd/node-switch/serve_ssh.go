@@ -16,26 +16,28 @@ import (
 func init() {
 	registerService(service{
 		name: "ssh",
-		flags: []cli.Flag{
-			&cli.StringFlag{Name: "ssh-listen", Value: ":2222", EnvVars: []string{"NODE_SWITCH_SSH_LISTEN"},
-				DefaultText: "port 2222 on the --interface addresses, 127.0.0.1 without",
-				Usage:       `SSH front door address (for the Windows head's PowerShell client; ":2222" every address); empty disables it`},
-			hostKeyFlag(),
-			&cli.DurationFlag{Name: "ssh-idle-timeout", Value: sshfront.DefaultIdleTimeout, EnvVars: []string{"NODE_SWITCH_SSH_IDLE_TIMEOUT"},
-				Usage: "close SSH connections idle this long (a running command is not idle)"},
-			&cli.DurationFlag{Name: "ssh-handshake-timeout", Value: sshfront.DefaultHandshakeTimeout, EnvVars: []string{"NODE_SWITCH_SSH_HANDSHAKE_TIMEOUT"},
-				Usage: "close SSH connections not authenticated within this time"},
-			&cli.IntFlag{Name: "ssh-max-startups", Value: sshfront.DefaultMaxStartups, EnvVars: []string{"NODE_SWITCH_SSH_MAX_STARTUPS"},
-				Usage: "unauthenticated SSH connections at once from all addresses (random early drop from half of it)"},
-			&cli.IntFlag{Name: "ssh-per-source-max-startups", Value: sshfront.DefaultPerSourceMaxStartups, EnvVars: []string{"NODE_SWITCH_SSH_PER_SOURCE_MAX_STARTUPS"},
-				Usage: "unauthenticated SSH connections at once from one address (IPv6: one /64)"},
-			&cli.DurationFlag{Name: "ssh-refusal-log-every", Value: sshfront.DefaultRefusalLogEvery, EnvVars: []string{"NODE_SWITCH_SSH_REFUSAL_LOG_EVERY"},
-				Usage: "write refused SSH commands from one address to the logbook at most this often; those in between are counted in the next row"},
-			&cli.IntFlag{Name: "ssh-max-sessions", Value: sshfront.DefaultMaxAuthenticated, EnvVars: []string{"NODE_SWITCH_SSH_MAX_SESSIONS"},
-				Usage: "authenticated SSH connections at once"},
+		flags: func() []cli.Flag {
+			return []cli.Flag{
+				&cli.StringFlag{Name: "ssh-listen", Value: ":2222", EnvVars: []string{"NODE_SWITCH_SSH_LISTEN"},
+					DefaultText: "port 2222 on the --interface addresses, 127.0.0.1 without",
+					Usage:       `SSH front door address (for the Windows head's PowerShell client; ":2222" every address); empty disables it`},
+				hostKeyFlag(),
+				&cli.DurationFlag{Name: "ssh-idle-timeout", Value: sshfront.DefaultIdleTimeout, EnvVars: []string{"NODE_SWITCH_SSH_IDLE_TIMEOUT"},
+					Usage: "close SSH connections idle this long (a running command is not idle)"},
+				&cli.DurationFlag{Name: "ssh-handshake-timeout", Value: sshfront.DefaultHandshakeTimeout, EnvVars: []string{"NODE_SWITCH_SSH_HANDSHAKE_TIMEOUT"},
+					Usage: "close SSH connections not authenticated within this time"},
+				&cli.IntFlag{Name: "ssh-max-startups", Value: sshfront.DefaultMaxStartups, EnvVars: []string{"NODE_SWITCH_SSH_MAX_STARTUPS"},
+					Usage: "unauthenticated SSH connections at once from all addresses (random early drop from half of it)"},
+				&cli.IntFlag{Name: "ssh-per-source-max-startups", Value: sshfront.DefaultPerSourceMaxStartups, EnvVars: []string{"NODE_SWITCH_SSH_PER_SOURCE_MAX_STARTUPS"},
+					Usage: "unauthenticated SSH connections at once from one address (IPv6: one /64)"},
+				&cli.DurationFlag{Name: "ssh-refusal-log-every", Value: sshfront.DefaultRefusalLogEvery, EnvVars: []string{"NODE_SWITCH_SSH_REFUSAL_LOG_EVERY"},
+					Usage: "write refused SSH commands from one address to the logbook at most this often; those in between are counted in the next row"},
+				&cli.IntFlag{Name: "ssh-max-sessions", Value: sshfront.DefaultMaxAuthenticated, EnvVars: []string{"NODE_SWITCH_SSH_MAX_SESSIONS"},
+					Usage: "authenticated SSH connections at once"},
+			}
 		},
 		// Reboots and wakes asked over SSH use the daemon's settings.
-		sharedFlags: [][]cli.Flag{rebootFlags, wakeFlags},
+		sharedFlags: func() [][]cli.Flag { return [][]cli.Flag{rebootFlags(), wakeFlags()} },
 		start:       startSSH,
 	})
 }

@@ -20,23 +20,25 @@ const defaultBootRoot = "/srv/node-switch/boot"
 func init() {
 	registerService(service{
 		name: "tftp",
-		flags: []cli.Flag{
-			&cli.StringFlag{Name: "boot-root", Value: defaultBootRoot, EnvVars: []string{"NODE_SWITCH_BOOT_ROOT"},
-				Usage: "directory served over TFTP and HTTP (fill it with 'node-switch bootroot init')"},
-			&cli.StringFlag{Name: "tftp-listen", Value: ":69", EnvVars: []string{"NODE_SWITCH_TFTP_LISTEN"},
-				DefaultText: "port 69 on the --interface addresses, 127.0.0.1 without",
-				Usage:       `TFTP address (":69" every address; "" disables TFTP)`},
-			&cli.IntFlag{Name: "tftp-cache-mib", Value: tftp.DefaultCacheBudget >> 20, EnvVars: []string{"NODE_SWITCH_TFTP_CACHE_MIB"},
-				Usage: "MiB of boot files (loaders, kernels, initrds) kept in memory for every node that fetches them; a file larger than a quarter of it is read from disk per transfer (0: none)"},
-			&cli.DurationFlag{Name: "tftp-timeout", Hidden: true,
-				Usage: "retransmit timeout before a round trip is measured (0: 200ms); with --tftp-fixed-timeout, every packet's (0: 100ms)"},
-			&cli.BoolFlag{Name: "tftp-fixed-timeout", Hidden: true, Usage: "fixed retransmit timer instead of the adaptive one (for comparisons)"},
-			&cli.DurationFlag{Name: "tftp-backoff", Hidden: true,
-				Usage: "with --tftp-fixed-timeout: fixed pause before a retransmit (0: none, then 100ms doubling to 2s; negative: pin/tftp's random 0-1s)"},
-			&cli.IntFlag{Name: "tftp-retries", Hidden: true, Usage: "with --tftp-fixed-timeout: retransmits before a transfer is abandoned (0: 12)"},
-			&cli.IntFlag{Name: "tftp-window", Hidden: true, Usage: "largest RFC 7440 windowsize granted (0: 8; 1: refuse the option)"},
-			&cli.UintFlag{Name: "tftp-anticipate", Hidden: true, Usage: "blocks sent ahead of acknowledgements (0 = lock-step)"},
-			&cli.BoolFlag{Name: "tftp-single-port", Hidden: true, Usage: "serve every transfer from the listening port"},
+		flags: func() []cli.Flag {
+			return []cli.Flag{
+				&cli.StringFlag{Name: "boot-root", Value: defaultBootRoot, EnvVars: []string{"NODE_SWITCH_BOOT_ROOT"},
+					Usage: "directory served over TFTP and HTTP (fill it with 'node-switch bootroot init')"},
+				&cli.StringFlag{Name: "tftp-listen", Value: ":69", EnvVars: []string{"NODE_SWITCH_TFTP_LISTEN"},
+					DefaultText: "port 69 on the --interface addresses, 127.0.0.1 without",
+					Usage:       `TFTP address (":69" every address; "" disables TFTP)`},
+				&cli.IntFlag{Name: "tftp-cache-mib", Value: tftp.DefaultCacheBudget >> 20, EnvVars: []string{"NODE_SWITCH_TFTP_CACHE_MIB"},
+					Usage: "MiB of boot files (loaders, kernels, initrds) kept in memory for every node that fetches them; a file larger than a quarter of it is read from disk per transfer (0: none)"},
+				&cli.DurationFlag{Name: "tftp-timeout", Hidden: true,
+					Usage: "retransmit timeout before a round trip is measured (0: 200ms); with --tftp-fixed-timeout, every packet's (0: 100ms)"},
+				&cli.BoolFlag{Name: "tftp-fixed-timeout", Hidden: true, Usage: "fixed retransmit timer instead of the adaptive one (for comparisons)"},
+				&cli.DurationFlag{Name: "tftp-backoff", Hidden: true,
+					Usage: "with --tftp-fixed-timeout: fixed pause before a retransmit (0: none, then 100ms doubling to 2s; negative: pin/tftp's random 0-1s)"},
+				&cli.IntFlag{Name: "tftp-retries", Hidden: true, Usage: "with --tftp-fixed-timeout: retransmits before a transfer is abandoned (0: 12)"},
+				&cli.IntFlag{Name: "tftp-window", Hidden: true, Usage: "largest RFC 7440 windowsize granted (0: 8; 1: refuse the option)"},
+				&cli.UintFlag{Name: "tftp-anticipate", Hidden: true, Usage: "blocks sent ahead of acknowledgements (0 = lock-step)"},
+				&cli.BoolFlag{Name: "tftp-single-port", Hidden: true, Usage: "serve every transfer from the listening port"},
+			}
 		},
 		start: startTFTP,
 	})

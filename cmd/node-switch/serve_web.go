@@ -21,16 +21,18 @@ import (
 func init() {
 	registerService(service{
 		name: "web",
-		flags: []cli.Flag{
-			&cli.StringFlag{Name: "web-listen", EnvVars: []string{"NODE_SWITCH_WEB_LISTEN"},
-				Usage: "HTTPS address of the web console (e.g. :8443); empty (the default) disables it"},
-			&cli.StringFlag{Name: "web-cert", EnvVars: []string{"NODE_SWITCH_WEB_CERT"},
-				Usage: "the site's certificate (PEM) for the web console (default: web_cert.pem beside the inventory, self-signed on first start)"},
-			&cli.StringFlag{Name: "web-key", EnvVars: []string{"NODE_SWITCH_WEB_KEY"},
-				Usage: "the key of --web-cert (default: web_key.pem beside the inventory)"},
+		flags: func() []cli.Flag {
+			return []cli.Flag{
+				&cli.StringFlag{Name: "web-listen", EnvVars: []string{"NODE_SWITCH_WEB_LISTEN"},
+					Usage: "HTTPS address of the web console (e.g. :8443); empty (the default) disables it"},
+				&cli.StringFlag{Name: "web-cert", EnvVars: []string{"NODE_SWITCH_WEB_CERT"},
+					Usage: "the site's certificate (PEM) for the web console (default: web_cert.pem beside the inventory, self-signed on first start)"},
+				&cli.StringFlag{Name: "web-key", EnvVars: []string{"NODE_SWITCH_WEB_KEY"},
+					Usage: "the key of --web-cert (default: web_key.pem beside the inventory)"},
+			}
 		},
 		// Reboots asked from the console use the daemon's settings.
-		sharedFlags: [][]cli.Flag{rebootFlags, wakeFlags},
+		sharedFlags: func() [][]cli.Flag { return [][]cli.Flag{rebootFlags(), wakeFlags()} },
 		start:       startWeb,
 	})
 }

@@ -53,14 +53,14 @@ func init() {
 					Flags: []cli.Flag{
 						&cli.StringFlag{Name: "role", Required: true, Usage: "read or operate"},
 						&cli.StringFlag{Name: "comment", Usage: "who holds the key (default: the comment in the key file); shown in the logbook"},
-						jsonFlag,
+						jsonFlag(),
 					},
 					Action: creatingStore(sshKeyAdd),
 				},
 				{
 					Name:   "list",
 					Usage:  "list registered keys",
-					Flags:  []cli.Flag{jsonFlag},
+					Flags:  []cli.Flag{jsonFlag()},
 					Action: withStore(sshKeyList),
 				},
 				{
@@ -83,7 +83,7 @@ func init() {
 					"start) and never writes one unless --generate is given, e.g. to pin the key\n" +
 					"before the daemon first starts. Over SSH it shows the key of the daemon the\n" +
 					"connection was made to, without reading or writing any file.",
-				Flags: []cli.Flag{hostKeyFlag(), jsonFlag,
+				Flags: []cli.Flag{hostKeyFlag(), jsonFlag(),
 					&cli.BoolFlag{Name: "generate", Usage: "generate the key if there is none yet (as serve does on its first start)"}},
 				Action: withStore(sshHostKey),
 			}},

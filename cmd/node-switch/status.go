@@ -15,7 +15,7 @@ func init() {
 		return &cli.Command{
 			Name:   "status",
 			Usage:  "show the distribution of nodes across clusters, and the masked nodes",
-			Flags:  []cli.Flag{jsonFlag},
+			Flags:  []cli.Flag{jsonFlag()},
 			Action: withStore(status),
 		}
 	})
@@ -28,7 +28,7 @@ func init() {
 				&cli.StringFlag{Name: "since", Usage: "only entries newer than this: an age (90m, 24h, 7d) or a date (2026-11-30)"},
 				&cli.StringFlag{Name: "action", Usage: "only this action (move, mask, unmask, reboot, ssh, hook ...)"},
 				&cli.IntFlag{Name: "limit", Usage: "only the newest N entries"},
-				jsonFlag,
+				jsonFlag(),
 			},
 			Action: withStore(showLog),
 		}

@@ -37,7 +37,7 @@ func init() {
 				{
 					Name:  "list",
 					Usage: "list subnets",
-					Flags: []cli.Flag{jsonFlag},
+					Flags: []cli.Flag{jsonFlag()},
 					Action: withStore(func(c *cli.Context, st *nodes.Store) error {
 						sns, err := st.Subnets(c.Context)
 						if err != nil {

@@ -21,9 +21,9 @@ func nodeUnknownCommand() *cli.Command {
 			"--clear MAC... or --clear all forgets them (logged).",
 		ArgsUsage: "[--clear MAC...|all]",
 		Flags: []cli.Flag{
-			jsonFlag,
+			jsonFlag(),
 			&cli.BoolFlag{Name: "clear", Usage: "forget the MACs given as arguments, or all of them with 'all'"},
-			reasonFlag,
+			reasonFlag(),
 		},
 		Action: withStore(nodeUnknown),
 	}
@@ -77,8 +77,10 @@ func dash(s string) string {
 	return s
 }
 
-// fromUnknownFlag lets "node add" take in a MAC from the unknown list.
-var fromUnknownFlag = &cli.StringFlag{Name: "from-unknown", Usage: "the MAC, as 'node unknown' lists it (instead of --mac)"}
+// fromUnknownFlag() lets "node add" take in a MAC from the unknown list.
+func fromUnknownFlag() cli.Flag {
+	return &cli.StringFlag{Name: "from-unknown", Usage: "the MAC, as 'node unknown' lists it (instead of --mac)"}
+}
 
 // nodeAddMAC is the MAC "node add" reserves: --mac, or --from-unknown, which
 // must be in the unknown list. Either way the MAC leaves the list in the

@@ -31,14 +31,14 @@ func init() {
 					Flags: []cli.Flag{
 						&cli.StringFlag{Name: "role", Required: true, Usage: "read or operate"},
 						&cli.StringFlag{Name: "password-file", Required: true, Usage: "file whose first line is the password (- for standard input)"},
-						jsonFlag,
+						jsonFlag(),
 					},
 					Action: creatingStore(webUserAdd),
 				},
 				{
 					Name:   "list",
 					Usage:  "list web users",
-					Flags:  []cli.Flag{jsonFlag},
+					Flags:  []cli.Flag{jsonFlag()},
 					Action: withStore(webUserList),
 				},
 				{

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -212,6 +213,13 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, name, pass
 	}
 	s.passwordChecks.Add(1)
 	ok, cerr := CheckPassword(hash, password)
+	// Each hash leaves 19 MiB of garbage, which serve's collector settings
+	// (GOGC=400 under a 128 MiB soft limit, for DHCP's sake) let pile up
+	// to the limit: 146 MiB after a burst of 5. Collecting while the slot
+	// is held lets the next hash reuse the memory, so the login path holds
+	// about what its running hashes need (a collection of serve's small
+	// heap costs a few ms against the hash's ~60).
+	runtime.GC()
 	if cerr != nil {
 		s.log.Error("web: password hash of a web user is malformed", "user", name, "err", cerr)
 	}

@@ -333,6 +333,7 @@ func TestCrossSitePost(t *testing.T) {
 		{"plan from another site", alice, "/plan", move, "https://evil.example", "cross-site", 403, "cross-site"},
 		{"logout from another site", alice, "/logout", url.Values{"csrf": {csrf}}, "https://evil.example", "", 403, "cross-site"},
 		{"login from the console", f.client(t), "/login", login, self, "same-origin", 303, ""},
+		{"login from the console, Origin hidden", f.client(t), "/login", login, "null", "same-origin", 303, ""},
 		{"login typed by the user", f.client(t), "/login", login, "", "none", 303, ""},
 		{"login from curl", f.client(t), "/login", login, "", "", 303, ""},
 		{"plan from the console", alice, "/plan", move, self, "same-origin", 200, "Would move"},

@@ -46,6 +46,10 @@ const (
 	ActionUnknownClear   Action = "unknown-clear"
 	ActionWebUserAdd     Action = "web-user-add"
 	ActionWebUserRemove  Action = "web-user-rm"
+	// An API token of a web user made or revoked (its id and expiry; the
+	// token itself is never logged).
+	ActionWebTokenAdd    Action = "web-token-add"
+	ActionWebTokenRemove Action = "web-token-rm"
 	// ActionInventoryCopy is the first entry of an inventory filled by
 	// "migrate-db" (nodes.CopyInventory), after the copied logbook.
 	ActionInventoryCopy Action = "inventory-copy"
@@ -72,7 +76,7 @@ var actions = []Action{
 	ActionSSHKeyAdd, ActionSSHKeyRemove, ActionSSHCommand, ActionSSHRefused,
 	ActionUnknownClear,
 	ActionPowerOff, ActionPowerCycle, ActionPowerReset, ActionNodeBMC,
-	ActionWebUserAdd, ActionWebUserRemove,
+	ActionWebUserAdd, ActionWebUserRemove, ActionWebTokenAdd, ActionWebTokenRemove,
 	ActionInventoryCopy,
 }
 

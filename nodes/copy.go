@@ -17,6 +17,7 @@ import (
 var copyTables = []string{
 	"nfsroots", "profiles", "boot_files", "clusters", "nodes", "subnets", "ssh_keys",
 	"events", "event_nodes", "unknown_macs", "bmcs", "web_users",
+	"web_tokens",
 }
 
 // TableCheck is one table's verification after a copy.

@@ -244,4 +244,22 @@ ALTER TABLE profiles ADD COLUMN uefi_boot TEXT NOT NULL DEFAULT '';
 ALTER TABLE profiles ADD COLUMN kernel_arm64 TEXT NOT NULL DEFAULT '';
 ALTER TABLE profiles ADD COLUMN initrd_arm64 TEXT NOT NULL DEFAULT '';
 `,
+	// 11: web_tokens, API tokens of web users (web-user token add). Only
+	// the SHA-256 of a token is kept: tokens are 32 random bytes, so a fast
+	// hash is enough and the API costs no password hash per request. id is
+	// the start of that hash, what list, rm and the logbook show. A token
+	// goes with its user (ON DELETE CASCADE, and web-user rm deletes them
+	// itself too). Nothing a node boots depends on them: no generation
+	// triggers.
+	`
+CREATE TABLE web_tokens (
+	id         TEXT PRIMARY KEY,
+	web_user   TEXT NOT NULL REFERENCES web_users(name) ON DELETE CASCADE,
+	hash       TEXT NOT NULL UNIQUE,
+	comment    TEXT NOT NULL DEFAULT '',
+	created_at INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL
+);
+CREATE INDEX web_tokens_user ON web_tokens(web_user);
+`,
 }

@@ -214,4 +214,16 @@ ALTER TABLE profiles ADD COLUMN uefi_boot TEXT COLLATE "C" NOT NULL DEFAULT '';
 ALTER TABLE profiles ADD COLUMN kernel_arm64 TEXT COLLATE "C" NOT NULL DEFAULT '';
 ALTER TABLE profiles ADD COLUMN initrd_arm64 TEXT COLLATE "C" NOT NULL DEFAULT '';
 `,
+	// 11: web_tokens (see schema.go); not part of a boot answer.
+	`
+CREATE TABLE web_tokens (
+	id         TEXT COLLATE "C" PRIMARY KEY,
+	web_user   TEXT COLLATE "C" NOT NULL REFERENCES web_users(name) ON DELETE CASCADE,
+	hash       TEXT COLLATE "C" NOT NULL UNIQUE,
+	comment    TEXT COLLATE "C" NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL,
+	expires_at BIGINT NOT NULL
+);
+CREATE INDEX web_tokens_user ON web_tokens(web_user);
+`,
 }

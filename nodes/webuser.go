@@ -116,7 +116,7 @@ func (s *Store) WebUserHash(ctx context.Context, name string) (WebUser, string, 
 	return u, hash, nil
 }
 
-// RemoveWebUser deletes a web user.
+// RemoveWebUser deletes a web user and its API tokens.
 func (s *Store) RemoveWebUser(ctx context.Context, actor Actor, name string) (WebUser, error) {
 	var u WebUser
 	err := s.write(ctx, func(tx *sql.Tx) error {
@@ -127,7 +127,17 @@ func (s *Store) RemoveWebUser(ctx context.Context, actor Actor, name string) (We
 		if err != nil {
 			return err
 		}
-		if _, err := s.appendEvent(ctx, tx, actor, Event{Action: ActionWebUserRemove, Result: fmt.Sprintf("%s role %s", u.Name, u.Role)}); err != nil {
+		// The user's API tokens go with it (the foreign key would cascade
+		// too; deleting them here counts them for the logbook).
+		res, err := tx.ExecContext(ctx, `DELETE FROM web_tokens WHERE web_user = ?`, name)
+		if err != nil {
+			return err
+		}
+		result := fmt.Sprintf("%s role %s", u.Name, u.Role)
+		if n, _ := res.RowsAffected(); n > 0 {
+			result += fmt.Sprintf(", %d API token(s) revoked", n)
+		}
+		if _, err := s.appendEvent(ctx, tx, actor, Event{Action: ActionWebUserRemove, Result: result}); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM web_users WHERE name = ?`, name)

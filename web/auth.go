@@ -162,27 +162,6 @@ func (s *sessions) drop(token string) {
 	delete(s.m, token)
 }
 
-// limiter counts failed logins per source: after max failures within
-// window, further attempts from there are refused (even with the right
-// password) until the window since the first failure has passed. A
-// success does not reset the count: whoever holds one account could
-// otherwise guess another's password between logins of their own.
-type limiter struct {
-	mu     sync.Mutex
-	max    int
-	window time.Duration
-	now    func() time.Time
-	m      map[string]*failures
-}
-
-type failures struct {
-	n     int
-	first time.Time
-}
-
-// maxLimited bounds the table a scan from many addresses could grow.
-const maxLimited = 100000
-
 // sourceKey is what the limit is kept per: the address, and for IPv6 its
 // /64, which one host can fill with addresses (as sshfront does).
 func sourceKey(remoteAddr string) string {
@@ -200,48 +179,4 @@ func sourceKey(remoteAddr string) string {
 		return p.String()
 	}
 	return a.String()
-}
-
-// blocked reports whether src has used up its failures, and until when.
-func (l *limiter) blocked(src string) (bool, time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f, ok := l.m[src]
-	if !ok {
-		return false, time.Time{}
-	}
-	until := f.first.Add(l.window)
-	if l.now().After(until) {
-		delete(l.m, src)
-		return false, time.Time{}
-	}
-	return f.n >= l.max, until
-}
-
-func (l *limiter) fail(src string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	f, ok := l.m[src]
-	if !ok || now.After(f.first.Add(l.window)) {
-		if len(l.m) >= maxLimited {
-			for k, v := range l.m {
-				if now.After(v.first.Add(l.window)) {
-					delete(l.m, k)
-				}
-			}
-			if len(l.m) >= maxLimited {
-				// Full of live entries: a flood from very many sources.
-				// Counting it under one key limits the flood as a whole.
-				src = "overflow"
-				if f, ok = l.m[src]; ok {
-					f.n++
-					return
-				}
-			}
-		}
-		l.m[src] = &failures{n: 1, first: now}
-		return
-	}
-	f.n++
 }

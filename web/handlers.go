@@ -8,19 +8,25 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/node-switch/node-switch/nodes"
 )
 
-const sessionCookie = "node_switch_session"
+// sessionCookie is the session's cookie. The __Host- prefix makes a
+// browser take it only when Secure, for Path=/ and without a Domain, so a
+// neighbour on the same domain (another service on the head, a sibling
+// subdomain) cannot plant one of its own for a login-CSRF.
+const sessionCookie = "__Host-node_switch_session"
 
 // user is who a request acts for.
 type user struct {
 	Name string
 	Role string
-	CSRF string // "" for HTTP Basic (the API is read-only)
+	CSRF string // "" for an API token (the API is read-only)
 	From string // source address, for the logbook
 	// token is the session's, for logout.
 	token string
@@ -105,21 +111,18 @@ func (s *Server) operate(h func(http.ResponseWriter, *http.Request, user)) func(
 	}
 }
 
-// api runs h for a session or for HTTP Basic credentials of a web user.
+// api runs h for a session or an API token of a web user (Authorization:
+// Bearer, web-user token add). HTTP Basic is refused without hashing
+// anything: it made every API request cost a password hash (~60 ms of a
+// core and 19 MiB of memory), which a polling script or a guesser turned
+// into load on the head that serves DHCP and TFTP; a token is checked
+// with one SHA-256.
 func (s *Server) api(h func(http.ResponseWriter, *http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := s.sessionUser(r); !ok {
-			name, pass, basic := r.BasicAuth()
-			if !basic {
-				w.Header().Set("WWW-Authenticate", `Basic realm="node-switch", charset="UTF-8"`)
-				apiError(w, http.StatusUnauthorized, errors.New("log in with HTTP Basic as a web user (node-switch web-user add)"))
-				return
-			}
-			if status, err := s.authenticate(r, name, pass); err != nil {
-				if status == http.StatusUnauthorized {
-					w.Header().Set("WWW-Authenticate", `Basic realm="node-switch", charset="UTF-8"`)
-				}
-				apiError(w, status, err)
+			if _, err := s.tokenUser(r); err != nil {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="node-switch"`)
+				apiError(w, http.StatusUnauthorized, err)
 				return
 			}
 		}
@@ -136,19 +139,71 @@ func (s *Server) api(h func(http.ResponseWriter, *http.Request) (any, error)) ht
 	}
 }
 
+// maxTokenLen bounds what is hashed and looked up as a token.
+const maxTokenLen = 128
+
+// tokenUser finds the user of the request's API token. Its errors are
+// what the client is told; none carries the token.
+func (s *Server) tokenUser(r *http.Request) (user, error) {
+	scheme, cred, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	cred = strings.TrimSpace(cred)
+	switch {
+	case scheme == "":
+		return user{}, errors.New("log in, or send an API token (node-switch web-user token add NAME) as 'Authorization: Bearer TOKEN'")
+	case strings.EqualFold(scheme, "Basic"):
+		return user{}, errors.New("HTTP Basic is not accepted: make an API token (node-switch web-user token add NAME) and send it as 'Authorization: Bearer TOKEN'")
+	case !strings.EqualFold(scheme, "Bearer"):
+		return user{}, fmt.Errorf("authorization scheme %.20q: send an API token as 'Authorization: Bearer TOKEN'", scheme)
+	case !strings.HasPrefix(cred, TokenPrefix) || len(cred) > maxTokenLen:
+		return user{}, fmt.Errorf("not a node-switch API token (they start with %s)", TokenPrefix)
+	}
+	wu, tok, err := s.st.WebTokenUser(r.Context(), TokenHash(cred))
+	if errors.Is(err, nodes.ErrNotFound) {
+		s.log.Debug("web: unknown or revoked API token", "from", remoteHost(r))
+		return user{}, errors.New("unknown or revoked API token")
+	}
+	if err != nil {
+		s.log.Error("web: look up an API token", "err", err)
+		return user{}, errors.New("API token could not be checked; see the server's log")
+	}
+	if tok.Expired(s.cfg.Now()) {
+		s.log.Warn("web: expired API token used", "user", wu.Name, "token", tok.ID, "from", remoteHost(r))
+		return user{}, fmt.Errorf("API token %s of %s expired at %s: make a new one (node-switch web-user token add %s)",
+			tok.ID, wu.Name, tok.ExpiresAt.Format(time.DateTime)+" UTC", wu.Name)
+	}
+	return user{Name: wu.Name, Role: wu.Role, From: remoteHost(r)}, nil
+}
+
 func apiError(w http.ResponseWriter, status int, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
 }
 
-// authenticate checks a name and password under the login limit. It
-// returns the HTTP status to refuse with.
-func (s *Server) authenticate(r *http.Request, name, password string) (int, error) {
+// authenticate checks a name and password under the login limits: the
+// attempt is reserved for its source first (refused 429 when the source
+// has none left), then waits for one of the few hash slots (refused 503
+// when too many wait already); only then is the password hashed. It
+// returns the HTTP status to refuse with, having set Retry-After.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, name, password string) (int, error) {
 	src := remoteHost(r)
-	if blocked, until := s.logins.blocked(src); blocked {
-		return http.StatusTooManyRequests, fmt.Errorf("too many failed logins from %s: try again after %s", src, until.Local().Format(time.TimeOnly))
+	res, ok, wait := s.logins.reserve(src)
+	if !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(wait)))
+		if wait > inflightRetry {
+			return http.StatusTooManyRequests, fmt.Errorf("too many failed logins from %s: try again after %s", src, s.cfg.Now().Add(wait).Local().Format(time.TimeOnly))
+		}
+		return http.StatusTooManyRequests, fmt.Errorf("logins from %s are being checked: try again in a second", src)
 	}
+	failed := false
+	defer func() { res.done(failed) }()
+	release, ok := s.hashes.acquire(r.Context())
+	if !ok {
+		w.Header().Set("Retry-After", "1")
+		s.log.Warn("web: login refused, too many password checks at once", "from", src)
+		return http.StatusServiceUnavailable, errors.New("too many logins at once: try again in a second")
+	}
+	defer release()
 	hash := dummyHash()
 	_, h, err := s.st.WebUserHash(r.Context(), name)
 	if err == nil {
@@ -156,16 +211,29 @@ func (s *Server) authenticate(r *http.Request, name, password string) (int, erro
 	} else if !errors.Is(err, nodes.ErrNotFound) {
 		return http.StatusInternalServerError, err
 	}
+	s.passwordChecks.Add(1)
 	ok, cerr := CheckPassword(hash, password)
+	// Each hash leaves 19 MiB of garbage, which serve's collector settings
+	// (GOGC=400 under a 128 MiB soft limit, for DHCP's sake) let pile up
+	// to the limit: 146 MiB after a burst of 5. Collecting while the slot
+	// is held lets the next hash reuse the memory, so the login path holds
+	// about what its running hashes need (a collection of serve's small
+	// heap costs a few ms against the hash's ~60).
+	runtime.GC()
 	if cerr != nil {
 		s.log.Error("web: password hash of a web user is malformed", "user", name, "err", cerr)
 	}
 	if err != nil || !ok {
-		s.logins.fail(src)
+		failed = true
 		s.log.Warn("web: failed login", "user", name, "from", src)
 		return http.StatusUnauthorized, errors.New("wrong user name or password")
 	}
 	return 0, nil
+}
+
+// retrySeconds is a Retry-After value: whole seconds, rounded up.
+func retrySeconds(d time.Duration) int {
+	return int(max(1, (d+time.Second-1)/time.Second))
 }
 
 type loginView struct {
@@ -189,7 +257,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name, pass := r.PostForm.Get("name"), r.PostForm.Get("password")
-	status, err := s.authenticate(r, name, pass)
+	status, err := s.authenticate(w, r, name, pass)
 	if err != nil {
 		s.render(w, status, "login", loginView{Title: "Log in", Error: err.Error(), Name: name})
 		return

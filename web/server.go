@@ -14,8 +14,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/node-switch/node-switch/nodes"
@@ -34,6 +36,13 @@ const (
 	DefaultLoginFails   = 5
 	DefaultLoginWindow  = 5 * time.Minute
 	DefaultPollInterval = 500 * time.Millisecond
+	// DefaultHashConcurrency bounds the password hashes running at once
+	// (each ~60 ms of a core and 19 MiB): two, on a head node of two cores
+	// that also answers DHCP and TFTP. DefaultHashQueue bounds the logins
+	// waiting for one, each at most hashWait; more are refused 503.
+	DefaultHashConcurrency = 2
+	DefaultHashQueue       = 8
+	hashWait               = 5 * time.Second
 	// maxQuery bounds a query string: a node range or a filter is short,
 	// and a long one is a mistake or an attack on the range expander.
 	maxQuery = 2048
@@ -57,6 +66,10 @@ type Config struct {
 	LoginFails   int
 	LoginWindow  time.Duration
 	PollInterval time.Duration
+	// HashConcurrency and HashQueue bound the password hashes at once and
+	// the logins waiting for one.
+	HashConcurrency int
+	HashQueue       int
 	// Now replaces the clock (tests of session expiry and the limiter).
 	Now func() time.Time
 }
@@ -71,7 +84,11 @@ type Server struct {
 	pages    map[string]*template.Template
 	sessions sessions
 	logins   limiter
+	hashes   *hashGate
 	mux      *http.ServeMux
+	// passwordChecks counts the password hashes compared, for tests of
+	// the limits.
+	passwordChecks atomic.Int64
 
 	mu      sync.Mutex
 	subs    map[chan int64]struct{}
@@ -101,6 +118,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = DefaultPollInterval
 	}
+	if cfg.HashConcurrency == 0 {
+		cfg.HashConcurrency = DefaultHashConcurrency
+	}
+	if cfg.HashQueue == 0 {
+		cfg.HashQueue = DefaultHashQueue
+	}
 	pages, err := parsePages()
 	if err != nil {
 		return nil, err
@@ -108,7 +131,8 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, st: cfg.Store, ops: cfg.Ops, log: cfg.Log, pages: pages,
 		sessions: sessions{m: map[string]*session{}, ttl: cfg.SessionTTL, now: cfg.Now},
-		logins:   limiter{max: cfg.LoginFails, window: cfg.LoginWindow, now: cfg.Now, m: map[string]*failures{}},
+		logins:   limiter{max: cfg.LoginFails, window: cfg.LoginWindow, now: cfg.Now, m: map[string]*attempts{}},
+		hashes:   newHashGate(cfg.HashConcurrency, cfg.HashQueue, hashWait),
 		subs:     map[chan int64]struct{}{},
 	}
 	s.routes()
@@ -138,15 +162,55 @@ func (s *Server) routes() {
 	s.mux = m
 }
 
+// crossSite refuses a request other than GET, HEAD or OPTIONS that a
+// browser says comes from another site: Sec-Fetch-Site present and
+// neither same-origin nor none (typed by the user), or Origin present and
+// not this console's own scheme and host. Browsers send Origin on every
+// POST (and Sec-Fetch-Site too, since 2023), so another site can neither
+// log a browser in under the attacker's account (login CSRF, which a
+// session's form token cannot cover: there is no session yet) nor post as
+// its user. Unlike net/http's CrossOriginProtection both headers are
+// checked when both are present, and the scheme too. A request with
+// neither header is not from a browser (curl, a script) and carries no
+// cookie another site could have made it send: it passes, and a session's
+// POST still needs its form token.
+func crossSite(r *http.Request) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	if sfs := r.Header.Get("Sec-Fetch-Site"); sfs != "" && sfs != "same-origin" && sfs != "none" {
+		return fmt.Errorf("header Sec-Fetch-Site %.40q", sfs)
+	}
+	// A browser sends Origin "null" for a same-origin POST from a page
+	// whose referrer policy hides it (no-referrer; Chromium does); when
+	// Sec-Fetch-Site vouches for the request that is no evidence of
+	// another site. Without Sec-Fetch-Site it is refused.
+	if o := r.Header.Get("Origin"); o != "" && !(o == "null" && r.Header.Get("Sec-Fetch-Site") != "") {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		u, err := url.Parse(o)
+		if err != nil || u.Scheme != scheme || u.Host == "" || !strings.EqualFold(u.Host, r.Host) {
+			return fmt.Errorf("header Origin %.100q", o)
+		}
+	}
+	return nil
+}
+
 // Handler is the console with its guards: bounded query strings and
-// bodies, and headers that keep pages from being framed or from loading
-// anything not served here.
+// bodies, cross-origin requests refused, and headers that keep pages from
+// being framed or from loading anything not served here.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
+		// same-origin, not no-referrer: URLs still go to no other site,
+		// and a browser's Origin on the console's own POSTs is the
+		// console's rather than "null" (crossSite).
+		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Strict-Transport-Security", "max-age=31536000")
 		if len(r.URL.RawQuery) > maxQuery {
@@ -155,6 +219,11 @@ func (s *Server) Handler() http.Handler {
 		}
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+		}
+		if err := crossSite(r); err != nil {
+			s.log.Warn("web: cross-site request refused", "method", r.Method, "path", r.URL.Path, "by", err.Error(), "from", remoteHost(r))
+			s.fail(w, r, user{}, http.StatusForbidden, errors.New("cross-site request refused: submit the form from this console's own pages; nothing was changed"))
+			return
 		}
 		s.mux.ServeHTTP(w, r)
 	})

@@ -12,7 +12,7 @@ import (
 	"github.com/node-switch/node-switch/nodes"
 )
 
-// bmcFlags() for "node add" and "node set". The password is never a flag
+// bmcFlags for "node add" and "node set". The password is never a flag
 // value (it would show in ps and shell history): the flag names a file
 // only its owner can read, and the inventory keeps that file's path.
 func bmcNodeFlags() []cli.Flag {

@@ -33,7 +33,7 @@ func rebootFlags() []cli.Flag {
 	}, bmcFlags()...)
 }
 
-// viaFlag() chooses how "reboot" and "move --reboot" restart nodes.
+// viaFlag chooses how "reboot" and "move --reboot" restart nodes.
 func viaFlag() cli.Flag {
 	return &cli.StringFlag{Name: "via", Value: "auto",
 		Usage: "auto: through the node's BMC where it has one (any OS, hung nodes), else SSH; ssh or bmc: only that way"}

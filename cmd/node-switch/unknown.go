@@ -77,7 +77,7 @@ func dash(s string) string {
 	return s
 }
 
-// fromUnknownFlag() lets "node add" take in a MAC from the unknown list.
+// fromUnknownFlag lets "node add" take in a MAC from the unknown list.
 func fromUnknownFlag() cli.Flag {
 	return &cli.StringFlag{Name: "from-unknown", Usage: "the MAC, as 'node unknown' lists it (instead of --mac)"}
 }

@@ -70,7 +70,7 @@ func init() {
 							Name:      "list",
 							Usage:     "list a web user's API tokens (ids, never the tokens)",
 							ArgsUsage: "NAME",
-							Flags:     []cli.Flag{jsonFlag},
+							Flags:     []cli.Flag{jsonFlag()},
 							Action:    withStore(webTokenList),
 						},
 						{

@@ -3,10 +3,14 @@ package hooks
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -97,10 +101,26 @@ func TestPostHookFailureRunsTheRest(t *testing.T) {
 
 func TestTimeoutKillsTheHookAndItsChildren(t *testing.T) {
 	dir := t.TempDir()
-	// The child keeps the output pipe open; only killing the process group
-	// lets Run return.
-	writeHook(t, dir, "10-hang", "sleep 300 & sleep 300", 0o755)
-	res, err := Runner{Dir: dir, Timeout: 200 * time.Millisecond}.Run(context.Background(), Event{Stage: Pre, Action: nodes.ActionReboot})
+	pids := filepath.Join(t.TempDir(), "pids")
+	// Two children write their PIDs and keep the output pipe open; the hook
+	// waits for them. Killing the hook alone would leave both running, and
+	// Run would still return once WaitDelay gave up on the pipe: so the
+	// test looks at the children themselves.
+	writeHook(t, dir, "10-hang", "sleep 300 & echo $! > "+pids+"; sleep 300 & echo $! >> "+pids+"; wait", 0o755)
+	// The deadline passes once both children exist, not after a fixed
+	// time a loaded machine might not start them in; Run's own timeout is
+	// out of the way.
+	ctx := &deadlineWhen{Context: context.Background(), ready: func() bool {
+		b, _ := os.ReadFile(pids)
+		return len(strings.Fields(string(b))) == 2
+	}}
+	res, err := Runner{Dir: dir, Timeout: time.Hour}.Run(ctx, Event{Stage: Pre, Action: nodes.ActionReboot})
+	children := readPIDs(t, pids)
+	t.Cleanup(func() {
+		for _, pid := range children {
+			syscall.Kill(pid, syscall.SIGKILL) // a survivor must not outlive the test
+		}
+	})
 	var veto *VetoError
 	if !errors.As(err, &veto) || !veto.Result.TimedOut {
 		t.Fatalf("want a timeout veto, got %v %+v", err, res)
@@ -108,6 +128,96 @@ func TestTimeoutKillsTheHookAndItsChildren(t *testing.T) {
 	if !strings.Contains(err.Error(), "timeout") {
 		t.Fatalf("message does not say timeout: %v", err)
 	}
+	if len(children) != 2 {
+		t.Fatalf("the hook recorded %d children, want 2: %v", len(children), children)
+	}
+	for _, pid := range children {
+		if alive, state := running(t, pid); alive {
+			t.Errorf("child %d of the timed-out hook still runs (state %s): the process group was not killed", pid, state)
+		}
+	}
+}
+
+// deadlineWhen is a context whose deadline passes when ready first says so
+// (polled): to a hook's run it is a timeout like any other.
+type deadlineWhen struct {
+	context.Context
+	ready func() bool
+	once  sync.Once
+	done  chan struct{}
+}
+
+func (c *deadlineWhen) Done() <-chan struct{} {
+	c.once.Do(func() {
+		c.done = make(chan struct{})
+		go func() {
+			for !c.ready() {
+				time.Sleep(5 * time.Millisecond)
+			}
+			close(c.done)
+		}()
+	})
+	return c.done
+}
+
+func (c *deadlineWhen) Err() error {
+	select {
+	case <-c.Done():
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+func readPIDs(t *testing.T, file string) []int {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("the hook did not record its children: %v", err)
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("pid file %s: %v", file, err)
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// running reports whether pid is a live process that is not on its way out.
+// Run returns only once every holder of the output pipe has closed it, which
+// a killed child does in its exit path: by then it is gone, a zombie, or
+// flagged exiting (PF_EXITING), never asleep in sleep(1). No waiting needed.
+func running(t *testing.T, pid int) (bool, string) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, "gone"
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	// pid (comm) state ppid pgrp session tty tpgid flags ...; comm may hold
+	// spaces, so fields are counted after its closing parenthesis.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 7 {
+		t.Fatalf("/proc/%d/stat: %q", pid, s)
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	if err != nil {
+		t.Fatalf("/proc/%d/stat flags: %v", pid, err)
+	}
+	const pfExiting = 0x4
+	switch {
+	case f[0] == "Z" || f[0] == "X":
+		return false, f[0]
+	case flags&pfExiting != 0:
+		return false, f[0] + " exiting"
+	}
+	return true, f[0]
 }
 
 func TestMissingDirectoryRunsNothing(t *testing.T) {

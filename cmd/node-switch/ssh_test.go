@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -91,7 +92,12 @@ func TestSSHRunnerEnforcesRoleInTheApp(t *testing.T) {
 	if err := st.AddProfile(ctx, admin, nodes.Profile{Name: "linux", Kind: nodes.KindLinux}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.AddCluster(ctx, admin, nodes.Cluster{Name: "linux", Profile: "linux"}); err != nil {
+	for _, c := range []string{"linux", "other"} {
+		if err := st.AddCluster(ctx, admin, nodes.Cluster{Name: c, Profile: "linux"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.AddNode(ctx, admin, nodes.Node{Name: "n1", MAC: "02:00:00:00:00:01", IP: netip.MustParseAddr("10.0.0.11"), Cluster: "linux"}, ""); err != nil {
 		t.Fatal(err)
 	}
 	policy, err := sshPolicy()
@@ -103,23 +109,79 @@ func TestSSHRunnerEnforcesRoleInTheApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := sshRunner(o, policy)
-	id := sshfront.Identity{Fingerprint: "SHA256:test", Comment: "monitor", Role: nodes.RoleRead, Addr: "192.0.2.7:50000"}
+	read := sshfront.Identity{Fingerprint: "SHA256:read", Comment: "monitor", Role: nodes.RoleRead, Addr: "192.0.2.7:50000"}
+	operate := sshfront.Identity{Fingerprint: "SHA256:operate", Comment: "windows-head", Role: nodes.RoleOperate, Addr: "192.0.2.8:50000"}
 
-	var out, errb bytes.Buffer
-	if code := run(ctx, []string{"status", "--json"}, id, &out, &errb); code != 0 {
-		t.Fatalf("status: exit %d: %s", code, errb.String())
+	// "move" is on the allowlist for operate keys: only the key's role
+	// tells the read key's attempt from the operate key's.
+	tests := []struct {
+		name      string
+		id        sshfront.Identity
+		args      []string
+		wantCode  int
+		wantErr   string
+		wantNode  string       // n1's cluster afterwards
+		wantLog   nodes.Action // the new logbook entry's action, if any
+		wantActor string
+	}{
+		{"read key reads", read, []string{"status", "--json"}, 0, "", "linux", "", ""},
+		{"read key cannot move", read, []string{"move", "n1", "--to", "other", "--reason", "r"}, 3,
+			`"move" needs a key with role operate; this key has role read`, "linux", nodes.ActionSSHRefused, "key SHA256:read (monitor)"},
+		{"read key cannot power on", read, []string{"power", "on", "n1"}, 3,
+			`"power on" needs a key with role operate; this key has role read`, "linux", nodes.ActionSSHRefused, "key SHA256:read (monitor)"},
+		{"no key adds keys", operate, []string{"ssh-key", "add", "/dev/null", "--role", "operate"}, 3,
+			"not available over SSH", "linux", nodes.ActionSSHRefused, "key SHA256:operate (windows-head)"},
+		{"operate key moves", operate, []string{"move", "n1", "--to", "other", "--reason", "r"}, 0, "", "other", nodes.ActionMove, "key SHA256:operate (windows-head)"},
 	}
-	var d nodes.Distribution
-	if err := json.Unmarshal(out.Bytes(), &d); err != nil || len(d.Clusters) != 1 {
-		t.Fatalf("status output %q: %v", out.String(), err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before, err := st.Log(ctx, nodes.LogFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out, errb bytes.Buffer
+			code := run(ctx, tt.args, tt.id, &out, &errb)
+			if code != tt.wantCode || !strings.Contains(errb.String(), tt.wantErr) {
+				t.Fatalf("%v from role %s: exit %d, stderr %q; want exit %d and %q", tt.args, tt.id.Role, code, errb.String(), tt.wantCode, tt.wantErr)
+			}
+			if tt.args[0] == "status" {
+				var d nodes.Distribution
+				if err := json.Unmarshal(out.Bytes(), &d); err != nil || len(d.Clusters) != 2 {
+					t.Fatalf("status output %q: %v", out.String(), err)
+				}
+			}
+			n, err := st.Nodes(ctx, "n1")
+			if err != nil || len(n) != 1 || n[0].Cluster != tt.wantNode {
+				t.Fatalf("n1 afterwards: %+v %v; want cluster %s", n, err, tt.wantNode)
+			}
+			after, err := st.Log(ctx, nodes.LogFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantLog == "" {
+				if len(after) != len(before) {
+					t.Fatalf("logbook grew from %d to %d entries: %+v", len(before), len(after), after)
+				}
+				return
+			}
+			if len(after) != len(before)+1 {
+				t.Fatalf("logbook grew from %d to %d entries, want one more: %+v", len(before), len(after), after)
+			}
+			e := newest(after)
+			if e.Action != tt.wantLog || e.Actor != tt.wantActor || e.Channel != nodes.ChannelSSH || e.Origin != strings.Split(tt.id.Addr, ":")[0] {
+				t.Fatalf("logbook entry %+v; want %s by %s over ssh from %s", e, tt.wantLog, tt.wantActor, tt.id.Addr)
+			}
+		})
 	}
-	out.Reset()
-	errb.Reset()
-	if code := run(ctx, []string{"ssh-key", "add", "/dev/null", "--role", "operate"}, id, &out, &errb); code != 3 || !strings.Contains(errb.String(), "not available over SSH") {
-		t.Fatalf("ssh-key add from a read key: exit %d: %s", code, errb.String())
+}
+
+// newest is the logbook entry with the highest number.
+func newest(evs []nodes.Event) nodes.Event {
+	var e nodes.Event
+	for _, x := range evs {
+		if x.ID > e.ID {
+			e = x
+		}
 	}
-	log, err := st.Log(ctx, nodes.LogFilter{Action: nodes.ActionSSHRefused})
-	if err != nil || len(log) != 1 || log[0].Actor != "key SHA256:test (monitor)" || log[0].Channel != nodes.ChannelSSH || log[0].Origin != "192.0.2.7" {
-		t.Fatalf("refusal in the logbook: %+v %v", log, err)
-	}
+	return e
 }

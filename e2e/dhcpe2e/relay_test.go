@@ -19,9 +19,17 @@ func TestRelay(t *testing.T) {
 	netlab.Require(t, "dhclient=isc-dhcp-client", "dhcrelay=isc-dhcp-relay")
 	seg := newSegment(t, "10.77.0.1/24")
 	st := inventory(t, node("umu30", "02:78:00:00:00:30", "10.78.0.30", "linux"))
-	if err := st.SetSubnet(context.Background(), actor, nodes.Subnet{Prefix: netip.MustParsePrefix("10.78.0.0/24"),
-		Routers: []netip.Addr{netip.MustParseAddr("10.78.0.1")}}); err != nil {
-		t.Fatal(err)
+	// Each subnet has its own router and DNS server, neither of them the
+	// relay's address (giaddr), so the lease shows whose options came.
+	for _, sn := range []nodes.Subnet{
+		{Prefix: netip.MustParsePrefix("10.78.0.0/24"), Routers: []netip.Addr{netip.MustParseAddr("10.78.0.254")},
+			DNS: []netip.Addr{netip.MustParseAddr("10.78.0.53")}},
+		{Prefix: netip.MustParsePrefix("10.77.0.0/24"), Routers: []netip.Addr{netip.MustParseAddr("10.77.0.99")},
+			DNS: []netip.Addr{netip.MustParseAddr("10.77.0.53")}},
+	} {
+		if err := st.SetSubnet(context.Background(), actor, sn); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// relay: "uplink" on the server's bridge, "downlink" facing the client;
 	// dhcrelay puts the downlink address (10.78.0.1) in giaddr.
@@ -45,12 +53,17 @@ func TestRelay(t *testing.T) {
 		t.Fatalf("dhcrelay did not start:\n%s", r.Output())
 	}
 
-	l, ok := dhclient(t, client, 15)
+	text, ok := dhclientLease(t, client, 15, "subnet-mask, routers, domain-name-servers")
 	if !ok {
 		t.Fatalf("no lease through the relay\nrelay:\n%s\nserver:\n%s", r.Output(), srv.Output())
 	}
-	if l.IP != "10.78.0.30" || l.File != linuxFile {
+	if l := parseLease(text); l.IP != "10.78.0.30" || l.File != linuxFile {
 		t.Fatalf("lease %+v, want 10.78.0.30 %s", l, linuxFile)
+	}
+	for _, want := range []string{"option subnet-mask 255.255.255.0;", "option routers 10.78.0.254;", "option domain-name-servers 10.78.0.53;"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("lease lacks the client subnet's %q:\n%s", want, text)
+		}
 	}
 	if !strings.Contains(srv.Output(), "delivery=relay to=10.78.0.1:67") {
 		t.Fatalf("server did not answer the relay at giaddr:\n%s", srv.Output())

@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/node-switch/node-switch/e2e/assets"
+	"github.com/node-switch/node-switch/e2e/netlab"
 )
 
 // RunsEnv sets how many boots per server the comparison makes (default 3).
@@ -31,6 +33,13 @@ func TestBootTimeVsDnsmasq(t *testing.T) {
 	nsLab, n := newNodeSwitchLab(t, a)
 	n.Serve()
 	refLab := dnsmasqTwin(t, nsLab, n)
+	// A time means something only if that server served the boot over
+	// TFTP: each lab's capture must show the boot's transfers.
+	for _, l := range []*Lab{nsLab, refLab} {
+		if l.Capture() == "" {
+			t.Skip("needs tcpdump to check which server served each boot")
+		}
+	}
 
 	var nsTimes, refTimes []time.Duration
 	for i := 1; i <= runs; i++ {
@@ -42,8 +51,13 @@ func TestBootTimeVsDnsmasq(t *testing.T) {
 		}{{nsLab, "node-switch", &nsTimes}, {refLab, "dnsmasq", &refTimes}} {
 			cfg := benchNode.vm(false, "")
 			cfg.Name = fmt.Sprintf("bench-%s-%d", side.name, i)
+			start := time.Now()
 			d := bootOnce(t, side.lab, cfg, assets.MarkerLinux)
 			*side.times = append(*side.times, d)
+			if files := tftpFilesSince(t, side.lab.Capture(), start); len(files) < 3 {
+				t.Errorf("%s, boot %d: the capture shows TFTP reads of %q from %s, want pxelinux, its config, kernel and initrd: this time is not of that server's boot",
+					side.name, i, files, ServerIP)
+			}
 		}
 	}
 	mn, mr := median(nsTimes), median(refTimes)
@@ -51,6 +65,30 @@ func TestBootTimeVsDnsmasq(t *testing.T) {
 		"  node-switch: median %.2fs  runs %s\n  dnsmasq:     median %.2fs  runs %s\n"+
 		"  ratio node-switch/dnsmasq = %.3f (goal <= 1.05)",
 		runs, mn.Seconds(), secs(nsTimes), mr.Seconds(), secs(refTimes), mn.Seconds()/mr.Seconds())
+}
+
+// tftpFilesSince lists the files clients read from ServerIP over TFTP in
+// the capture at pcap since start.
+func tftpFilesSince(t *testing.T, pcap string, start time.Time) []string {
+	t.Helper()
+	// tcpdump -U writes each packet as it comes; the last ones may still
+	// be on their way to the file.
+	time.Sleep(500 * time.Millisecond)
+	packets, err := netlab.ReadUDP(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in []netlab.UDPPacket
+	for _, p := range packets {
+		if !p.At.Before(start) {
+			in = append(in, p)
+		}
+	}
+	var files []string
+	for _, tr := range tftpTransfers(in, netip.MustParseAddr(ServerIP)) {
+		files = append(files, tr.File)
+	}
+	return files
 }
 
 // dnsmasqTwin starts a lab where dnsmasq serves benchNode what node-switch

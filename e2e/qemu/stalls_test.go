@@ -153,6 +153,13 @@ func (s *stallSide) analyse(t *testing.T, start time.Time, d, cpu time.Duration)
 	var lines []string
 	var tftpEnd time.Time
 	transfers := tftpTransfers(in, netip.MustParseAddr(ServerIP))
+	// Scenario 1 loads pxelinux, its config, kernel and initrd over TFTP:
+	// a boot whose capture holds no transfer measured nothing, and its
+	// "no stall" would pass whatever the server did.
+	if len(transfers) == 0 {
+		t.Errorf("%s: the capture %s holds no TFTP transfer of the boot that started at %s: no stall was measured",
+			s.name, s.pcap, start.Format(time.TimeOnly))
+	}
 	for _, tr := range transfers {
 		b.resent += tr.Resent
 		b.errors += len(tr.Errors)

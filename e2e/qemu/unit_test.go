@@ -3,6 +3,7 @@ package qemu
 import (
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,5 +101,29 @@ func TestTFTPTransfers(t *testing.T) {
 				t.Errorf("got  %+v\nwant %+v", g, tc.want)
 			}
 		})
+	}
+}
+
+// servedOverHTTP must not take the DHCP reply's boot file URL (which names
+// the file before anything fetched it) for the HTTP server serving it.
+func TestServedOverHTTP(t *testing.T) {
+	offer := `time=2026-12-06T03:00:00.000Z level=DEBUG msg="dhcp reply" interface=br0 node=efihttp mac=52:54:00:99:00:31 request=DISCOVER reply=OFFER ip=10.99.0.31 firmware=uefi-http file=http://10.99.0.1:8080/um64_linux/grubx64.efi delivery=broadcast to=255.255.255.255:68`
+	read := `time=2026-12-06T03:00:01.000Z level=DEBUG msg="http read" path=/um64_linux/grubx64.efi client=10.99.0.31 node=efihttp rendered=false size=2392064 range=""`
+	other := `time=2026-12-06T03:00:01.000Z level=DEBUG msg="http read" path=/um64_linux/shimx64.efi client=10.99.0.31 node=efihttp rendered=false size=952384 range=""`
+	for _, tc := range []struct {
+		name, log string
+		want      bool
+	}{
+		{"offer only", offer, false},
+		{"another file read", offer + "\n" + other, false},
+		{"read", offer + "\n" + read, true},
+	} {
+		if got := servedOverHTTP(tc.log, "grubx64.efi"); got != tc.want {
+			t.Errorf("%s: servedOverHTTP = %v, want %v", tc.name, got, tc.want)
+		}
+		// The old check, for the record: it took the offer for a transfer.
+		if tc.name == "offer only" && !strings.Contains(tc.log, "grubx64.efi") {
+			t.Errorf("the offer line no longer names the file; this test's premise is gone")
+		}
 	}
 }

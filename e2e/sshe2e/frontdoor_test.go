@@ -143,9 +143,17 @@ func TestFrontDoor(t *testing.T) {
 		if code != 3 || !strings.Contains(errOut, "needs a key with role operate") {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
-		out, _, _ := ssh(read, host, "node list --json")
-		if !strings.Contains(out, `"cluster": "linux"`) {
-			t.Fatalf("node list after refused move:\n%s", out)
+		// n01 itself must still be in linux (other nodes are there anyway).
+		out, errOut, code := ssh(read, host, "node list n01 --json")
+		var list []struct {
+			Name    string `json:"name"`
+			Cluster string `json:"cluster"`
+		}
+		if err := json.Unmarshal([]byte(out), &list); err != nil || code != 0 {
+			t.Fatalf("node list n01: exit %d, %v: %s%s", code, err, out, errOut)
+		}
+		if len(list) != 1 || list[0].Name != "n01" || list[0].Cluster != "linux" {
+			t.Fatalf("n01 after the refused move: %+v, want in cluster linux", list)
 		}
 	})
 	var moved struct {

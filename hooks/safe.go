@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+
+	"github.com/node-switch/node-switch/nodes"
 )
 
 // UnsafeError names a hook, or a directory a hook is reached through, that
@@ -98,7 +100,7 @@ func (c checker) file(p, what string) error {
 	}
 	if st.mode.Perm()&0o022 != 0 {
 		return &UnsafeError{Path: p, What: what, Owner: st.uid, Mode: st.mode,
-			Why: "is writable by " + writers(st.mode), Fix: "chmod go-w " + p}
+			Why: "is writable by " + nodes.Writers(st.mode), Fix: "chmod go-w " + p}
 	}
 	return nil
 }
@@ -137,7 +139,7 @@ func (c checker) dir(d string) error {
 	}
 	if st.mode.Perm()&0o022 != 0 && st.mode&fs.ModeSticky == 0 {
 		return &UnsafeError{Path: d, What: "directory", Owner: st.uid, Mode: st.mode,
-			Why: "is writable by " + writers(st.mode) + " without the sticky bit", Fix: "chmod go-w " + d}
+			Why: "is writable by " + nodes.Writers(st.mode) + " without the sticky bit", Fix: "chmod go-w " + d}
 	}
 	return nil
 }
@@ -170,15 +172,4 @@ func ownerProblem(p, what string, st fileStat) error {
 	return &UnsafeError{Path: p, What: what, Owner: st.uid, Mode: st.mode,
 		Why: "is owned by " + userName(st.uid) + ", not by root or " + userName(uint32(os.Geteuid())),
 		Fix: "chown " + self + " " + p + " (after checking what that user put there)"}
-}
-
-func writers(m fs.FileMode) string {
-	switch {
-	case m&0o020 != 0 && m&0o002 != 0:
-		return "group and others"
-	case m&0o020 != 0:
-		return "group"
-	default:
-		return "others"
-	}
 }

@@ -85,7 +85,7 @@ func prepareSQLiteFile(path string) error {
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
 		return fmt.Errorf("directory %s (owner %s, mode %s) is writable by %s, who could replace the inventory: fix with 'chmod 700 %s' (or keep the inventory elsewhere with --db)",
-			dir, ownerOf(fi), modeString(fi.Mode()), writers(fi.Mode()), dir)
+			dir, ownerOf(fi), modeString(fi.Mode()), Writers(fi.Mode()), dir)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, inventoryMode)
 	switch {
@@ -120,7 +120,7 @@ func tightenInventoryFile(p string) error {
 	m := fi.Mode()
 	if m.Perm()&0o022 != 0 {
 		return fmt.Errorf("%s (owner %s, mode %s) is writable by %s, who could have changed the inventory: check it, then fix with 'chmod 600 %s'",
-			p, ownerOf(fi), modeString(m), writers(m), p)
+			p, ownerOf(fi), modeString(m), Writers(m), p)
 	}
 	if m.Perm()&0o077 == 0 {
 		return nil
@@ -158,12 +158,14 @@ func ownerOf(fi os.FileInfo) string {
 	return "uid " + id
 }
 
-func writers(m os.FileMode) string {
+// Writers names who besides the owner may write a file of mode m, for
+// refusals of files root trusts (the inventory here, hooks in package hooks).
+func Writers(m os.FileMode) string {
 	switch {
 	case m&0o020 != 0 && m&0o002 != 0:
 		return "group and others"
 	case m&0o020 != 0:
-		return "its group"
+		return "group"
 	default:
 		return "others"
 	}

@@ -244,4 +244,7 @@ ALTER TABLE profiles ADD COLUMN uefi_boot TEXT NOT NULL DEFAULT '';
 ALTER TABLE profiles ADD COLUMN kernel_arm64 TEXT NOT NULL DEFAULT '';
 ALTER TABLE profiles ADD COLUMN initrd_arm64 TEXT NOT NULL DEFAULT '';
 `,
+	// 11: boot_servers, which generation each boot server answers from
+	// (servers.go).
+	serversMigration,
 }

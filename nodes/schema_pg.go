@@ -214,4 +214,6 @@ ALTER TABLE profiles ADD COLUMN uefi_boot TEXT COLLATE "C" NOT NULL DEFAULT '';
 ALTER TABLE profiles ADD COLUMN kernel_arm64 TEXT COLLATE "C" NOT NULL DEFAULT '';
 ALTER TABLE profiles ADD COLUMN initrd_arm64 TEXT COLLATE "C" NOT NULL DEFAULT '';
 `,
+	// 11: boot_servers (servers.go).
+	serversMigrationPg,
 }

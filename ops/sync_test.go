@@ -40,7 +40,9 @@ func TestChangeWaitsForBootServers(t *testing.T) {
 		run    func() (Report, error)
 		behind bool
 	}{
-		{"move, short bound", func() (Report, error) { return o.Move(ctx, MoveRequest{Request: req("n1", 20*time.Millisecond), To: "b"}) }, true},
+		{"move, short bound", func() (Report, error) {
+			return o.Move(ctx, MoveRequest{Request: req("n1", 20*time.Millisecond), To: "b"})
+		}, true},
 		{"mask, short bound", func() (Report, error) {
 			return o.Mask(ctx, MaskRequest{Request: req("n1", 20*time.Millisecond), Mask: true})
 		}, true},

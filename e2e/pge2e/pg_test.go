@@ -88,14 +88,37 @@ func serve(t *testing.T, ns *netlab.NS, db string) *netlab.Proc {
 // boot file it was given, or ok=false when nobody answered.
 func udhcpc(t *testing.T, ns *netlab.NS, tries int) (file string, ok bool) {
 	t.Helper()
+	return udhcpcWith(t, ns, tries, newLeaseScript(t))
+}
+
+// leaseScript is the script udhcpc runs on a lease, writing the boot file
+// to out.
+type leaseScript struct{ path, out string }
+
+// newLeaseScript writes a lease script. Write those of concurrent udhcpc
+// runs before starting any: a file being written while another goroutine
+// forks is open in the child until it execs, and executing it then fails
+// (ETXTBSY, golang.org/issue/22315), which udhcpc ignores.
+func newLeaseScript(t *testing.T) leaseScript {
+	t.Helper()
 	dir := t.TempDir()
-	script, out := filepath.Join(dir, "script"), filepath.Join(dir, "bound")
-	os.WriteFile(script, []byte("#!/bin/sh\n[ \"$1\" = bound ] && echo \"$boot_file\" > "+out+"\nexit 0\n"), 0o755)
-	log, err := ns.Run("busybox", "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", fmt.Sprint(tries), "-T", "1", "-s", script)
+	ls := leaseScript{filepath.Join(dir, "script"), filepath.Join(dir, "bound")}
+	if err := os.WriteFile(ls.path, []byte("#!/bin/sh\n[ \"$1\" = bound ] && echo \"$boot_file\" > "+ls.out+"\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return ls
+}
+
+func udhcpcWith(t *testing.T, ns *netlab.NS, tries int, ls leaseScript) (file string, ok bool) {
+	t.Helper()
+	out := ls.out
+	log, err := ns.Run("busybox", "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", fmt.Sprint(tries), "-T", "1", "-s", ls.path)
 	b, rerr := os.ReadFile(out)
 	if rerr != nil {
 		if err == nil {
-			t.Fatalf("udhcpc succeeded without calling its script:\n%s", log)
+			// Errorf: concurrent runs call this from goroutines.
+			t.Errorf("udhcpc succeeded without calling its script:\n%s", log)
+			return "", false
 		}
 		return "", false
 	}
@@ -165,10 +188,14 @@ func TestTwoServersOnePostgres(t *testing.T) {
 		}
 		committed := time.Now()
 		done := make(chan struct{}, len(segs))
+		scripts := make([]leaseScript, len(segs))
+		for k := range segs {
+			scripts[k] = newLeaseScript(t)
+		}
 		for k, s := range segs {
 			go func() {
 				defer func() { done <- struct{}{} }()
-				f, ok := udhcpc(t, s.client, 3)
+				f, ok := udhcpcWith(t, s.client, 3, scripts[k])
 				lat[k] = append(lat[k], time.Since(committed))
 				if !ok || f != want {
 					t.Errorf("move %d to %s: %s's next answer had boot file %q (answered %v), want %s", i, to, s.name, f, ok, want)

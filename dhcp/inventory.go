@@ -60,7 +60,11 @@ func (s StoreInventory) Lookup(ctx context.Context, mac string) (Record, error) 
 // commit from any server or front end on the database moves the stamp as
 // soon as its notification arrives. While the database cannot be read the
 // cache answers from its last complete copy (keep), and rereads when it is
-// back.
+// back. A notification may arrive after the commit returned to its caller,
+// and a snapshot reread only at the next request would be lost to a
+// database that stopped meanwhile, so a serve runs Follow: it rereads as
+// soon as the stamp moves and records the generation it answers from,
+// which a change waits for (ops).
 //
 // The copy, the WAL-index stamp and the generation it was confirmed at form
 // one immutable view, swapped atomically: a lookup that finds the WAL index
@@ -298,6 +302,78 @@ func (c *CachedInventory) check(ctx context.Context) (*view, error) {
 	c.view.Store(v)
 	return v, nil
 }
+
+// followPoll is how often Follow looks at a watcher that cannot announce
+// (SQLite's WAL index: a few memory loads), or asks the database when there
+// is no watcher.
+const followPoll = 10 * time.Millisecond
+
+// Follow applies each commit as soon as it is announced, rather than at the
+// next request, and records in the inventory which generation this server
+// answers from (beat; also its heartbeat, every beat.Every()). A change
+// (ops) waits until every live server recorded it, so the next request to
+// any of them is answered from it, and a mask is in the copy before the
+// database could go away. PostgreSQL announces through the watcher's
+// Changed; SQLite's WAL index is polled every followPoll. Follow returns
+// when ctx is done, after deleting the server's row (a server that stopped
+// cleanly is not waited for).
+func (c *CachedInventory) Follow(ctx context.Context, beat *nodes.ServerBeat) {
+	poll := time.NewTicker(followPoll)
+	defer poll.Stop()
+	heart := time.NewTicker(beat.Every())
+	defer heart.Stop()
+	if err := beat.Forget(ctx); err != nil {
+		slog.Debug("inventory cache: could not forget boot servers gone for a day", "err", err)
+	}
+	recorded, failing := int64(-1), false
+	var lastTry time.Time
+	for {
+		// current confirms or reloads only when the watcher moved (or
+		// the confirmation is due), as a lookup would. A new generation
+		// is recorded at once; after a failed write (the database away)
+		// only at the next beat.
+		v, err := c.current(ctx)
+		if err == nil && v.complete && ((v.gen != recorded && !failing) || time.Since(lastTry) >= beat.Every()) {
+			lastTry = time.Now()
+			rctx, cancel := context.WithTimeout(ctx, recordTimeout)
+			err := beat.Record(rctx, v.gen)
+			cancel()
+			switch {
+			case err != nil && !failing:
+				failing = true
+				slog.Warn("inventory cache: cannot record which generation this server answers from; changes stop waiting for it after 3 missed beats", "generation", v.gen, "err", err)
+			case err == nil:
+				if failing {
+					failing = false
+					slog.Info("inventory cache: recording the generation this server answers from again", "generation", v.gen)
+				}
+				recorded = v.gen
+			}
+		}
+		var changed <-chan struct{}
+		c.mu.Lock()
+		if c.commits != nil {
+			changed = c.commits.Changed()
+		}
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+			defer cancel()
+			if err := beat.Leave(lctx); err != nil {
+				slog.Warn("inventory cache: stopping, but this server's row stays until it ages out", "err", err)
+			}
+			return
+		case <-changed:
+		case <-poll.C:
+		case <-heart.C:
+		}
+	}
+}
+
+// recordTimeout bounds a heartbeat's write, so a database that hangs does
+// not stop the loop from applying what it can read.
+const recordTimeout = 5 * time.Second
 
 // keep answers from the last complete view while the inventory cannot be
 // read (a PostgreSQL server down or failing over): nodes keep booting as

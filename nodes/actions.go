@@ -53,6 +53,9 @@ const (
 	// ActionInventoryCopy is the first entry of an inventory filled by
 	// "migrate-db" (nodes.CopyInventory), after the copied logbook.
 	ActionInventoryCopy Action = "inventory-copy"
+	// ActionServersBehind records boot servers that still answered from
+	// before a change when its wait for them ended (ops).
+	ActionServersBehind Action = "servers-behind"
 )
 
 // Power through the BMC ("power on" is ActionPowerOn, by BMC or
@@ -77,7 +80,7 @@ var actions = []Action{
 	ActionUnknownClear,
 	ActionPowerOff, ActionPowerCycle, ActionPowerReset, ActionNodeBMC,
 	ActionWebUserAdd, ActionWebUserRemove, ActionWebTokenAdd, ActionWebTokenRemove,
-	ActionInventoryCopy,
+	ActionInventoryCopy, ActionServersBehind,
 }
 
 // KnownAction reports whether a is one of the logbook's actions.

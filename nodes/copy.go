@@ -12,8 +12,8 @@ import (
 
 // copyTables are the inventory's tables in an order that satisfies every
 // reference as rows arrive (nfsroots before the profiles naming them, and
-// so on). The generation and the schema version are not data: the target
-// keeps its own. TestCopyTablesComplete keeps the list whole.
+// so on). The generation, the schema version and the boot servers' rows
+// (boot_servers) are not data: the target keeps its own. TestCopyTablesComplete keeps the list whole.
 var copyTables = []string{
 	"nfsroots", "profiles", "boot_files", "clusters", "nodes", "subnets", "ssh_keys",
 	"events", "event_nodes", "unknown_macs", "bmcs", "web_users",

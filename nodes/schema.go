@@ -262,4 +262,7 @@ CREATE TABLE web_tokens (
 );
 CREATE INDEX web_tokens_user ON web_tokens(web_user);
 `,
+	// 12: boot_servers, which generation each boot server answers from
+	// (servers.go).
+	serversMigration,
 }

@@ -226,4 +226,6 @@ CREATE TABLE web_tokens (
 );
 CREATE INDEX web_tokens_user ON web_tokens(web_user);
 `,
+	// 12: boot_servers (servers.go).
+	serversMigrationPg,
 }

@@ -25,8 +25,16 @@ type Watcher interface {
 	// Stale reports that the watcher no longer sees commits; the caller
 	// should Watch again.
 	Stale() bool
+	// Changed receives after the Stamp moved, so a boot server applies a
+	// commit when it is announced rather than at its next request. Nil
+	// when the watcher cannot tell (SQLite's WAL index is memory, not an
+	// event): the caller polls Stamp, which costs a few memory loads.
+	Changed() <-chan struct{}
 	Close() error
 }
+
+// Changed implements Watcher: nil, poll Stamp.
+func (c *Commits) Changed() <-chan struct{} { return nil }
 
 // Watch starts watching the inventory for commits.
 func (s *Store) Watch() (Watcher, error) {
@@ -79,15 +87,17 @@ const GenerationChannel = "node_switch_generation"
 // was not notified to it), so the caller rereads.
 //
 // A notification arrives a moment after the commit it announces (the
-// server sends it at commit, the listener reads it from the socket): a
-// request answered in that moment gets the previous answer. The lab test
-// measures the moment (e2e/pge2e).
+// server sends it at commit, the listener reads it from the socket). A
+// boot server applies it at once (Changed) and records that it did
+// (boot_servers, servers.go); a change waits for that before it returns,
+// so no request after the change is answered in that moment (e2e/pge2e).
 type PgCommits struct {
-	n      atomic.Uint64
-	up     atomic.Bool
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
+	n       atomic.Uint64
+	changed chan struct{} // one pending signal: Changed
+	up      atomic.Bool
+	cancel  context.CancelFunc
+	done    chan struct{}
+	once    sync.Once
 }
 
 // Connected reports whether the listener is connected to PostgreSQL now.
@@ -98,6 +108,20 @@ func (p *PgCommits) Stamp() Stamp { return Stamp{p.n.Load()} }
 
 // Stale implements Watcher: the listener reconnects by itself.
 func (p *PgCommits) Stale() bool { return false }
+
+// Changed implements Watcher: it receives after each notification and
+// after each (re)connection.
+func (p *PgCommits) Changed() <-chan struct{} { return p.changed }
+
+// moved moves the Stamp and signals Changed; a signal already pending
+// stands for this one too (the receiver rereads whatever the count is).
+func (p *PgCommits) moved() {
+	p.n.Add(1)
+	select {
+	case p.changed <- struct{}{}:
+	default:
+	}
+}
 
 // Close stops listening.
 func (p *PgCommits) Close() error {
@@ -114,7 +138,7 @@ const (
 
 func (s *Store) watchPostgres() *PgCommits {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &PgCommits{cancel: cancel, done: make(chan struct{})}
+	p := &PgCommits{cancel: cancel, done: make(chan struct{}), changed: make(chan struct{}, 1)}
 	// Not connected yet: the caller's first look reads the generation
 	// anyway, and the first LISTEN moves the Stamp.
 	go func() {
@@ -168,7 +192,7 @@ func (p *PgCommits) listen(ctx context.Context, dsn string, lost *bool, back fun
 	// Listening from here on: anything committed before is in the
 	// generation the caller reads when it sees the Stamp move.
 	p.up.Store(true)
-	p.n.Add(1)
+	p.moved()
 	defer p.up.Store(false)
 	for {
 		_, err := conn.WaitForNotification(ctx)
@@ -178,6 +202,6 @@ func (p *PgCommits) listen(ctx context.Context, dsn string, lost *bool, back fun
 			}
 			return true, fmt.Errorf("listening for commits: %w", err)
 		}
-		p.n.Add(1)
+		p.moved()
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/node-switch/node-switch/bootprofiles"
 	"github.com/node-switch/node-switch/hooks"
@@ -86,6 +87,7 @@ func (o *Ops) Move(ctx context.Context, r MoveRequest) (Report, error) {
 	}
 	rep := reportOf(ch)
 	rep.Warnings = warning
+	o.syncServers(ctx, r.Request, ch, &rep)
 	ev.Stage = hooks.Post
 	o.postHooks(ctx, r.Actor, ev, &rep)
 	var errs []error
@@ -179,7 +181,51 @@ func (o *Ops) Mask(ctx context.Context, r MaskRequest) (Report, error) {
 		return Report{}, err
 	}
 	rep := reportOf(ch)
+	o.syncServers(ctx, r.Request, ch, &rep)
 	ev.Stage = hooks.Post
 	o.postHooks(ctx, r.Actor, ev, &rep)
 	return rep, nil
+}
+
+// DefaultSyncTimeout is how long a change waits, by default, for every live
+// boot server to answer from it.
+const DefaultSyncTimeout = 2 * time.Second
+
+// syncServers waits after a commit until every live boot server answers
+// from it (nodes.WaitServers), so the next DHCP request to any server sees
+// the change and a mask is in every server's copy before the database
+// could stop. It runs before the post-hooks, the wake and the reboot: what
+// they set off (a node booting) must meet the new answer. A server still
+// behind after the bound is named in the report and the logbook; the
+// change stands either way (the server may have just died: it is waited
+// for until it misses three heartbeats).
+func (o *Ops) syncServers(ctx context.Context, r Request, ch nodes.Change, rep *Report) {
+	bound := r.SyncTimeout
+	if bound == 0 {
+		bound = DefaultSyncTimeout
+	}
+	if bound < 0 || ch.DryRun {
+		return
+	}
+	gen, err := o.Store.Generation(ctx)
+	var behind []nodes.BootServer
+	if err == nil {
+		behind, err = o.Store.WaitServers(ctx, gen, bound)
+	}
+	if err != nil {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("could not confirm that every boot server answers from this change: %v (the change stands)", err))
+		return
+	}
+	if len(behind) == 0 {
+		return
+	}
+	text := nodes.Behind(behind, gen)
+	for _, b := range behind {
+		rep.Lagging = append(rep.Lagging, b.String())
+	}
+	rep.Warnings = append(rep.Warnings, fmt.Sprintf("after %v, boot servers still answer from before this change: %s; their next answers may not reflect it (the change stands)", bound, text))
+	if _, err := o.Store.Record(context.WithoutCancel(ctx), r.Actor, nodes.Event{Action: nodes.ActionServersBehind, Nodes: ch.Names(),
+		Reason: fmt.Sprintf("%s (logbook #%d)", ch.Action, ch.Event), Result: fmt.Sprintf("after %v still behind: %s", bound, text)}); err != nil {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("logbook entry for the servers behind: %v", err))
+	}
 }

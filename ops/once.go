@@ -68,6 +68,7 @@ func (o *Ops) CancelOnce(ctx context.Context, r CancelOnceRequest) (Report, erro
 		}
 	}
 	rep := reportOf(ch)
+	o.syncServers(ctx, r.Request, ch, &rep)
 	rep.From, rep.To = nodes.OnceClusters(ch.Changed), ch.From()
 	return rep, nil
 }

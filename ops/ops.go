@@ -79,6 +79,10 @@ type Request struct {
 	Actor  nodes.Actor
 	Range  string
 	Reason string
+	// SyncTimeout bounds how long a change waits for every live boot
+	// server to answer from it: 0 is DefaultSyncTimeout, below 0 does not
+	// wait.
+	SyncTimeout time.Duration
 }
 
 // Report is the outcome of a move, mask or unmask: the change and, after it,
@@ -95,6 +99,9 @@ type Report struct {
 	Wake     []WakeResult    `json:"wake,omitempty"`
 	Reboot   []reboot.Result `json:"reboot,omitempty"`
 	Warnings []string        `json:"warnings,omitempty"` // post-hooks that failed; the change stands
+	// Lagging are the boot servers still answering from before the
+	// change when its wait for them ended (host and pid).
+	Lagging []string `json:"lagging,omitempty"`
 	// Changed are the nodes as they were before the change (their old
 	// cluster), for front ends that show more than names.
 	Changed []nodes.Node `json:"-"`

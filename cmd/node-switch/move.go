@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -79,7 +80,7 @@ func init() {
 			&cli.BoolFlag{Name: "wake", Usage: "after the move, send Wake-on-LAN to the moved nodes (lab PCs switched off)"},
 			&cli.BoolFlag{Name: "reboot", Usage: "after the move, reboot the moved nodes (BMC or SSH, see --via) so they boot their new cluster"},
 			&cli.BoolFlag{Name: "reboot-localdisk", Usage: "with --reboot, also reboot nodes now running a localdisk profile (a lab whose day OS runs sshd); by default the Windows head reboots those"},
-			jsonFlag(), viaFlag(),
+			jsonFlag(), viaFlag(), syncFlag(),
 		}
 		flags = append(flags, bootRootFlag())
 		flags = append(flags, wakeFlags()...)
@@ -105,6 +106,9 @@ func init() {
 					return err
 				}
 				req := ops.Request{Actor: actorOf(c), Range: expr, Reason: c.String("reason")}
+				if req.SyncTimeout, err = syncTimeoutOf(c); err != nil {
+					return err
+				}
 				via, err := viaOf(c)
 				if err != nil {
 					return err
@@ -140,7 +144,7 @@ func init() {
 				Name:      m.name,
 				Usage:     m.usage,
 				ArgsUsage: "RANGE",
-				Flags: []cli.Flag{reasonFlag(), jsonFlag(),
+				Flags: []cli.Flag{reasonFlag(), jsonFlag(), syncFlag(),
 					&cli.BoolFlag{Name: "dry-run", Usage: "check and show what would change; change nothing"},
 					&cli.BoolFlag{Name: "force", Usage: "unmask: even into a cluster whose NFS root has not passed its check"}},
 				Action: withOps(func(c *cli.Context, o *ops.Ops) error {
@@ -148,8 +152,12 @@ func init() {
 					if err != nil {
 						return err
 					}
+					sync, err := syncTimeoutOf(c)
+					if err != nil {
+						return err
+					}
 					rep, err := o.Mask(c.Context, ops.MaskRequest{
-						Request: ops.Request{Actor: actorOf(c), Range: expr, Reason: c.String("reason")},
+						Request: ops.Request{Actor: actorOf(c), Range: expr, Reason: c.String("reason"), SyncTimeout: sync},
 						Mask:    m.name == "mask", DryRun: c.Bool("dry-run"), Force: c.Bool("force"),
 					})
 					return printAfter(c, rep, err)
@@ -169,4 +177,25 @@ func printAfter(c *cli.Context, rep ops.Report, err error) error {
 		return perr
 	}
 	return err
+}
+
+// syncFlag bounds the wait of a change for the boot servers. Named "sync"
+// (the servers' copies of the inventory), not "wait", which is the node's
+// boot being confirmed; one flag is both the bound and, at 0, the way out,
+// so there is no pair of flags to contradict each other.
+func syncFlag() cli.Flag {
+	return &cli.DurationFlag{Name: "sync-timeout", Value: ops.DefaultSyncTimeout, EnvVars: []string{"NODE_SWITCH_SYNC_TIMEOUT"},
+		Usage: "after the commit, wait at most this long until every running boot server answers from the change (those still behind are named); 0: do not wait"}
+}
+
+// syncTimeoutOf is --sync-timeout as ops.Request.SyncTimeout wants it.
+func syncTimeoutOf(c *cli.Context) (time.Duration, error) {
+	d := c.Duration("sync-timeout")
+	switch {
+	case d < 0:
+		return 0, usageError("--sync-timeout %v: want a duration such as 2s, or 0 not to wait", d)
+	case d == 0:
+		return -1, nil
+	}
+	return d, nil
 }

@@ -89,6 +89,13 @@ func startDHCP(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.L
 	return func() error {
 		defer inv.Close()
 		defer stopProfile()
+		// Applies each change when it is announced and tells the
+		// inventory which generation this server answers from, so a
+		// change returns once every server has it (ops).
+		fctx, stopFollow := context.WithCancel(ctx)
+		followed := make(chan struct{})
+		go func() { defer close(followed); inv.Follow(fctx, st.JoinServers(nodes.ServerBeatEvery)) }()
+		defer func() { stopFollow(); <-followed }()
 		err := srv.Serve(ctx)
 		// Bookkeeping (sightings, unknown MACs, the logbook) must never
 		// reread the inventory; the count lets a test or an operator see it.

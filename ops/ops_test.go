@@ -90,9 +90,10 @@ func hookDir(t *testing.T, db, what string) string {
 	exe, err := os.Executable()
 	must(t, err)
 	dir := t.TempDir()
-	must(t, os.WriteFile(filepath.Join(dir, "10-change"), []byte("#!/bin/sh\nexec "+exe+"\n"), 0o755))
-	t.Setenv("OPS_TEST_HOOK_DB", db)
-	t.Setenv("OPS_TEST_HOOK_DO", what)
+	// Hooks get a minimal environment, not the test's: the script itself
+	// tells the test binary what to do.
+	script := fmt.Sprintf("#!/bin/sh\nOPS_TEST_HOOK_DB=%s OPS_TEST_HOOK_DO=%s exec %s\n", shellQuote(db), shellQuote(what), shellQuote(exe))
+	must(t, os.WriteFile(filepath.Join(dir, "10-change"), []byte(script), 0o755))
 	return dir
 }
 
@@ -272,3 +273,5 @@ func TestMoveChecksTheTargetProfile(t *testing.T) {
 		})
 	}
 }
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

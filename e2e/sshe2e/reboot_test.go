@@ -135,10 +135,18 @@ LogLevel ERROR
 			t.Errorf("%s: %s (%s), want %s", r.Node, r.Status, r.Detail, w)
 		}
 	}
+	// Every node reported ok must have run the command: its marker is the
+	// evidence. The report's words for the node go with a missing marker,
+	// to tell "ok without the command" from a test that looks too early.
+	reported := map[string]string{}
+	for _, r := range rep.Results {
+		reported[r.Node] = r.Status + " (" + r.Detail + ")"
+	}
 	for i := 1; i <= rebootNodes+2; i++ {
 		_, err := os.Stat(filepath.Join(markers, addrOf(i).String()))
 		if (err == nil) != (i <= rebootNodes) {
-			t.Errorf("marker for %s: %v (want one only for the %d known nodes)", addrOf(i), err, rebootNodes)
+			n := fmt.Sprintf("n%02d", i)
+			t.Errorf("marker for %s (%s, reported %s): %v (want one only for the %d known nodes)", addrOf(i), n, reported[n], err, rebootNodes)
 		}
 	}
 	for _, r := range rep.Results {

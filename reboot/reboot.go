@@ -185,22 +185,33 @@ func (c *Client) one(ctx context.Context, t Target) (Status, string) {
 	var out lockedBuffer
 	sess.Stdout = &out
 	sess.Stderr = &out
-	err = sess.Run(c.cfg.Command)
+	// Start and Wait apart, because a connection lost means opposite things
+	// before and after the node acknowledges the exec request: before, the
+	// command never started (sshd dropped us under load, MaxStartups, our
+	// own deadline); after, it is "systemctl reboot" taking the node down.
+	if err := sess.Start(c.cfg.Command); err != nil {
+		if ctx.Err() != nil {
+			return TimedOut, fmt.Sprintf("%q was not started: the node did not acknowledge it in time", c.cfg.Command)
+		}
+		return CommandFailed, fmt.Sprintf("%q was not started: %v", c.cfg.Command, err)
+	}
+	err = sess.Wait()
 	var ee *ssh.ExitError
 	var missing *ssh.ExitMissingError
 	switch {
 	case err == nil:
 		return OK, "reboot command accepted"
+	case ctx.Err() != nil:
+		// The deadline closed the connection, not the node: the command
+		// started but nothing shows it did its work.
+		return TimedOut, fmt.Sprintf("%q started but did not finish", c.cfg.Command)
 	case errors.As(err, &missing), errors.Is(err, io.EOF):
-		// The node went down under us before reporting a status: that is
-		// the reboot happening, not a failure.
+		// The node went down under us, after it started the command and
+		// before it reported a status: that is the reboot happening.
 		return OK, "connection closed by the reboot"
 	case errors.As(err, &ee):
 		return CommandFailed, fmt.Sprintf("%q exited %d: %s", c.cfg.Command, ee.ExitStatus(), tail(out.String()))
 	default:
-		if ctx.Err() != nil {
-			return TimedOut, fmt.Sprintf("%q did not finish", c.cfg.Command)
-		}
 		return CommandFailed, fmt.Sprintf("%q: %v", c.cfg.Command, err)
 	}
 }

@@ -64,9 +64,12 @@ type sshd struct {
 	hostKey ssh.PublicKey
 	mu      sync.Mutex
 	execs   int
+	// exec, when set, answers exec requests instead (and counts nothing):
+	// a fake node that misbehaves in ways OpenSSH cannot be made to on cue.
+	exec func(r *ssh.Request, ch ssh.Channel, conn ssh.Conn)
 }
 
-func startSSHD(t *testing.T, host ssh.Signer, client ssh.PublicKey) *sshd {
+func startSSHD(t *testing.T, host ssh.Signer, client ssh.PublicKey, exec ...func(r *ssh.Request, ch ssh.Channel, conn ssh.Conn)) *sshd {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -74,6 +77,9 @@ func startSSHD(t *testing.T, host ssh.Signer, client ssh.PublicKey) *sshd {
 	}
 	t.Cleanup(func() { ln.Close() })
 	s := &sshd{addr: ln.Addr().String(), hostKey: host.PublicKey()}
+	if len(exec) > 0 {
+		s.exec = exec[0]
+	}
 	cfg := &ssh.ServerConfig{PublicKeyCallback: func(_ ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
 		if !bytes.Equal(k.Marshal(), client.Marshal()) {
 			return nil, errors.New("unknown key")
@@ -109,6 +115,10 @@ func (s *sshd) serve(raw net.Conn, cfg *ssh.ServerConfig) {
 		for r := range reqs {
 			if r.Type != "exec" {
 				r.Reply(false, nil)
+				continue
+			}
+			if s.exec != nil {
+				s.exec(r, ch, conn)
 				continue
 			}
 			r.Reply(true, nil)
@@ -210,6 +220,82 @@ func TestHostKeyUnderNameOrAddress(t *testing.T) {
 			}
 			if tc.want == HostKeyChanged && !strings.Contains(r.Detail, "ssh-keygen -R") {
 				t.Errorf("mismatch message does not say how to fix it: %s", r.Detail)
+			}
+		})
+	}
+}
+
+// TestConnectionLostCountsOnlyOnceStarted: "systemctl reboot" drops the
+// connection without an exit status, so a lost connection is the reboot
+// happening, but only once the node has acknowledged the exec request (sshd
+// forked the command). A connection lost before that (sshd shedding
+// connections under load) or closed by our own deadline is no evidence that
+// the command ran, and reporting "ok" then hid nodes that never rebooted
+// (TestReboot in e2e/sshe2e, under load). The server is a fake on
+// x/crypto/ssh because OpenSSH cannot be made to drop an exec on cue.
+func TestConnectionLostCountsOnlyOnceStarted(t *testing.T) {
+	dir := t.TempDir()
+	clientSigner, clientPEM := newSigner(t)
+	keyFile := filepath.Join(dir, "id_ed25519")
+	if err := os.WriteFile(keyFile, clientPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hostSigner, _ := newSigner(t)
+	exitStatus := func(ch ssh.Channel, code uint32) {
+		ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{code}))
+		ch.Close()
+	}
+	// cancel ends the client's context: a fake node "hangs" by calling it,
+	// as the per-node deadline would, with no clock involved.
+	tests := []struct {
+		desc   string
+		exec   func(r *ssh.Request, ch ssh.Channel, conn ssh.Conn, cancel func())
+		want   Status
+		detail string
+	}{
+		{"exits 0", func(r *ssh.Request, ch ssh.Channel, _ ssh.Conn, _ func()) {
+			r.Reply(true, nil)
+			exitStatus(ch, 0)
+		}, OK, "accepted"},
+		{"started, then the connection drops (the reboot)", func(r *ssh.Request, _ ssh.Channel, conn ssh.Conn, _ func()) {
+			r.Reply(true, nil)
+			conn.Close()
+		}, OK, "closed by the reboot"},
+		{"exec dropped before it was acknowledged", func(_ *ssh.Request, _ ssh.Channel, conn ssh.Conn, _ func()) {
+			conn.Close()
+		}, CommandFailed, "was not started"},
+		{"exec refused", func(r *ssh.Request, _ ssh.Channel, _ ssh.Conn, _ func()) {
+			r.Reply(false, nil)
+		}, CommandFailed, "was not started"},
+		{"started, then our deadline closes the connection", func(r *ssh.Request, _ ssh.Channel, conn ssh.Conn, cancel func()) {
+			r.Reply(true, nil)
+			cancel()
+			conn.Wait() // the client hangs up
+		}, TimedOut, ""},
+		{"exits 3", func(r *ssh.Request, ch ssh.Channel, _ ssh.Conn, _ func()) {
+			r.Reply(true, nil)
+			exitStatus(ch, 3)
+		}, CommandFailed, "exited 3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			srv := startSSHD(t, hostSigner, clientSigner.PublicKey(), func(r *ssh.Request, ch ssh.Channel, conn ssh.Conn) {
+				tc.exec(r, ch, conn, cancel)
+			})
+			kh := filepath.Join(dir, "known_hosts")
+			line := srv.addr + " " + string(ssh.MarshalAuthorizedKey(hostSigner.PublicKey()))
+			if err := os.WriteFile(kh, []byte(line), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := New(Config{KeyFile: keyFile, KnownHostsFile: kh})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := c.One(ctx, Target{Name: "n01", Addr: srv.addr})
+			if r.Status != tc.want || !strings.Contains(r.Detail, tc.detail) {
+				t.Fatalf("status %q (%s), want %q (%s)", r.Status, r.Detail, tc.want, tc.detail)
 			}
 		})
 	}

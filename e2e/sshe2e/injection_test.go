@@ -42,7 +42,7 @@ func TestReasonInjectionRefused(t *testing.T) {
 	if out, errOut, code := nodeSwitch(t, bin, db, "ssh-key", "add", operate+".pub", "--role", "operate"); code != 0 {
 		t.Fatalf("ssh-key add: %d %s %s", code, out, errOut)
 	}
-	out, errOut, code := nodeSwitch(t, bin, db, "ssh", "hostkey", "--json")
+	out, errOut, code := nodeSwitch(t, bin, db, "ssh", "hostkey", "--generate", "--json")
 	if code != 0 {
 		t.Fatalf("ssh hostkey: %s", errOut)
 	}

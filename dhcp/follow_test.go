@@ -26,7 +26,11 @@ func follow(t *testing.T, loc string) *CachedInventory {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); c.Follow(ctx, st.JoinServers(time.Hour)) }()
+	beat := st.JoinServers(time.Hour)
+	if err := c.Join(ctx, beat); err != nil {
+		t.Fatal(err)
+	}
+	go func() { defer close(done); c.Follow(ctx, beat) }()
 	t.Cleanup(func() { cancel(); <-done; c.Close() })
 	return c
 }

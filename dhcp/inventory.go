@@ -317,6 +317,24 @@ const followPoll = 10 * time.Millisecond
 // Changed; SQLite's WAL index is polled every followPoll. Follow returns
 // when ctx is done, after deleting the server's row (a server that stopped
 // cleanly is not waited for).
+// Join records, once and before this server answers anything, the
+// generation its copy holds: a change committed from then on waits for it.
+// Without it a server that had answered from an older copy but not yet
+// recorded itself was not waited for, and a mask followed at once by the
+// database stopping left it answering the masked node.
+func (c *CachedInventory) Join(ctx context.Context, beat *nodes.ServerBeat) error {
+	v, err := c.current(ctx)
+	if err != nil {
+		return fmt.Errorf("join the boot servers: %w", err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, recordTimeout)
+	defer cancel()
+	if err := beat.Record(rctx, v.gen); err != nil {
+		return fmt.Errorf("join the boot servers: %w", err)
+	}
+	return nil
+}
+
 func (c *CachedInventory) Follow(ctx context.Context, beat *nodes.ServerBeat) {
 	poll := time.NewTicker(followPoll)
 	defer poll.Stop()

@@ -94,7 +94,13 @@ func startDHCP(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.L
 		// change returns once every server has it (ops).
 		fctx, stopFollow := context.WithCancel(ctx)
 		followed := make(chan struct{})
-		go func() { defer close(followed); inv.Follow(fctx, st.JoinServers(nodes.ServerBeatEvery)) }()
+		beat := st.JoinServers(nodes.ServerBeatEvery)
+		if err := inv.Join(ctx, beat); err != nil {
+			// Booting goes on from the snapshot; Follow records the
+			// server once the inventory answers.
+			log.Warn("dhcp: changes will not wait for this server until it can record itself", "err", err)
+		}
+		go func() { defer close(followed); inv.Follow(fctx, beat) }()
 		defer func() { stopFollow(); <-followed }()
 		err := srv.Serve(ctx)
 		// Bookkeeping (sightings, unknown MACs, the logbook) must never

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/node-switch/node-switch/nodes"
-	"github.com/node-switch/node-switch/ops"
 	"github.com/node-switch/node-switch/sshfront"
 )
 
@@ -104,22 +103,14 @@ func TestExitStatuses(t *testing.T) {
 		t.Errorf("bad input changed the inventory:\n%s", after)
 	}
 	// 3: refused by the SSH front door's policy, in the app itself.
-	policy, err := sshPolicy()
-	if err != nil {
-		t.Fatal(err)
-	}
 	st, err := nodes.Open(db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	o, err := ops.New(st, ops.Settings{HooksDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out, errb bytes.Buffer
 	id := sshfront.Identity{Fingerprint: "SHA256:x", Role: nodes.RoleRead, Addr: "192.0.2.1:1"}
-	if code := sshRunner(o, policy)(context.Background(), []string{"move", "umu20", "--to", "windows"}, id, &out, &errb); code != exitRefused {
+	if code := testSSHRunner(t, st)(context.Background(), []string{"move", "umu20", "--to", "windows"}, id, &out, &errb); code != exitRefused {
 		t.Errorf("read key moving: exit %d (%s), want %d", code, errb.String(), exitRefused)
 	}
 }

@@ -32,15 +32,7 @@ func TestSSHSessionsDoNotShareFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	policy, err := sshPolicy()
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := ops.New(st, ops.Settings{HooksDir: filepath.Join(t.TempDir(), "no-hooks")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := sshRunner(o, policy)
+	run := testSSHRunner(t, st)
 	id := sshfront.Identity{Fingerprint: "SHA256:test", Comment: "head", Role: nodes.RoleOperate, Addr: "192.0.2.7:50000"}
 
 	const sessions = 20

@@ -13,7 +13,6 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/node-switch/node-switch/nodes"
-	"github.com/node-switch/node-switch/ops"
 	"github.com/node-switch/node-switch/sshfront"
 )
 
@@ -36,14 +35,7 @@ func TestSSHHostKeyWritesNothingUnlessAsked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	o, err := ops.New(st, ops.Settings{HooksDir: filepath.Join(dir, "no-hooks")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	policy, err := sshPolicy()
-	if err != nil {
-		t.Fatal(err)
-	}
+	front := testSSHRunner(t, st)
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	daemon, err := ssh.NewSignerFromKey(priv)
 	if err != nil {
@@ -52,7 +44,7 @@ func TestSSHHostKeyWritesNothingUnlessAsked(t *testing.T) {
 	overSSH := func(hostKey ssh.PublicKey, args ...string) (string, string, int) {
 		id := sshfront.Identity{Fingerprint: "SHA256:test", Comment: "monitor", Role: nodes.RoleRead, Addr: "192.0.2.7:50000", HostKey: hostKey}
 		var out, errb bytes.Buffer
-		code := sshRunner(o, policy)(context.Background(), args, id, &out, &errb)
+		code := front(context.Background(), args, id, &out, &errb)
 		return out.String(), errb.String(), code
 	}
 	daemonFP := ssh.FingerprintSHA256(daemon.PublicKey())
@@ -116,6 +108,10 @@ func TestSSHHostKeyWritesNothingUnlessAsked(t *testing.T) {
 
 	// The front door itself refuses the flags: the key file and its
 	// creation are the head node's business.
+	policy, err := sshPolicy()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, line := range []string{"ssh hostkey --generate", "ssh hostkey --ssh-host-key /etc/shadow"} {
 		words, _ := sshfront.Split(line)
 		if _, err := policy.Check(words, nodes.RoleOperate); err == nil || !strings.Contains(err.Error(), "not accepted over SSH") {

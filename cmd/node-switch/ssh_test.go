@@ -100,15 +100,7 @@ func TestSSHRunnerEnforcesRoleInTheApp(t *testing.T) {
 	if _, err := st.AddNode(ctx, admin, nodes.Node{Name: "n1", MAC: "02:00:00:00:00:01", IP: netip.MustParseAddr("10.0.0.11"), Cluster: "linux"}, ""); err != nil {
 		t.Fatal(err)
 	}
-	policy, err := sshPolicy()
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := ops.New(st, ops.Settings{HooksDir: filepath.Join(t.TempDir(), "no-hooks")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := sshRunner(o, policy)
+	run := testSSHRunner(t, st)
 	read := sshfront.Identity{Fingerprint: "SHA256:read", Comment: "monitor", Role: nodes.RoleRead, Addr: "192.0.2.7:50000"}
 	operate := sshfront.Identity{Fingerprint: "SHA256:operate", Comment: "windows-head", Role: nodes.RoleOperate, Addr: "192.0.2.8:50000"}
 
@@ -184,4 +176,19 @@ func newest(evs []nodes.Event) nodes.Event {
 		}
 	}
 	return e
+}
+
+// testSSHRunner is the front door's runner over st, as serve builds it,
+// with no hooks.
+func testSSHRunner(t *testing.T, st *nodes.Store) sshfront.RunFunc {
+	t.Helper()
+	policy, err := sshPolicy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := ops.New(st, ops.Settings{HooksDir: filepath.Join(t.TempDir(), "no-hooks")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sshRunner(o, policy)
 }

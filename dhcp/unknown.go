@@ -122,8 +122,9 @@ func unknownSighting(req *dhcpv4.DHCPv4, iface string) sighting {
 	return s
 }
 
-// maxClientText bounds a client-supplied string kept for an unknown MAC.
-const maxClientText = 64
+// maxClientText bounds a client-supplied string kept for an unknown MAC:
+// the inventory's cap for such text, so what is kept here is kept whole.
+var maxClientText = nodes.TextCap(nodes.FieldClientText)
 
 // printable keeps printable ASCII, replacing anything else with '?', cut to
 // maxClientText bytes.

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// fileCache holds boot files in memory, one copy for every transfer: in a
+// FileCache holds boot files in memory, one copy for every transfer: in a
 // power-on storm every node fetches the same loader, kernel and initrd,
 // and a transfer served from memory skips a read system call per
 // readBuffer and a copy per block. An entry is known by the file's
@@ -25,7 +25,7 @@ import (
 // the cache (peak RSS at N=50 went from 40 to 158 MiB) or would keep the
 // collector running. A mapping is unmapped once it is evicted and the last
 // transfer sending it has released it.
-type fileCache struct {
+type FileCache struct {
 	budget int64 // bytes; a file larger than a quarter of it is not kept
 	mu     sync.Mutex
 	size   int64
@@ -46,7 +46,7 @@ type cacheEntry struct {
 	once sync.Once
 	data []byte
 	err  error
-	refs int  // callers of get holding data; under fileCache.mu
+	refs int  // callers of get holding data; under FileCache.mu
 	gone bool // out of the cache: unmapped when refs falls to 0
 }
 
@@ -54,8 +54,14 @@ type cacheEntry struct {
 // profiles.
 const DefaultCacheBudget = 512 << 20
 
-func newFileCache(budget int64) *fileCache {
-	return &fileCache{budget: budget, lru: list.New(), byKey: map[fileKey]*list.Element{}}
+// NewFileCache keeps up to budget bytes of boot files in memory
+// (DefaultCacheBudget when 0; negative: none, every transfer reads its
+// file).
+func NewFileCache(budget int64) *FileCache {
+	if budget == 0 {
+		budget = DefaultCacheBudget
+	}
+	return &FileCache{budget: max(budget, 0), lru: list.New(), byKey: map[fileKey]*list.Element{}}
 }
 
 // keyOf is f's identity now; ok is false when f cannot be cached.
@@ -75,7 +81,7 @@ func keyOf(f *os.File) (fileKey, bool) {
 // false when f is not to be cached (empty, too large, or changed while it
 // was read), and the caller reads f itself. With ok, the caller must call
 // release once it has stopped using data: the memory may be unmapped then.
-func (c *fileCache) get(f *os.File) (data []byte, release func(), ok bool, err error) {
+func (c *FileCache) get(f *os.File) (data []byte, release func(), ok bool, err error) {
 	key, ok := keyOf(f)
 	if !ok || key.size == 0 || key.size > c.budget/4 {
 		return nil, nil, false, nil
@@ -111,7 +117,7 @@ func (c *fileCache) get(f *os.File) (data []byte, release func(), ok bool, err e
 // errChanged: the file was written while it was read into memory.
 var errChanged = fmt.Errorf("file changed while it was read")
 
-func (c *fileCache) load(f *os.File, key fileKey) ([]byte, error) {
+func (c *FileCache) load(f *os.File, key fileKey) ([]byte, error) {
 	data, err := syscall.Mmap(-1, 0, int(key.size), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
 	if err != nil {
 		return nil, fmt.Errorf("memory for %s (%d bytes): %w", f.Name(), key.size, err)
@@ -140,14 +146,14 @@ func (c *fileCache) load(f *os.File, key fileKey) ([]byte, error) {
 
 // unmapLocked gives a mapping made by load back, with c.mu held (so no
 // two callers can give the same one back twice).
-func (c *fileCache) unmapLocked(data []byte) {
+func (c *FileCache) unmapLocked(data []byte) {
 	// Munmap of a whole mapping made by Mmap cannot fail.
 	_ = syscall.Munmap(data)
 	c.mapped--
 }
 
 // release is a caller's end of using e's data.
-func (c *fileCache) release(e *cacheEntry) {
+func (c *FileCache) release(e *cacheEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e.refs--
@@ -157,7 +163,7 @@ func (c *fileCache) release(e *cacheEntry) {
 // freeLocked unmaps e's copy once it is out of the cache and nobody sends
 // it. When refs is 0, every get of e has finished loading it, so e.data is
 // settled.
-func (c *fileCache) freeLocked(e *cacheEntry) {
+func (c *FileCache) freeLocked(e *cacheEntry) {
 	if e.refs == 0 && e.gone && e.data != nil {
 		c.unmapLocked(e.data)
 		e.data = nil
@@ -165,7 +171,7 @@ func (c *fileCache) freeLocked(e *cacheEntry) {
 }
 
 // drop forgets el (a failed load), unless eviction did already.
-func (c *fileCache) drop(el *list.Element) {
+func (c *FileCache) drop(el *list.Element) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := el.Value.(*cacheEntry)
@@ -181,7 +187,7 @@ func (c *fileCache) drop(el *list.Element) {
 // budget; an entry still being sent is unmapped when its last transfer
 // releases it. With c.mu held; an entry just pushed has no refs yet, but
 // it is the most recent and goes last.
-func (c *fileCache) evict() {
+func (c *FileCache) evict() {
 	for c.size > c.budget {
 		el := c.lru.Back()
 		e := el.Value.(*cacheEntry)

@@ -50,7 +50,7 @@ func TestFileCache(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "vmlinuz")
 			write(t, p, old)
-			fc := newFileCache(1 << 20)
+			fc := NewFileCache(1 << 20)
 			want := old
 			for i := range 2 {
 				if got := cached(t, fc, p); !bytes.Equal(got, want) {
@@ -73,7 +73,7 @@ func TestFileCacheShared(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "initrd")
 	want := bytes.Repeat([]byte("initrd"), 10000)
 	write(t, p, want)
-	fc := newFileCache(1 << 20)
+	fc := NewFileCache(1 << 20)
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
@@ -92,7 +92,7 @@ func TestFileCacheShared(t *testing.T) {
 // is full, and a file too large for the cache is left to the caller.
 func TestFileCacheBudget(t *testing.T) {
 	dir := t.TempDir()
-	fc := newFileCache(4000)
+	fc := NewFileCache(4000)
 	names := []string{"a", "b", "c", "d", "e"}
 	for _, n := range names {
 		write(t, filepath.Join(dir, n), bytes.Repeat([]byte(n), 1000))
@@ -127,7 +127,7 @@ func TestFileCacheBudget(t *testing.T) {
 // back then.
 func TestFileCacheEvictWhileSending(t *testing.T) {
 	dir := t.TempDir()
-	fc := newFileCache(4000)
+	fc := NewFileCache(4000)
 	a := filepath.Join(dir, "a")
 	want := bytes.Repeat([]byte("a"), 1000)
 	write(t, a, want)
@@ -176,7 +176,7 @@ func fileMtime(t *testing.T, p string) time.Time {
 }
 
 // cached is p's content through fc.
-func cached(t *testing.T, fc *fileCache, p string) []byte {
+func cached(t *testing.T, fc *FileCache, p string) []byte {
 	t.Helper()
 	f, err := os.Open(p)
 	if err != nil {

@@ -55,6 +55,10 @@ type Options struct {
 	// (DefaultCacheBudget when 0; negative: none, every transfer reads its
 	// file). A file larger than a quarter of it is always read from disk.
 	CacheBudget int64
+	// Cache, when set, is a file cache this server shares with others
+	// (serve runs one server per listening address, all sending the same
+	// files); CacheBudget is then not used.
+	Cache *FileCache
 }
 
 // The adaptive retransmission timer (our fork of pin/tftp,
@@ -102,15 +106,15 @@ type Server struct {
 	fs    *bootfs.FS
 	log   *slog.Logger
 	srv   *tftp.Server
-	cache *fileCache
+	cache *FileCache
 }
 
 // New makes a server; Serve starts it.
 func New(bfs *bootfs.FS, log *slog.Logger, o Options) *Server {
-	if o.CacheBudget == 0 {
-		o.CacheBudget = DefaultCacheBudget
+	if o.Cache == nil {
+		o.Cache = NewFileCache(o.CacheBudget)
 	}
-	s := &Server{fs: bfs, log: log, cache: newFileCache(max(o.CacheBudget, 0))}
+	s := &Server{fs: bfs, log: log, cache: o.Cache}
 	s.srv = tftp.NewServer(s.read, s.write)
 	if o.FixedTimeout {
 		if o.Timeout <= 0 {
@@ -181,7 +185,7 @@ func (s *Server) read(name string, rf io.ReaderFrom) error {
 	defer c.Close()
 	// pin/tftp reads one block per call. A boot storm makes the CPU the
 	// bottleneck, and every node fetches the same files: one copy in
-	// memory serves them all (fileCache), and a file too large for it
+	// memory serves them all (FileCache), and a file too large for it
 	// gets a buffer that turns ~45 reads per 64 KiB into one. The size
 	// is set here, so no Seeker is needed.
 	var r io.Reader

@@ -181,7 +181,7 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
-// TestServeChangedFile: boot files are served from memory (fileCache);
+// TestServeChangedFile: boot files are served from memory (FileCache);
 // one changed on disk is served as it is now.
 func TestServeChangedFile(t *testing.T) {
 	addr, _, root := setup(t)

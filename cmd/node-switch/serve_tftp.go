@@ -83,12 +83,13 @@ func startTFTP(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.L
 	if cacheMiB < 0 {
 		return nil, usageError("--tftp-cache-mib %d: want 0 (no cache) or more", cacheMiB)
 	}
-	// A TFTP server answers on one socket; each address gets its own, and
-	// a share of the cache, so the whole stays within --tftp-cache-mib.
-	cache := int64(cacheMiB) << 20 / int64(len(addrs))
-	if cache == 0 {
-		cache = -1
+	// A TFTP server answers on one socket; each address gets its own, all
+	// sending from one file cache of --tftp-cache-mib.
+	budget := int64(cacheMiB) << 20
+	if budget == 0 {
+		budget = -1
 	}
+	cache := tftp.NewFileCache(budget)
 	type server struct {
 		bfs  *bootfs.FS
 		conn net.PacketConn
@@ -121,7 +122,7 @@ func startTFTP(ctx context.Context, c *cli.Context, st *nodes.Store, log *slog.L
 			Window:       c.Int("tftp-window"),
 			Anticipate:   c.Uint("tftp-anticipate"),
 			SinglePort:   c.Bool("tftp-single-port"),
-			CacheBudget:  cache,
+			Cache:        cache,
 		})
 		servers = append(servers, server{bfs, conn, srv})
 		log.Info("tftp listening", "addr", conn.LocalAddr().String(), "boot_root", bfs.Root.Name())
